@@ -1,0 +1,77 @@
+"""One JSON shape for every API error: {"code", "message", "fields"?}.
+
+Domain exceptions from predictor and the services map to HTTP here, so views stay short.
+"""
+
+import logging
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from predictor.history import HistoryUnavailable
+from predictor.services import UnknownModel
+from predictor.validation import InvalidInput
+
+from .services import QueueUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_S = 5
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
+def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail -> {"input.mean_radius": ["..."]}."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and detail and all(isinstance(item, str) for item in detail):
+        return {prefix or "non_field_errors": [str(item) for item in detail]}
+    if isinstance(detail, list):
+        flat = {}
+        for index, value in enumerate(detail):
+            flat.update(_flatten(value, f"{prefix}[{index}]"))
+        return flat
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def _domain_to_api(exc):
+    if isinstance(exc, InvalidInput):
+        return exceptions.ValidationError(exc.errors)
+    if isinstance(exc, UnknownModel):
+        return exceptions.ValidationError({"model": [f"Unknown model {exc}; see /api/v1/models/."]})
+    if isinstance(exc, HistoryUnavailable):
+        logger.error("MongoDB unavailable: %s", exc)
+        return ServiceUnavailable("The prediction history (MongoDB) is unavailable; nothing was queued.")
+    if isinstance(exc, QueueUnavailable):
+        logger.error("broker unavailable: %s", exc)
+        return ServiceUnavailable("The task queue (Redis) is unavailable; nothing was queued.")
+    return exc
+
+
+def exception_handler(exc, context):
+    exc = _domain_to_api(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        body = {"code": "invalid", "message": "The request is invalid.", "fields": _flatten(exc.detail)}
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        if isinstance(detail, dict):
+            # simplejwt's token errors: {"detail": ..., "code": ..., "messages": [...]}
+            code = str(detail.get("code", code))
+            detail = detail.get("detail", detail)
+        body = {"code": str(code), "message": str(detail)}
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response["Retry-After"] = str(RETRY_AFTER_S)
+    return Response(body, status=response.status_code, headers=dict(response.items()))

@@ -1,0 +1,22 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
+from .views.models import ModelDetailApi, ModelListApi
+from .views.predictions import PredictionDetailApi, PredictionListCreateApi
+
+# Everything below is mounted at /api/v1/.
+urlpatterns = [
+    path("auth/register/", UserRegisterApi.as_view(), name="auth-register"),
+    path("auth/token/", TokenObtainPairView.as_view(), name="auth-token"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/logout/", UserLogoutApi.as_view(), name="auth-logout"),
+    path("me/", ProfileMeApi.as_view(), name="me"),
+    path("models/", ModelListApi.as_view(), name="model-list"),
+    path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),
+    path("predictions/", PredictionListCreateApi.as_view(), name="prediction-list"),
+    path("predictions/<str:job_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

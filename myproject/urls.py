@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+from api.views.accounts import UserRegisterApi
+
+urlpatterns = [
+    # The seed's original endpoints, kept for existing clients.
+    path("register/", UserRegisterApi.as_view(), name="register"),
+    path("login/", TokenObtainPairView.as_view(), name="login"),
+    path("api/v1/", include("api.urls")),
+    path("admin/", admin.site.urls),
+]

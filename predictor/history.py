@@ -1,0 +1,141 @@
+"""The MongoDB history: the one module that owns the documents and their queries.
+
+MongoDB is the source of truth for job state; nothing reads Celery's result backend.
+"""
+
+import functools
+import uuid
+from datetime import UTC, datetime
+
+import mongoengine as me
+from django.conf import settings
+from pymongo.errors import ConnectionFailure
+from pymongo.uri_parser import parse_uri
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+FINISHED = (SUCCEEDED, FAILED, CANCELED)
+
+
+class HistoryUnavailable(Exception):
+    """MongoDB could not be reached in time."""
+
+
+def connect() -> None:
+    me.disconnect()
+    database = parse_uri(settings.MONGODB_URI).get("database") or "predictions"
+    me.connect(
+        db=database,
+        host=settings.MONGODB_URI,
+        connect=False,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=settings.MONGODB_TIMEOUT_MS,
+        connectTimeoutMS=settings.MONGODB_TIMEOUT_MS,
+    )
+
+
+def _guard(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise HistoryUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
+def now() -> datetime:
+    # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we store.
+    stamp = datetime.now(UTC)
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+class PredictionJob(me.Document):
+    id = me.StringField(primary_key=True)
+    owner_id = me.IntField(required=True)
+    model = me.StringField(required=True)
+    version = me.IntField(required=True)
+    artifact_sha256 = me.StringField(required=True)
+    sklearn_version = me.StringField(required=True)
+    input = me.DictField(required=True)
+    output = me.DictField(null=True)
+    error = me.StringField(null=True)
+    status = me.StringField(choices=STATUSES, default=QUEUED)
+    # Deliveries begun; a task that kills its worker every time ends failed, not looping.
+    attempts = me.IntField(default=0)
+    created_at = me.DateTimeField(required=True)
+    started_at = me.DateTimeField(null=True)
+    completed_at = me.DateTimeField(null=True)
+
+    meta = {
+        "collection": "prediction_jobs",
+        "indexes": [{"fields": ["owner_id", "-created_at", "-_id"]}, {"fields": ["status", "created_at"]}],
+        "auto_create_index": False,
+    }
+
+
+@_guard
+def ensure_indexes() -> None:
+    PredictionJob.ensure_indexes()
+
+
+@_guard
+def job_create(
+    *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str, input: dict
+) -> PredictionJob:
+    job = PredictionJob(
+        id=str(uuid.uuid4()),
+        owner_id=owner_id,
+        model=model,
+        version=version,
+        artifact_sha256=artifact_sha256,
+        sklearn_version=sklearn_version,
+        input=input,
+        status=QUEUED,
+        created_at=now(),
+    )
+    job.save(force_insert=True)
+    return job
+
+
+@_guard
+def job_delete(job_id: str) -> None:
+    PredictionJob.objects(id=job_id).delete()
+
+
+@_guard
+def job_get(job_id: str, *, owner_id: int | None = None) -> PredictionJob | None:
+    query = PredictionJob.objects(id=job_id)
+    if owner_id is not None:
+        query = query.filter(owner_id=owner_id)
+    return query.first()
+
+
+@_guard
+def jobs_list(
+    *, owner_id: int, limit: int, before: tuple[datetime, str] | None = None
+) -> list[PredictionJob]:
+    """The owner's jobs, newest first; `before` is the (created_at, id) of the last one seen."""
+    query = PredictionJob.objects(owner_id=owner_id)
+    if before is not None:
+        created_at, job_id = before
+        query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
+    return list(query.order_by("-created_at", "-id").limit(limit))
+
+
+@_guard
+def job_claim(job_id: str) -> PredictionJob | None:
+    """Mark the job running and count the attempt; None when it is already finished or gone."""
+    return PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).modify(
+        new=True, set__status=RUNNING, set__started_at=now(), inc__attempts=1
+    )
+
+
+@_guard
+def job_finish(job_id: str, *, status: str, output: dict | None = None, error: str | None = None) -> None:
+    # Only an unfinished job can finish, so a late duplicate never overwrites a result.
+    PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).update_one(
+        set__status=status, set__output=output, set__error=error, set__completed_at=now()
+    )

@@ -1,0 +1,32 @@
+"""Runs a pipeline on validated rows. Pipelines are cached per process, keyed by hash."""
+
+import numpy as np
+
+from .artifacts import artifact_load
+
+_pipelines: dict[str, object] = {}
+
+
+def pipeline_get(sha256: str, *, sklearn_version: str):
+    """Load (once per process) and return the verified pipeline with this SHA-256."""
+    pipeline = _pipelines.get(sha256)
+    if pipeline is None:
+        pipeline = artifact_load(sha256, sklearn_version=sklearn_version)
+        _pipelines[sha256] = pipeline
+    return pipeline
+
+
+def predict_rows(pipeline, rows: list[dict[str, float]], feature_names: list[str]) -> list[dict]:
+    X = np.array([[row[name] for name in feature_names] for row in rows], dtype=float)
+    if hasattr(pipeline, "predict_proba"):
+        labels = pipeline.predict(X)
+        probabilities = pipeline.predict_proba(X)
+        classes = [str(c) for c in pipeline.classes_]
+        return [
+            {
+                "label": str(label),
+                "probabilities": {cls: round(float(p), 6) for cls, p in zip(classes, probs, strict=True)},
+            }
+            for label, probs in zip(labels, probabilities, strict=True)
+        ]
+    return [{"value": float(value)} for value in pipeline.predict(X)]

@@ -1,0 +1,60 @@
+"""The model registry: models, their versions and which version serves (the champion)."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class MLModel(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+    task = models.CharField(max_length=32)
+    description = models.TextField(blank=True)
+    primary_metric = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "model"
+
+    def __str__(self):
+        return self.name
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CHAMPION = "champion"
+        CANDIDATE = "candidate"
+        REJECTED = "rejected"
+        ARCHIVED = "archived"
+
+    model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    status_reason = models.TextField(blank=True)
+    artifact_sha256 = models.CharField(max_length=64)
+    sklearn_version = models.CharField(max_length=32)
+    params = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    # [{"name", "type", "min", "max"}] in the order the pipeline expects them.
+    feature_schema = models.JSONField()
+    # Class labels for a classifier, None for a regressor.
+    classes = models.JSONField(null=True, blank=True)
+    training_rows = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "number"], name="unique_version_number"),
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=Q(status="champion"),
+                name="one_champion_per_model",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model.name} v{self.number} ({self.status})"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature["name"] for feature in self.feature_schema]
