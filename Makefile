@@ -1,0 +1,35 @@
+# The two commands a new user needs: `make up` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint format clean-var
+
+# Reinstalls only when a requirements file changes.
+$(BIN)/.runtime-installed: requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+up: $(BIN)/.runtime-installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m myproject.stack up
+
+lint: $(BIN)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: $(BIN)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Forget everything make up stored (database, MongoDB and Redis data, artifacts, secrets).
+clean-var:
+	rm -rf var

