@@ -1,0 +1,168 @@
+"""Real services for the suite: a MongoDB-wire server, Redis and a live Celery worker,
+each a separate process on its own port, started once per session."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sklearn
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from myproject.stack import mongo_command, port_open, redis_command, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = Path(os.environ["VAR_DIR"]) / "logs"
+PASSWORD = "correct-Horse-battery-9"
+
+
+def _spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115  (closed with the process)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def log_tail(name: str, lines: int = 40) -> str:
+    path = LOG_DIR / f"{name}.log"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def mongo_server():
+    port = os.environ.get("TEST_MONGO_PORT")
+    if not port:  # TEST_MONGODB_URI: a real MongoDB the caller runs
+        yield
+        return
+    proc = _spawn("mongo", mongo_command(int(port), ":memory:"))
+    wait_until(lambda: port_open(int(port)), timeout=30, what="SecantusDB")
+    yield
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    port = os.environ.get("TEST_REDIS_PORT")
+    if not port:  # the machine's Redis, database 15
+        yield
+        return
+    proc = _spawn("redis", redis_command(int(port), tmp_path_factory.mktemp("redis"), persist=False))
+    wait_until(lambda: port_open(int(port)), timeout=30, what="redis-server")
+    yield
+    _stop(proc)
+
+
+@pytest.fixture
+def history(mongo_server):
+    """The MongoDB history, empty at the start of each test."""
+    from predictor import history
+
+    history.ensure_indexes()
+    history.PredictionJob.objects.delete()
+    yield history
+    history.PredictionJob.objects.delete()
+
+
+@pytest.fixture(scope="session")
+def live_worker(mongo_server, redis_server):
+    """A real `celery worker` process on the predict queue, with the suite's environment."""
+    from myproject import celery_app
+
+    celery_app.control.purge()
+    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings"}
+    command = [
+        sys.executable, "-m", "celery", "-A", "myproject", "worker", "--queues", "predict",
+        "--concurrency", "1", "--hostname", name, "--without-mingle", "--without-gossip",
+        "--loglevel", "INFO",
+    ]  # fmt: skip
+    proc = _spawn("worker", command, env)
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[name], timeout=1.0):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the worker did not start:\n{log_tail('worker')}")
+    yield proc
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def trained_breast_cancer():
+    """The shipped model, trained once for the session and stored as an artifact."""
+    from predictor.artifacts import artifact_save
+    from predictor.specs import get_spec
+    from predictor.train_model import train
+
+    result = train(get_spec("breast_cancer"))
+    return result, artifact_save(result.pipeline)
+
+
+@pytest.fixture
+def model_version(db, trained_breast_cancer):
+    """breast_cancer v1, registered as champion."""
+    from predictor.registry import version_register
+
+    result, sha256 = trained_breast_cancer
+    return version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+
+
+@pytest.fixture
+def valid_input(trained_breast_cancer) -> dict:
+    """A real row of the dataset (a malignant case), as the API takes it."""
+    result, _ = trained_breast_cancer
+    data = result.spec.load()
+    return {name: float(value) for name, value in zip(data.feature_names, data.X[0], strict=True)}
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth import get_user_model
+
+    from api.services import profile_ensure
+
+    def make(username: str | None = None, **fields):
+        username = username or f"user{uuid.uuid4().hex[:8]}"
+        user = get_user_model().objects.create_user(
+            username=username, email=f"{username}@example.com", password=PASSWORD, **fields
+        )
+        profile_ensure(user=user)
+        return user
+
+    return make
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    """An API client holding a real JWT of `user`."""
+    return client_for(user)
+
+
+def wait_for_job(client: APIClient, job_id: str, *, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/v1/predictions/{job_id}/").json()
+        if body["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)

@@ -1,0 +1,37 @@
+"""Settings for the test run: the project's settings, pointed at the test's own services.
+
+Chosen before Django reads anything, so the test process, the live worker (which gets the
+same environment) and the servers the fixtures start all agree. Nothing here touches the
+data of a running `make up`: other ports, other database names, a temporary var/.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from myproject.stack import DEFAULT_REDIS_URL, free_port, mongo_uri, reachable
+
+_var = Path(tempfile.mkdtemp(prefix="platform-test-"))
+(_var / "static").mkdir()
+os.environ["VAR_DIR"] = str(_var)
+os.environ["ARTIFACT_DIR"] = str(_var / "artifacts")
+
+if os.environ.get("TEST_MONGODB_URI"):
+    # Run the suite against a real MongoDB instead of the embedded SecantusDB.
+    os.environ["MONGODB_URI"] = os.environ["TEST_MONGODB_URI"]
+else:
+    os.environ["TEST_MONGO_PORT"] = str(free_port())
+    os.environ["MONGODB_URI"] = mongo_uri(int(os.environ["TEST_MONGO_PORT"]), "predictions_test")
+
+_redis = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+if reachable(_redis, 6379):
+    # Database 15 of the same server: make up's queues (database 0) are never seen.
+    os.environ["REDIS_URL"] = _redis.rsplit("/", 1)[0] + "/15"
+else:
+    os.environ["TEST_REDIS_PORT"] = str(free_port())
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['TEST_REDIS_PORT']}/15"
+
+from myproject.settings import *  # noqa: E402, F403
+
+# Password hashing at full strength only slows the suite; it changes no behaviour under test.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,116 @@
+"""End to end through HTTP, a real Redis, a real MongoDB-wire server and a live worker."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import wait_for_job
+
+pytestmark = pytest.mark.pipeline
+
+
+def test_a_new_user_gets_a_succeeded_prediction(db, history, live_worker, model_version, valid_input):
+    client = APIClient()
+    registered = client.post(
+        "/register/",
+        {
+            "username": "carol",
+            "email": "carol@example.com",
+            "password": "tumour-Lab-2048",
+            "password_confirm": "tumour-Lab-2048",
+            "organization": "Clinic",
+        },
+        format="json",
+    )
+    assert registered.status_code == 201, registered.json()
+    tokens = client.post("/login/", {"username": "carol", "password": "tumour-Lab-2048"}, format="json")
+    assert tokens.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
+
+    submitted = client.post(
+        "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json"
+    )
+    assert submitted.status_code == 202, submitted.json()
+    job = submitted.json()
+    assert job["status"] == "queued"
+    assert submitted["Location"].endswith(f"/api/v1/predictions/{job['id']}/")
+    # Recorded in MongoDB before the answer, with the serving version.
+    stored = history.PredictionJob.objects.get(id=job["id"])
+    assert stored.version == model_version.number
+
+    finished = wait_for_job(client, job["id"])
+    assert finished["status"] == "succeeded", finished
+    assert finished["version"] == 1
+    assert finished["output"]["label"] == "malignant"
+    probabilities = finished["output"]["probabilities"]
+    assert set(probabilities) == {"benign", "malignant"}
+    assert probabilities["malignant"] > 0.9
+    assert finished["attempts"] == 1
+    assert finished["metrics"]["total_s"] >= finished["metrics"]["predict_s"] >= 0
+    assert finished["started_at"] <= finished["completed_at"]
+
+    listed = client.get("/api/v1/predictions/").json()
+    assert [item["id"] for item in listed["results"]] == [job["id"]]
+
+
+def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
+    db, history, live_worker, model_version, valid_input, api, settings
+):
+    from pathlib import Path
+
+    from predictor.artifacts import artifact_save
+    from predictor.specs import get_spec
+    from predictor.train_model import train
+
+    sha256 = artifact_save(train(get_spec("breast_cancer"), {"C": 0.5}).pipeline)
+    path = Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
+    path.write_bytes(path.read_bytes() + b"tampered")
+    model_version.artifact_sha256 = sha256
+    model_version.save()
+
+    submitted = api.post(
+        "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json"
+    )
+    finished = wait_for_job(api, submitted.json()["id"])
+    assert finished["status"] == "failed"
+    assert "does not match its SHA-256" in finished["error"]
+    assert finished["output"] is None
+
+
+def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
+    db, history, live_worker, model_version, valid_input, user, api, settings
+):
+    from pathlib import Path
+
+    # A version whose recorded hash no artifact has: the worker must refuse, not load.
+    model_version.artifact_sha256 = "0" * 64
+    model_version.save()
+    submitted = api.post(
+        "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json"
+    )
+    assert submitted.status_code == 202
+    finished = wait_for_job(api, submitted.json()["id"])
+    assert finished["status"] == "failed"
+    assert "not in the artifact store" in finished["error"]
+    assert not (Path(settings.ARTIFACT_DIR) / f"{'0' * 64}.joblib").exists()
+
+
+def test_a_job_that_lost_its_worker_too_often_ends_failed(
+    db, history, live_worker, model_version, valid_input, user, api
+):
+    from workers.tasks import prediction_enqueue
+
+    job = history.job_create(
+        owner_id=user.pk,
+        model="breast_cancer",
+        version=1,
+        artifact_sha256=model_version.artifact_sha256,
+        sklearn_version=model_version.sklearn_version,
+        input=valid_input,
+    )
+    # As if three deliveries had each killed their worker mid-task.
+    history.PredictionJob.objects(id=job.id).update_one(set__status="running", set__attempts=3)
+    prediction_enqueue(job.id)
+    finished = wait_for_job(api, job.id)
+    assert finished["status"] == "failed"
+    assert "gave up after 3 attempts" in finished["error"]
+    assert finished["output"] is None
