@@ -20,13 +20,13 @@ LOG_DIR = Path(os.environ["VAR_DIR"]) / "logs"
 PASSWORD = "correct-Horse-battery-9"
 
 
-def _spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115  (closed with the process)
+    log = open(LOG_DIR / f"{name}.log", "ab")  # closed when the process ends
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
@@ -46,10 +46,10 @@ def mongo_server():
     if not port:  # TEST_MONGODB_URI: a real MongoDB the caller runs
         yield
         return
-    proc = _spawn("mongo", mongo_command(int(port), ":memory:"))
+    proc = spawn("mongo", mongo_command(int(port), ":memory:"))
     wait_until(lambda: port_open(int(port)), timeout=30, what="SecantusDB")
     yield
-    _stop(proc)
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +58,10 @@ def redis_server(tmp_path_factory):
     if not port:  # the machine's Redis, database 15
         yield
         return
-    proc = _spawn("redis", redis_command(int(port), tmp_path_factory.mktemp("redis"), persist=False))
+    proc = spawn("redis", redis_command(int(port), tmp_path_factory.mktemp("redis"), persist=False))
     wait_until(lambda: port_open(int(port)), timeout=30, what="redis-server")
     yield
-    _stop(proc)
+    stop(proc)
 
 
 @pytest.fixture
@@ -88,13 +88,13 @@ def live_worker(mongo_server, redis_server):
         "--concurrency", "1", "--hostname", name, "--without-mingle", "--without-gossip",
         "--loglevel", "INFO",
     ]  # fmt: skip
-    proc = _spawn("worker", command, env)
+    proc = spawn("worker", command, env)
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(destination=[name], timeout=1.0):
         if proc.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the worker did not start:\n{log_tail('worker')}")
     yield proc
-    _stop(proc)
+    stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from myproject.stack import free_port, mongo_uri, port_open, wait_until
-from tests.conftest import ROOT, PASSWORD, _spawn, _stop, log_tail
+from tests.conftest import PASSWORD, ROOT, log_tail, spawn, stop
 
 # "Fast": well under a client's usual 10 s timeout, with the 2 s budgets in settings.
 FAST_S = 5
@@ -57,7 +57,7 @@ def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server
 @contextmanager
 def web_server(env: dict, **overrides):
     port = free_port()
-    proc = _spawn(
+    proc = spawn(
         "outage-web",
         [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"],
         {**env, **overrides},
@@ -70,7 +70,7 @@ def web_server(env: dict, **overrides):
         assert status == 200, tokens
         yield base, tokens["access"]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_it_answers_503_fast_and_keeps_no_job_when_redis_is_down(site_env, history, valid_input):

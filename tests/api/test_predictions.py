@@ -1,0 +1,156 @@
+"""Submitting and reading predictions: every rejection happens before a job exists."""
+
+import math
+
+import pytest
+
+from tests.conftest import client_for
+
+
+def submit(client, body, **extra):
+    return client.post("/api/v1/predictions/", body, format="json", **extra)
+
+
+@pytest.fixture
+def no_jobs_after(history):
+    yield
+    assert history.PredictionJob.objects.count() == 0, "a rejected request left a job behind"
+
+
+def test_it_requires_a_token(db, valid_input):
+    from rest_framework.test import APIClient
+
+    response = submit(APIClient(), {"model": "breast_cancer", "input": valid_input})
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_it_rejects_an_invalid_token(db):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+    response = client.get("/api/v1/predictions/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_not_valid"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (lambda row: row.pop("mean_radius"), "input.mean_radius", "required"),
+        (lambda row: row.update(shoe_size=42), "input.shoe_size", "Unknown feature"),
+        (lambda row: row.update(mean_radius=None), "input.mean_radius", "null"),
+        (lambda row: row.update(mean_radius="big"), "input.mean_radius", "number is required"),
+        (lambda row: row.update(mean_radius=True), "input.mean_radius", "number is required"),
+        (lambda row: row.update(mean_radius=[1.0]), "input.mean_radius", "number is required"),
+    ],
+    ids=["missing", "extra", "null", "string", "bool", "list"],
+)
+def test_it_rejects_bad_features_naming_the_field(
+    api, model_version, valid_input, no_jobs_after, change, field, reason
+):
+    change(valid_input)
+    response = submit(api, {"model": "breast_cancer", "input": valid_input})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert list(body["fields"]) == [field]
+    assert reason in body["fields"][field][0]
+
+
+@pytest.mark.parametrize("literal", ["1e999", "-1e999"])
+def test_it_rejects_non_finite_numbers(api, model_version, valid_input, no_jobs_after, literal):
+    import json
+
+    body = json.dumps({"model": "breast_cancer", "input": valid_input}).replace(
+        json.dumps(valid_input["mean_radius"]), literal, 1
+    )
+    assert math.isinf(json.loads(body)["input"]["mean_radius"])
+    response = api.post("/api/v1/predictions/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"input.mean_radius": ["Must be a finite number."]}
+
+
+def test_it_rejects_nan_literals_as_malformed_json(api, model_version, valid_input, no_jobs_after):
+    import json
+
+    body = json.dumps({"model": "breast_cancer", "input": {**valid_input, "mean_radius": float("nan")}})
+    response = api.post("/api/v1/predictions/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_it_rejects_an_unknown_model(api, model_version, valid_input, no_jobs_after):
+    response = submit(api, {"model": "weather", "input": valid_input})
+    assert response.status_code == 400
+    assert "Unknown model" in response.json()["fields"]["model"][0]
+
+
+def test_it_rejects_a_body_that_is_not_json(api, model_version, no_jobs_after):
+    response = api.post(
+        "/api/v1/predictions/", '{"model": "breast_cancer", "input": {', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert "JSON" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"input": {}}, "model"),
+        ({"model": "breast_cancer"}, "input"),
+        ({"model": "breast_cancer", "input": [1, 2]}, "input"),
+        ({"model": "breast_cancer", "input": {}, "colour": "red"}, "colour"),
+        ([], "non_field_errors"),
+    ],
+    ids=["no-model", "no-input", "input-not-object", "unknown-field", "not-an-object"],
+)
+def test_it_rejects_a_malformed_request(api, model_version, no_jobs_after, body, field):
+    response = submit(api, body)
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+
+
+def test_it_returns_404_for_another_users_job(history, api, make_user, model_version, valid_input):
+    job = submit(api, {"model": "breast_cancer", "input": valid_input}).json()
+    other = client_for(make_user("mallory"))
+    response = other.get(f"/api/v1/predictions/{job['id']}/")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "No prediction with this id."}
+    assert other.get("/api/v1/predictions/").json()["results"] == []
+
+
+@pytest.mark.parametrize("job_id", ["0b6c5d1e-0000-4000-8000-000000000000", "not-a-uuid", "%24where"])
+def test_it_returns_404_for_unknown_or_malformed_ids(history, api, job_id):
+    assert api.get(f"/api/v1/predictions/{job_id}/").status_code == 404
+
+
+def test_it_records_the_job_before_answering(history, api, user, model_version, valid_input):
+    response = submit(api, {"model": "breast_cancer", "input": valid_input})
+    assert response.status_code == 202
+    job = response.json()
+    stored = history.PredictionJob.objects.get(id=job["id"])
+    assert stored.owner_id == user.pk
+    assert stored.status == job["status"] == "queued"
+    assert stored.artifact_sha256 == model_version.artifact_sha256
+    assert stored.input == valid_input
+    assert response["Location"] == f"http://testserver/api/v1/predictions/{job['id']}/"
+
+
+def test_it_pages_the_history_newest_first(history, api, user, model_version, valid_input):
+    ids = [submit(api, {"model": "breast_cancer", "input": valid_input}).json()["id"] for _ in range(5)]
+    first = api.get("/api/v1/predictions/?limit=2").json()
+    assert [job["id"] for job in first["results"]] == ids[::-1][:2]
+    second = api.get(first["next"]).json()
+    third = api.get(second["next"]).json()
+    assert [job["id"] for job in second["results"] + third["results"]] == ids[::-1][2:]
+    assert third["next"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=%%%"])
+def test_it_rejects_bad_paging_parameters(history, api, query):
+    response = api.get(f"/api/v1/predictions/?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) <= {"limit", "cursor"}
