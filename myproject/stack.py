@@ -139,7 +139,8 @@ def up() -> None:
     _manage("ensure_admin", "--username", "admin", "--password", admin_password, env=env)
     subprocess.run([sys.executable, "-m", "predictor.train_model", "--if-missing"], env=env, check=True)
 
-    web = env.get("WEB_BIND", "127.0.0.1:8000")
+    web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
+    flower_port = env.setdefault("FLOWER_PORT", "5555")
     print(
         "\n".join(
             [
@@ -147,7 +148,7 @@ def up() -> None:
                 "Prediction platform",
                 f"  API + pages  http://{web}/   (API docs: http://{web}/api/v1/docs/)",
                 f"  Admin        http://{web}/admin/   user admin, password {admin_password}",
-                f"  Flower       http://127.0.0.1:5555/   {flower_auth.replace(':', ' / ', 1)}",
+                f"  Flower       http://127.0.0.1:{flower_port}/   {flower_auth.replace(':', ' / ', 1)}",
                 *[f"  {note}" for note in notes],
                 "  Register a user:  see README.md (curl examples).   Stop: Ctrl-C",
                 "",
@@ -155,8 +156,9 @@ def up() -> None:
         ),
         flush=True,
     )
-    env["WEB_BIND"] = web
     env["PYTHONUNBUFFERED"] = "1"
+    # The Procfile's gunicorn and celery are this virtual environment's.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     honcho = str(Path(sys.executable).with_name("honcho"))
     os.chdir(ROOT)
     os.execve(honcho, [honcho, "-f", str(ROOT / "Procfile"), "start", *processes], env)

@@ -3,8 +3,10 @@ from django.urls import include, path
 from rest_framework_simplejwt.views import TokenObtainPairView
 
 from api.views.accounts import UserRegisterApi
+from api.views.pages import index_page
 
 urlpatterns = [
+    path("", index_page, name="index"),
     # The seed's original endpoints, kept for existing clients.
     path("register/", UserRegisterApi.as_view(), name="register"),
     path("login/", TokenObtainPairView.as_view(), name="login"),

@@ -32,3 +32,11 @@ def test_it_serves_the_openapi_schema_without_a_token(db):
     paths = response.json()["paths"]
     assert "/api/v1/predictions/" in paths
     assert "/api/v1/predictions/{job_id}/" in paths
+
+
+def test_the_index_page_lists_the_serving_models(client, model_version):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<code>breast_cancer</code>" in page
+    assert f"roc_auc = {model_version.metrics['roc_auc']}" in page
