@@ -29,7 +29,8 @@ def artifact_save(obj) -> str:
     data = buffer.getvalue()
     sha256 = hashlib.sha256(data).hexdigest()
     path = _path(sha256)
-    if not path.exists():
+    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        # Missing, or damaged since it was written: (re)write it.
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a reader never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

@@ -77,7 +77,7 @@ def train(spec: ModelSpec, params: dict | None = None) -> TrainingResult:
         pipeline=pipeline,
         params=params,
         metrics=scores,
-        feature_schema=_feature_schema(data.feature_names, data.X),
+        feature_schema=_feature_schema(data.feature_names, X_train),
         classes=[str(c) for c in pipeline.classes_] if spec.is_classifier else None,
         training_rows=len(X_train),
     )

@@ -10,6 +10,13 @@ class InvalidInput(Exception):
         self.errors = errors
 
 
+def _finite(value: Real) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range, e.g. a JSON literal of 400 digits
+        return False
+
+
 def row_errors(schema: list[dict], row, *, path: str) -> dict[str, list[str]]:
     if not isinstance(row, dict):
         return {path: [f"Expected an object of {len(schema)} features, got {type(row).__name__}."]}
@@ -24,7 +31,7 @@ def row_errors(schema: list[dict], row, *, path: str) -> dict[str, list[str]]:
             errors[f"{path}.{name}"] = ["May not be null; a number is required."]
         elif isinstance(value, bool) or not isinstance(value, Real):
             errors[f"{path}.{name}"] = [f"A number is required, got {type(value).__name__}."]
-        elif not math.isfinite(value):
+        elif not _finite(value):
             errors[f"{path}.{name}"] = ["Must be a finite number."]
     known = set(names)
     for name in row:

@@ -1,7 +1,5 @@
 """Submitting and reading predictions: every rejection happens before a job exists."""
 
-import math
-
 import pytest
 
 from tests.conftest import client_for
@@ -59,14 +57,14 @@ def test_it_rejects_bad_features_naming_the_field(
     assert reason in body["fields"][field][0]
 
 
-@pytest.mark.parametrize("literal", ["1e999", "-1e999"])
+@pytest.mark.parametrize("literal", ["1e999", "-1e999", "1" + "0" * 400])
 def test_it_rejects_non_finite_numbers(api, model_version, valid_input, no_jobs_after, literal):
     import json
 
     body = json.dumps({"model": "breast_cancer", "input": valid_input}).replace(
         json.dumps(valid_input["mean_radius"]), literal, 1
     )
-    assert math.isinf(json.loads(body)["input"]["mean_radius"])
+    assert abs(json.loads(body)["input"]["mean_radius"]) > 1e308
     response = api.post("/api/v1/predictions/", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["fields"] == {"input.mean_radius": ["Must be a finite number."]}

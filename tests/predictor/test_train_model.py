@@ -1,0 +1,170 @@
+"""predictor.train_model: training the shipped spec, and registering what it produced."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn
+
+from predictor.models import MLModel, ModelVersion
+from predictor.registry import champion_get
+from predictor.specs import get_spec
+from predictor.train_model import main, train, train_and_register
+
+SPEC = get_spec("breast_cancer")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return train(SPEC)
+
+
+@pytest.fixture
+def artifact_dir(settings, tmp_path):
+    settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    return settings.ARTIFACT_DIR
+
+
+def test_it_reports_the_binary_metrics_in_sensible_ranges(result):
+    metrics = result.metrics
+
+    assert set(metrics) == {"roc_auc", "accuracy", "f1", "log_loss"}
+    assert all(type(value) is float for value in metrics.values())
+    assert 0.95 < metrics["roc_auc"] <= 1.0
+    assert 0.9 < metrics["accuracy"] <= 1.0
+    assert 0.9 < metrics["f1"] <= 1.0
+    assert 0.0 < metrics["log_loss"] < 0.3
+
+
+def test_metrics_are_rounded_to_six_places(result):
+    assert all(value == round(value, 6) for value in result.metrics.values())
+
+
+def test_it_describes_the_30_input_features(result):
+    schema = result.feature_schema
+    names = [feature["name"] for feature in schema]
+
+    assert len(schema) == 30
+    assert names[0] == "mean_radius"
+    assert "worst_concave_points" in names
+    assert len(set(names)) == 30
+    assert all(name == name.lower() and " " not in name for name in names)
+    for feature in schema:
+        assert set(feature) == {"name", "type", "min", "max"}
+        assert feature["type"] == "number"
+        assert type(feature["min"]) is float
+        assert type(feature["max"]) is float
+        assert feature["min"] <= feature["max"]
+
+
+def test_the_feature_schema_matches_the_dataset_columns(result):
+    data = SPEC.load()
+
+    assert [feature["name"] for feature in result.feature_schema] == data.feature_names
+    mean_radius = result.feature_schema[0]
+    assert mean_radius["min"] == pytest.approx(float(data.X[:, 0].min()))
+    assert mean_radius["max"] == pytest.approx(float(data.X[:, 0].max()))
+
+
+def test_it_classifies_into_benign_and_malignant(result):
+    assert result.classes == ["benign", "malignant"]
+    assert [str(c) for c in result.pipeline.classes_] == ["benign", "malignant"]
+    data = SPEC.load()
+    assert set(result.pipeline.predict(data.X[:20])) <= {"benign", "malignant"}
+
+
+def test_it_uses_the_default_params(result):
+    assert result.params == {"C": 1.0, "max_iter": 1000}
+    assert result.pipeline.named_steps["classify"].C == 1.0
+
+
+def test_given_params_override_the_defaults():
+    tuned = train(SPEC, {"C": 0.1})
+
+    assert tuned.params == {"C": 0.1, "max_iter": 1000}
+    assert tuned.pipeline.named_steps["classify"].C == 0.1
+    assert SPEC.default_params == {"C": 1.0, "max_iter": 1000}
+
+
+def test_training_is_deterministic(result):
+    again = train(SPEC)
+
+    assert again.metrics == result.metrics
+    assert again.feature_schema == result.feature_schema
+    assert again.training_rows == result.training_rows
+    np.testing.assert_array_equal(
+        again.pipeline.named_steps["classify"].coef_, result.pipeline.named_steps["classify"].coef_
+    )
+
+
+def test_the_held_out_rows_are_not_trained_on(result):
+    assert len(SPEC.load().X) == 569
+    assert result.training_rows == 426
+    # The scaler, fitted as part of the pipeline, saw the training rows only.
+    assert result.pipeline.named_steps["scale"].n_samples_seen_ == 426
+
+
+def test_the_first_registered_version_is_champion(db, artifact_dir, result):
+    version = train_and_register("breast_cancer")
+
+    assert version.number == 1
+    assert version.status == ModelVersion.Status.CHAMPION
+    assert version.status_reason == "first version of this model"
+    assert version.sklearn_version == sklearn.__version__
+    assert version.training_rows == 426
+    assert version.metrics == result.metrics
+    assert version.classes == ["benign", "malignant"]
+    assert len(version.feature_schema) == 30
+    assert len(version.artifact_sha256) == 64
+    assert (Path(artifact_dir) / f"{version.artifact_sha256}.joblib").is_file()
+    model = MLModel.objects.get(name="breast_cancer")
+    assert model.task == SPEC.task
+    assert model.primary_metric == "roc_auc"
+    assert champion_get("breast_cancer") == version
+
+
+def test_a_second_version_is_a_candidate_and_the_champion_stays(db, artifact_dir):
+    first = train_and_register("breast_cancer")
+
+    second = train_and_register("breast_cancer")
+
+    assert second.number == 2
+    assert second.status == ModelVersion.Status.CANDIDATE
+    assert second.status_reason == ""
+    first.refresh_from_db()
+    assert first.status == ModelVersion.Status.CHAMPION
+    assert champion_get("breast_cancer") == first
+    assert MLModel.objects.count() == 1
+    assert ModelVersion.objects.count() == 2
+    # The same training yields the same bytes, stored once.
+    assert second.artifact_sha256 == first.artifact_sha256
+    assert [p.name for p in Path(artifact_dir).iterdir()] == [f"{first.artifact_sha256}.joblib"]
+
+
+def test_the_command_trains_when_no_champion_exists(db, artifact_dir, capsys):
+    main(["--if-missing"])
+
+    assert "breast_cancer: trained v1 (champion)" in capsys.readouterr().out
+    assert ModelVersion.objects.count() == 1
+    assert champion_get("breast_cancer").number == 1
+
+
+def test_the_command_does_not_retrain_when_a_champion_exists(db, artifact_dir, capsys):
+    main(["--if-missing"])
+    capsys.readouterr()
+
+    main(["--if-missing"])
+
+    assert "a champion is registered; not retraining" in capsys.readouterr().out
+    assert ModelVersion.objects.count() == 1
+
+
+def test_the_command_without_if_missing_adds_a_candidate(db, artifact_dir, capsys):
+    main([])
+    main([])
+
+    assert "breast_cancer: trained v2 (candidate)" in capsys.readouterr().out
+    assert list(ModelVersion.objects.order_by("number").values_list("number", "status")) == [
+        (1, "champion"),
+        (2, "candidate"),
+    ]
