@@ -22,6 +22,7 @@ up: $(BIN)/.runtime-installed
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
 	$(BIN)/python -m pytest

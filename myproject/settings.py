@@ -211,6 +211,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A job still queued after this long is re-published by the sweeper (its task was lost).
+STALE_JOB_SECONDS = env_int("STALE_JOB_SECONDS", 600, minimum=60)
+# Entries here are copied into django-celery-beat's tables, where the admin can edit them.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-jobs": {
+        "task": "workers.tasks.requeue_stale_jobs_task",
+        "schedule": timedelta(minutes=5),
+        "options": {"queue": "predict"},
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

@@ -68,6 +68,8 @@ class PredictionJob(me.Document):
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
+    # Set when the sweeper re-publishes a job whose task never arrived (see jobs_stale).
+    requeued_at = me.DateTimeField(null=True)
 
     meta = {
         "collection": "prediction_jobs",
@@ -123,6 +125,22 @@ def jobs_list(
         created_at, job_id = before
         query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
     return list(query.order_by("-created_at", "-id").limit(limit))
+
+
+@_guard
+def jobs_requeue_stale(*, cutoff: datetime, limit: int) -> list[str]:
+    """Mark and return jobs queued since before `cutoff` (and not re-queued since then).
+
+    Their task was probably never published (the web process died in between) or was
+    lost with Redis's data; a duplicate delivery is harmless, as only one run can finish.
+    """
+    stale = me.Q(status=QUEUED, created_at__lt=cutoff) & (
+        me.Q(requeued_at=None) | me.Q(requeued_at__lt=cutoff)
+    )
+    ids = [job.id for job in PredictionJob.objects(stale).only("id").limit(limit)]
+    if ids:
+        PredictionJob.objects(id__in=ids).update(set__requeued_at=now())
+    return ids
 
 
 @_guard

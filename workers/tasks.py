@@ -1,5 +1,7 @@
 """Celery tasks: thin adapters around predictor functions. They own queues, limits, retries."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -32,3 +34,17 @@ def prediction_enqueue(job_id: str) -> None:
     publish retry policy (about two seconds).
     """
     predict_task.apply_async(args=[job_id], task_id=job_id, retry=True)
+
+
+# 500 per run keeps one sweep to a few seconds of publishing.
+SWEEP_BATCH = 500
+
+
+@shared_task(name="workers.tasks.requeue_stale_jobs_task")
+def requeue_stale_jobs_task() -> int:
+    """Re-publish queued jobs whose task never reached a worker (beat runs this)."""
+    cutoff = history.now() - timedelta(seconds=settings.STALE_JOB_SECONDS)
+    job_ids = history.jobs_requeue_stale(cutoff=cutoff, limit=SWEEP_BATCH)
+    for job_id in job_ids:
+        prediction_enqueue(job_id)
+    return len(job_ids)

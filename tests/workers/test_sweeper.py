@@ -1,0 +1,39 @@
+"""The sweeper re-publishes jobs whose task never reached Redis; a live worker then runs them."""
+
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import wait_for_job
+from workers.tasks import requeue_stale_jobs_task
+
+pytestmark = pytest.mark.pipeline
+
+
+def _orphan(history, user, model_version, valid_input, *, age_s: int):
+    # A job recorded but never published, as when the web process dies in between.
+    job = history.job_create(
+        owner_id=user.pk,
+        model="breast_cancer",
+        version=model_version.number,
+        artifact_sha256=model_version.artifact_sha256,
+        sklearn_version=model_version.sklearn_version,
+        input=valid_input,
+    )
+    history.PredictionJob.objects(id=job.id).update_one(
+        set__created_at=history.now() - timedelta(seconds=age_s)
+    )
+    return job
+
+
+def test_it_requeues_a_job_that_was_never_published(
+    history, live_worker, user, api, model_version, valid_input, settings
+):
+    old = _orphan(history, user, model_version, valid_input, age_s=settings.STALE_JOB_SECONDS + 60)
+    recent = _orphan(history, user, model_version, valid_input, age_s=1)
+
+    assert requeue_stale_jobs_task() == 1
+    assert wait_for_job(api, old.id)["status"] == "succeeded"
+    assert history.job_get(recent.id).status == "queued"
+    # Marked: the next sweep does not publish it a second time.
+    assert requeue_stale_jobs_task() == 0
