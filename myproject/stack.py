@@ -96,10 +96,6 @@ def _secret_file(path: Path, make) -> str:
     return path.read_text().strip()
 
 
-def _manage(*args: str, env: dict) -> None:
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True)
-
-
 def up() -> None:
     env = dict(os.environ)
     var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
@@ -134,10 +130,11 @@ def up() -> None:
     env["FLOWER_BASIC_AUTH"] = flower_auth
     admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
 
-    _manage("migrate", "--no-input", "-v", "0", env=env)
-    _manage("collectstatic", "--no-input", "-v", "0", env=env)
-    _manage("ensure_admin", "--username", "admin", "--password", admin_password, env=env)
-    subprocess.run([sys.executable, "-m", "predictor.train_model", "--if-missing"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password],
+        env=env,
+        check=True,
+    )
 
     web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
     flower_port = env.setdefault("FLOWER_PORT", "5555")
