@@ -81,6 +81,7 @@ def test_it_answers_503_fast_and_keeps_no_job_when_redis_is_down(site_env, histo
         )
         elapsed = time.monotonic() - started
 
+        print(f"submit with Redis down: {status} in {elapsed:.2f} s")
         assert status == 503, body
         assert body["code"] == "service_unavailable"
         assert "Redis" in body["message"]
@@ -106,6 +107,7 @@ def test_it_answers_503_fast_and_queues_nothing_when_mongodb_is_down(site_env, h
         )
         elapsed = time.monotonic() - started
 
+        print(f"submit with MongoDB down: {status} in {elapsed:.2f} s")
         assert status == 503, body
         assert "MongoDB" in body["message"]
         assert headers["Retry-After"] == "5"

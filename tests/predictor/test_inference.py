@@ -1,0 +1,25 @@
+from predictor import inference
+
+
+def test_it_loads_a_pipeline_once_per_process(trained_breast_cancer, monkeypatch):
+    import sklearn
+
+    _, sha256 = trained_breast_cancer
+    loads = []
+    real_load = inference.artifact_load
+    monkeypatch.setattr(inference, "_pipelines", {})
+    monkeypatch.setattr(inference, "artifact_load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+
+    first = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
+    second = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
+
+    assert first is second
+    assert len(loads) == 1
+
+
+def test_it_answers_a_label_and_class_probabilities(trained_breast_cancer, valid_input):
+    result, _ = trained_breast_cancer
+    [output] = inference.predict_rows(result.pipeline, [valid_input], list(valid_input))
+    assert output["label"] == "malignant"
+    assert set(output["probabilities"]) == {"benign", "malignant"}
+    assert abs(sum(output["probabilities"].values()) - 1) < 1e-5
