@@ -10,7 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from predictor.history import HistoryUnavailable
-from predictor.services import UnknownModel
+from predictor.registry import RegistryError
+from predictor.services import UnknownModel, UnknownVersion
+from predictor.training import InvalidParams
 from predictor.validation import InvalidInput
 
 from .services import QueueUnavailable
@@ -19,6 +21,11 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 5
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -44,8 +51,12 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _domain_to_api(exc):
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput | InvalidParams):
         return exceptions.ValidationError(exc.errors)
+    if isinstance(exc, UnknownVersion):
+        return exceptions.ValidationError({"version": [f"{exc}; see /api/v1/models/<name>/versions/."]})
+    if isinstance(exc, RegistryError):
+        return Conflict(str(exc))
     if isinstance(exc, UnknownModel):
         return exceptions.ValidationError({"model": [f"Unknown model {exc}; see /api/v1/models/."]})
     if isinstance(exc, HistoryUnavailable):

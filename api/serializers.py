@@ -72,6 +72,9 @@ class LogoutInputSerializer(serializers.Serializer):
 
 class PredictionInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=64)
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="Pin a version; default: the champion."
+    )
     input = serializers.DictField(allow_empty=True)
 
     def to_internal_value(self, data):
@@ -119,3 +122,56 @@ class ModelSerializer(serializers.Serializer):
     classes = serializers.ListField(source="champion.classes", allow_null=True)
     input_schema = serializers.ListField(source="champion.feature_schema", allow_null=True)
     trained_at = serializers.DateTimeField(source="champion.created_at", allow_null=True)
+
+
+class TrainingInputSerializer(serializers.Serializer):
+    model = serializers.CharField(max_length=64)
+    params = serializers.DictField(required=False, default=dict)
+
+
+class TrainingRunSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    model = serializers.CharField()
+    params = serializers.DictField()
+    trigger = serializers.CharField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    progress = serializers.ListField(child=serializers.DictField())
+    attempts = serializers.IntegerField()
+    version = serializers.IntegerField(allow_null=True)
+    decision = serializers.CharField(allow_null=True)
+    decision_reason = serializers.CharField(allow_null=True)
+    metrics = serializers.DictField(allow_null=True)
+    champion_metrics = serializers.DictField(allow_null=True)
+    training_rows = serializers.IntegerField(allow_null=True)
+    samples_used = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    duration_s = serializers.SerializerMethodField()
+
+    def get_duration_s(self, run) -> float | None:
+        if run.started_at and run.completed_at:
+            return round((run.completed_at - run.started_at).total_seconds(), 3)
+        return None
+
+
+class ModelVersionSerializer(serializers.Serializer):
+    model = serializers.CharField(source="model.name")
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    status_reason = serializers.CharField()
+    metrics = serializers.DictField()
+    params = serializers.DictField()
+    training_rows = serializers.IntegerField()
+    samples_used = serializers.IntegerField()
+    artifact_sha256 = serializers.CharField()
+    library_versions = serializers.DictField()
+    training_run_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+
+
+class SamplesInputSerializer(serializers.Serializer):
+    rows = serializers.ListField(child=serializers.JSONField(), allow_empty=True)

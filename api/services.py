@@ -4,9 +4,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from predictor import history
-from predictor.services import prediction_create
-from workers.tasks import prediction_enqueue
+from predictor import history, registry
+from predictor.models import ModelVersion
+from predictor.services import UnknownVersion, prediction_create
+from predictor.training import training_request
+from workers.tasks import prediction_enqueue, training_enqueue
 
 from .models import Profile
 
@@ -44,12 +46,36 @@ def profile_update(*, profile: Profile, user_fields: dict, profile_fields: dict)
     return profile
 
 
-def prediction_submit(*, user, model_name: str, input: dict) -> history.PredictionJob:
+def prediction_submit(
+    *, user, model_name: str, input: dict, version: int | None = None
+) -> history.PredictionJob:
     """Record the job, then queue it; if queueing fails the job is removed again."""
-    job = prediction_create(owner_id=user.pk, model_name=model_name, input=input)
+    job = prediction_create(owner_id=user.pk, model_name=model_name, input=input, version=version)
     try:
         prediction_enqueue(job.id)
     except OperationalError as exc:
         history.job_delete(job.id)
         raise QueueUnavailable(str(exc)) from exc
     return job
+
+
+def training_submit(*, user, model_name: str, params: dict) -> history.TrainingRun:
+    """Record the training run, then queue it on the train queue (or remove it again)."""
+    run = training_request(model_name=model_name, params=params, requested_by=user.pk)
+    try:
+        training_enqueue(run.id)
+    except OperationalError as exc:
+        history.TrainingRun.objects(id=run.id).delete()
+        raise QueueUnavailable(str(exc)) from exc
+    return run
+
+
+def version_promote_by(*, user, model_name: str, number: int) -> ModelVersion:
+    version = registry.version_get(model_name, number)
+    if version is None:
+        raise UnknownVersion(f"{model_name} has no version {number}")
+    return registry.version_promote(version, reason=f"promoted by {user.get_username()}")
+
+
+def version_rollback_by(*, user, model_name: str) -> ModelVersion:
+    return registry.version_rollback(model_name, reason=f"rolled back by {user.get_username()}")

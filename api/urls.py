@@ -3,8 +3,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
-from .views.models import ModelDetailApi, ModelListApi
+from .views.models import (
+    ModelDetailApi,
+    ModelListApi,
+    ModelRollbackApi,
+    ModelSamplesApi,
+    ModelVersionListApi,
+    ModelVersionPromoteApi,
+)
 from .views.predictions import PredictionDetailApi, PredictionListCreateApi
+from .views.trainings import TrainingDetailApi, TrainingListCreateApi
 
 # Everything below is mounted at /api/v1/.
 urlpatterns = [
@@ -15,6 +23,16 @@ urlpatterns = [
     path("me/", ProfileMeApi.as_view(), name="me"),
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),
+    path("models/<slug:name>/versions/", ModelVersionListApi.as_view(), name="model-versions"),
+    path(
+        "models/<slug:name>/versions/<int:number>/promote/",
+        ModelVersionPromoteApi.as_view(),
+        name="model-version-promote",
+    ),
+    path("models/<slug:name>/rollback/", ModelRollbackApi.as_view(), name="model-rollback"),
+    path("models/<slug:name>/samples/", ModelSamplesApi.as_view(), name="model-samples"),
+    path("trainings/", TrainingListCreateApi.as_view(), name="training-list"),
+    path("trainings/<str:run_id>/", TrainingDetailApi.as_view(), name="training-detail"),
     path("predictions/", PredictionListCreateApi.as_view(), name="prediction-list"),
     path("predictions/<str:job_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -114,6 +114,13 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, workers and beat share the file: wait for a lock rather than fail at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -174,13 +181,21 @@ PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 PREDICTION_SOFT_TIME_LIMIT = env_int("PREDICTION_SOFT_TIME_LIMIT", 30, minimum=1)
 PREDICTION_TIME_LIMIT = env_int("PREDICTION_TIME_LIMIT", 60, minimum=2)
+TRAINING_SOFT_TIME_LIMIT = env_int("TRAINING_SOFT_TIME_LIMIT", 600, minimum=1)
+TRAINING_TIME_LIMIT = env_int("TRAINING_TIME_LIMIT", 900, minimum=2)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
 # Redis hands an unacknowledged task to another worker after this long; it must
 # exceed every hard time limit or a slow task would run twice.
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60)
-if not PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
-    raise ImproperlyConfigured(
-        "Need PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
-    )
+for _kind in ("PREDICTION", "TRAINING"):
+    if (
+        not globals()[f"{_kind}_SOFT_TIME_LIMIT"]
+        < globals()[f"{_kind}_TIME_LIMIT"]
+        < BROKER_VISIBILITY_TIMEOUT
+    ):
+        raise ImproperlyConfigured(
+            f"Need {_kind}_SOFT_TIME_LIMIT < {_kind}_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
+        )
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -206,7 +221,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "predict"
-CELERY_TASK_ROUTES = {"workers.tasks.predict_task": {"queue": "predict"}}
+# Trainings have their own queue and workers, so a long one never delays predictions.
+CELERY_TASK_ROUTES = {
+    "workers.tasks.predict_task": {"queue": "predict"},
+    "workers.tasks.train_task": {"queue": "train"},
+    "workers.tasks.nightly_retrain_task": {"queue": "train"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True

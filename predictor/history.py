@@ -80,7 +80,8 @@ class PredictionJob(me.Document):
 
 @_guard
 def ensure_indexes() -> None:
-    PredictionJob.ensure_indexes()
+    for document in (PredictionJob, TrainingRun, LabelledSample):
+        document.ensure_indexes()
 
 
 @_guard
@@ -157,3 +158,145 @@ def job_finish(job_id: str, *, status: str, output: dict | None = None, error: s
     PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).update_one(
         set__status=status, set__output=output, set__error=error, set__completed_at=now()
     )
+
+
+# --- Training runs -------------------------------------------------------------
+
+
+class TrainingRun(me.Document):
+    id = me.StringField(primary_key=True)
+    model = me.StringField(required=True)
+    params = me.DictField()
+    trigger = me.StringField(choices=("api", "nightly"), required=True)
+    requested_by = me.IntField(null=True)
+    # "<model>:<local date>" for nightly runs; unique, so a night gets one run per model.
+    nightly_key = me.StringField(null=True)
+    status = me.StringField(choices=(QUEUED, RUNNING, SUCCEEDED, FAILED), default=QUEUED)
+    stage = me.StringField(default="queued")
+    progress = me.ListField(me.DictField())
+    attempts = me.IntField(default=0)
+    version = me.IntField(null=True)
+    decision = me.StringField(null=True)  # promoted | rejected | first
+    decision_reason = me.StringField(null=True)
+    metrics = me.DictField(null=True)
+    champion_metrics = me.DictField(null=True)
+    training_rows = me.IntField(null=True)
+    samples_used = me.IntField(null=True)
+    error = me.StringField(null=True)
+    created_at = me.DateTimeField(required=True)
+    started_at = me.DateTimeField(null=True)
+    completed_at = me.DateTimeField(null=True)
+
+    meta = {
+        "collection": "training_runs",
+        "indexes": [
+            {
+                "fields": ["nightly_key"],
+                "unique": True,
+                "partialFilterExpression": {"nightly_key": {"$type": "string"}},
+            },
+            {"fields": ["model", "-created_at"]},
+            {"fields": ["-created_at"]},
+        ],
+        "auto_create_index": False,
+    }
+
+
+class DuplicateRun(Exception):
+    """A nightly run for this model and night exists already."""
+
+
+@_guard
+def training_create(*, model: str, params: dict, trigger: str, requested_by: int | None = None,
+                    nightly_key: str | None = None) -> TrainingRun:  # fmt: skip
+    run = TrainingRun(
+        id=str(uuid.uuid4()), model=model, params=params, trigger=trigger, requested_by=requested_by,
+        nightly_key=nightly_key, created_at=now(),
+    )  # fmt: skip
+    try:
+        run.save(force_insert=True)
+    except me.NotUniqueError:
+        raise DuplicateRun(nightly_key) from None
+    return run
+
+
+@_guard
+def training_get(run_id: str) -> TrainingRun | None:
+    return TrainingRun.objects(id=run_id).first()
+
+
+@_guard
+def trainings_list(*, model: str | None = None, limit: int = 50) -> list[TrainingRun]:
+    query = TrainingRun.objects(model=model) if model else TrainingRun.objects
+    return list(query.order_by("-created_at").limit(limit))
+
+
+@_guard
+def training_claim(run_id: str, *, stale_before: datetime) -> TrainingRun | None:
+    """Mark the run running. A run already running is taken over only when its last start
+    is older than `stale_before` (its worker is surely gone); None otherwise."""
+    stamp = now()
+    claimable = me.Q(status=QUEUED) | me.Q(status=RUNNING, started_at__lt=stale_before)
+    return TrainingRun.objects(me.Q(id=run_id) & claimable).modify(
+        new=True, set__status=RUNNING, set__started_at=stamp, set__stage="starting", inc__attempts=1,
+        push__progress={"stage": "starting", "at": stamp},
+    )  # fmt: skip
+
+
+@_guard
+def training_stage(run_id: str, stage: str) -> None:
+    TrainingRun.objects(id=run_id).update_one(set__stage=stage, push__progress={"stage": stage, "at": now()})
+
+
+@_guard
+def training_finish(run_id: str, *, status: str, **fields) -> None:
+    updates = {f"set__{name}": value for name, value in fields.items()}
+    TrainingRun.objects(id=run_id, status__in=[QUEUED, RUNNING]).update_one(
+        set__status=status, set__stage=status, set__completed_at=now(),
+        push__progress={"stage": status, "at": now()}, **updates,
+    )  # fmt: skip
+
+
+# --- Labelled samples ----------------------------------------------------------
+
+
+class LabelledSample(me.Document):
+    """A row with its true label (or value), added to the model's training data."""
+
+    model = me.StringField(required=True)
+    features = me.DictField(required=True)
+    label = me.DynamicField(required=True)
+    source = me.StringField(choices=("upload", "feedback"), required=True)
+    batch_id = me.StringField(required=True)
+    job_id = me.StringField(null=True)
+    created_by = me.IntField(null=True)
+    created_at = me.DateTimeField(required=True)
+
+    meta = {
+        "collection": "labelled_samples",
+        "indexes": [{"fields": ["model", "created_at"]}, {"fields": ["batch_id"]}],
+        "auto_create_index": False,
+    }
+
+
+@_guard
+def samples_add(*, model: str, rows: list[tuple[dict, object]], source: str, created_by: int | None,
+                job_id: str | None = None) -> str:  # fmt: skip
+    """Store every row or none: a failure half-way removes the rows already written."""
+    batch_id, stamp = str(uuid.uuid4()), now()
+    documents = [
+        LabelledSample(model=model, features=features, label=label, source=source, batch_id=batch_id,
+                       job_id=job_id, created_by=created_by, created_at=stamp)
+        for features, label in rows
+    ]  # fmt: skip
+    try:
+        LabelledSample.objects.insert(documents, load_bulk=False)
+    except Exception:
+        LabelledSample.objects(batch_id=batch_id).delete()
+        raise
+    return batch_id
+
+
+@_guard
+def samples_for(model: str) -> list[LabelledSample]:
+    return list(LabelledSample.objects(model=model).order_by("created_at"))

@@ -39,7 +39,15 @@ class ModelVersion(models.Model):
     # Class labels for a classifier, None for a regressor.
     classes = models.JSONField(null=True, blank=True)
     training_rows = models.PositiveIntegerField()
+    samples_used = models.PositiveIntegerField(default=0)
+    # {"scikit-learn": "1.9.1", "numpy": ..., "joblib": ..., "python": ...}
+    library_versions = models.JSONField(default=dict)
+    # The training run (MongoDB) that produced it: one version per run, however often
+    # its task is delivered.
+    training_run_id = models.CharField(max_length=36, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it last became champion; a rollback returns to the most recent earlier one.
+    promoted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["model", "-number"]

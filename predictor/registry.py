@@ -1,24 +1,52 @@
 """Reads and writes of the model registry (the relational source of truth for versions)."""
 
+import platform
+
+import joblib
+import numpy
+import sklearn
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from .models import MLModel, ModelVersion
+
+Status = ModelVersion.Status
+
+
+class RegistryError(Exception):
+    """A registry change that cannot be made (no such version, nothing to roll back to)."""
+
+
+def library_versions() -> dict:
+    return {
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "joblib": joblib.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def champion_get(model_name: str) -> ModelVersion | None:
     return (
         ModelVersion.objects.select_related("model")
-        .filter(model__name=model_name, status=ModelVersion.Status.CHAMPION)
+        .filter(model__name=model_name, status=Status.CHAMPION)
         .first()
     )
 
 
+def version_get(model_name: str, number: int) -> ModelVersion | None:
+    return ModelVersion.objects.select_related("model").filter(model__name=model_name, number=number).first()
+
+
+def versions_list(model_name: str) -> list[ModelVersion]:
+    return list(
+        ModelVersion.objects.select_related("model").filter(model__name=model_name).order_by("-number")
+    )
+
+
 def models_with_champions() -> list[tuple[MLModel, ModelVersion | None]]:
-    champions = {
-        version.model_id: version
-        for version in ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION)
-    }
+    champions = {version.model_id: version for version in ModelVersion.objects.filter(status=Status.CHAMPION)}
     return [(model, champions.get(model.id)) for model in MLModel.objects.all()]
 
 
@@ -27,29 +55,67 @@ def model_get(model_name: str) -> MLModel | None:
 
 
 @transaction.atomic
-def version_register(result, *, artifact_sha256: str, sklearn_version: str) -> ModelVersion:
+def version_register(
+    result, *, artifact_sha256: str, sklearn_version: str, training_run_id: str | None = None
+) -> ModelVersion:
+    """Record a trained version: champion if the model has none yet, else a candidate."""
     spec = result.spec
     model, _ = MLModel.objects.get_or_create(
         name=spec.name,
-        defaults={
-            "task": spec.task,
-            "description": spec.description,
-            "primary_metric": spec.primary_metric,
-        },
+        defaults={"task": spec.task, "description": spec.description, "primary_metric": spec.primary_metric},
     )
     model = MLModel.objects.select_for_update().get(pk=model.pk)
     last = model.versions.aggregate(last=Max("number"))["last"] or 0
-    has_champion = model.versions.filter(status=ModelVersion.Status.CHAMPION).exists()
+    first = not model.versions.filter(status=Status.CHAMPION).exists()
     return ModelVersion.objects.create(
         model=model,
         number=last + 1,
-        status=ModelVersion.Status.CANDIDATE if has_champion else ModelVersion.Status.CHAMPION,
-        status_reason="" if has_champion else "first version of this model",
+        status=Status.CHAMPION if first else Status.CANDIDATE,
+        status_reason="first version of this model" if first else "awaiting evaluation",
+        promoted_at=timezone.now() if first else None,
         artifact_sha256=artifact_sha256,
         sklearn_version=sklearn_version,
+        library_versions=library_versions(),
         params=result.params,
         metrics=result.metrics,
         feature_schema=result.feature_schema,
         classes=result.classes,
         training_rows=result.training_rows,
+        samples_used=result.samples_used,
+        training_run_id=training_run_id,
     )
+
+
+@transaction.atomic
+def version_promote(version: ModelVersion, *, reason: str) -> ModelVersion:
+    """Make this version the champion; the one it replaces is archived."""
+    MLModel.objects.select_for_update().get(pk=version.model_id)
+    for old in ModelVersion.objects.filter(model_id=version.model_id, status=Status.CHAMPION).exclude(
+        pk=version.pk
+    ):
+        old.status, old.status_reason = Status.ARCHIVED, f"replaced by v{version.number}"
+        old.save(update_fields=["status", "status_reason"])
+    version.status, version.status_reason, version.promoted_at = Status.CHAMPION, reason, timezone.now()
+    version.save(update_fields=["status", "status_reason", "promoted_at"])
+    return version
+
+
+def version_reject(version: ModelVersion, *, reason: str) -> ModelVersion:
+    version.status, version.status_reason = Status.REJECTED, reason
+    version.save(update_fields=["status", "status_reason"])
+    return version
+
+
+@transaction.atomic
+def version_rollback(model_name: str, *, reason: str) -> ModelVersion:
+    """Return to the version that was champion before the current one."""
+    current = champion_get(model_name)
+    previous = (
+        ModelVersion.objects.filter(model__name=model_name, status=Status.ARCHIVED, promoted_at__isnull=False)
+        .exclude(pk=getattr(current, "pk", None))
+        .order_by("-promoted_at")
+        .first()
+    )
+    if previous is None:
+        raise RegistryError(f"{model_name} has no earlier champion to roll back to")
+    return version_promote(previous, reason=reason)

@@ -7,20 +7,31 @@ from django.conf import settings
 from . import history, registry
 from .artifacts import ArtifactError
 from .inference import pipeline_get, predict_rows
+from .specs import UnknownModel
 from .validation import validate_row
 
 logger = logging.getLogger(__name__)
 
 
-class UnknownModel(Exception):
+class UnknownVersion(Exception):
     pass
 
 
-def prediction_create(*, owner_id: int, model_name: str, input: dict) -> history.PredictionJob:
-    """Validate the input against the serving version and record a queued job."""
-    version = registry.champion_get(model_name)
+def prediction_create(
+    *, owner_id: int, model_name: str, input: dict, version: int | None = None
+) -> history.PredictionJob:
+    """Validate the input against the chosen version (default: the champion) and record a
+    queued job that names exactly which artifact will serve it."""
     if version is None:
-        raise UnknownModel(model_name)
+        version = registry.champion_get(model_name)
+        if version is None:
+            raise UnknownModel(model_name)
+    else:
+        number, version = version, registry.version_get(model_name, version)
+        if version is None:
+            if registry.model_get(model_name) is None:
+                raise UnknownModel(model_name)
+            raise UnknownVersion(f"{model_name} has no version {number}")
     row = validate_row(version.feature_schema, input)
     return history.job_create(
         owner_id=owner_id,

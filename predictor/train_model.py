@@ -25,6 +25,33 @@ class TrainingResult:
     feature_schema: list[dict]
     classes: list[str] | None
     training_rows: int
+    # Labelled samples (feedback, uploads) added to the base training split.
+    samples_used: int = 0
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The spec's fixed evaluation rows: the same for every version of a model."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+
+def split(spec: ModelSpec):
+    data = spec.load()
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.X,
+        data.y,
+        test_size=spec.test_size,
+        random_state=spec.random_state,
+        stratify=data.y if spec.is_classifier else None,
+    )
+    return data.feature_names, X_train, y_train, HeldOut(X_test, y_test)
+
+
+def evaluate(spec: ModelSpec, pipeline: Pipeline, held_out: HeldOut) -> dict:
+    scores = _evaluate(spec, pipeline, held_out.X, held_out.y)
+    return {key: round(float(value), 6) for key, value in scores.items()}
 
 
 def _evaluate(spec: ModelSpec, pipeline: Pipeline, X_test, y_test) -> dict:
@@ -57,29 +84,37 @@ def _feature_schema(names: list[str], X: np.ndarray) -> list[dict]:
     ]
 
 
-def train(spec: ModelSpec, params: dict | None = None) -> TrainingResult:
-    """Fit the spec's pipeline on its training split and score it on the held-out split."""
+def train(
+    spec: ModelSpec,
+    params: dict | None = None,
+    *,
+    samples: tuple[np.ndarray, np.ndarray] | None = None,
+    on_stage=lambda stage: None,
+) -> TrainingResult:
+    """Fit the spec's pipeline on its training split (+ labelled samples) and score it on
+    the fixed held-out split. `on_stage` hears each stage as it begins."""
     params = {**spec.default_params, **(params or {})}
-    data = spec.load()
+    on_stage("loading data")
     # Split first, so that no preprocessing ever sees the held-out rows.
-    X_train, X_test, y_train, y_test = train_test_split(
-        data.X,
-        data.y,
-        test_size=spec.test_size,
-        random_state=spec.random_state,
-        stratify=data.y if spec.is_classifier else None,
-    )
+    feature_names, X_train, y_train, held_out = split(spec)
+    samples_used = 0
+    if samples is not None and len(samples[0]):
+        X_train = np.vstack([X_train, samples[0]])
+        y_train = np.concatenate([y_train, samples[1].astype(str if spec.is_classifier else float)])
+        samples_used = len(samples[0])
+    on_stage("fitting")
     pipeline = spec.build(params)
     pipeline.fit(X_train, y_train)
-    scores = {key: round(float(value), 6) for key, value in _evaluate(spec, pipeline, X_test, y_test).items()}
+    on_stage("evaluating")
     return TrainingResult(
         spec=spec,
         pipeline=pipeline,
         params=params,
-        metrics=scores,
-        feature_schema=_feature_schema(data.feature_names, X_train),
+        metrics=evaluate(spec, pipeline, held_out),
+        feature_schema=_feature_schema(feature_names, X_train),
         classes=[str(c) for c in pipeline.classes_] if spec.is_classifier else None,
         training_rows=len(X_train),
+        samples_used=samples_used,
     )
 
 

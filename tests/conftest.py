@@ -75,24 +75,49 @@ def history(mongo_server):
     history.PredictionJob.objects.delete()
 
 
-@pytest.fixture(scope="session")
-def live_worker(mongo_server, redis_server):
-    """A real `celery worker` process on the predict queue, with the suite's environment."""
+def _start_worker(queue: str, env: dict):
     from myproject import celery_app
 
-    celery_app.control.purge()
-    name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings"}
+    name = f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
     command = [
-        sys.executable, "-m", "celery", "-A", "myproject", "worker", "--queues", "predict",
+        sys.executable, "-m", "celery", "-A", "myproject", "worker", "--queues", queue,
         "--concurrency", "1", "--hostname", name, "--without-mingle", "--without-gossip",
         "--loglevel", "INFO",
     ]  # fmt: skip
-    proc = spawn("worker", command, env)
+    proc = spawn(
+        f"{queue}-worker", command, {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", **env}
+    )
     deadline = time.monotonic() + 60
     while not celery_app.control.ping(destination=[name], timeout=1.0):
         if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the worker did not start:\n{log_tail('worker')}")
+            pytest.fail(f"the {queue} worker did not start:\n{log_tail(f'{queue}-worker')}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def purged_queues(redis_server):
+    from myproject import celery_app
+
+    celery_app.control.purge()
+
+
+@pytest.fixture(scope="session")
+def live_worker(mongo_server, purged_queues):
+    """A real `celery worker` process on the predict queue, with the suite's environment."""
+    proc = _start_worker("predict", {})
+    yield proc
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def train_worker(mongo_server, purged_queues, django_db_setup, django_db_blocker):
+    """A real `celery worker` on the train queue, sharing the suite's SQLite test database."""
+    from django.db import connection
+
+    database = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite":
+        pytest.skip("training tests share the test database with the worker through SQLite")
+    proc = _start_worker("train", {"DATABASE_URL": f"sqlite:///{database}"})
     yield proc
     stop(proc)
 

@@ -35,3 +35,7 @@ from myproject.settings import *  # noqa: E402, F403
 
 # Password hashing at full strength only slows the suite; it changes no behaviour under test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory: the live training worker (another process) reads and writes it.
+    DATABASES["default"]["TEST"] = {"NAME": str(_var / "test.sqlite3")}  # noqa: F405

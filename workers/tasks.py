@@ -5,9 +5,11 @@ from datetime import timedelta
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.utils import timezone
 
 from predictor import history
 from predictor.services import prediction_run
+from predictor.training import nightly_requests, stale_cutoff, training_execute
 
 
 @shared_task(
@@ -48,3 +50,42 @@ def requeue_stale_jobs_task() -> int:
     for job_id in job_ids:
         prediction_enqueue(job_id)
     return len(job_ids)
+
+
+@shared_task(
+    bind=True,
+    name="workers.tasks.train_task",
+    soft_time_limit=settings.TRAINING_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAINING_TIME_LIMIT,
+    autoretry_for=(history.HistoryUnavailable,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def train_task(self, run_id: str) -> str | None:
+    decision = training_execute(
+        run_id,
+        stale_before=stale_cutoff(settings.TRAINING_TIME_LIMIT),
+        max_attempts=settings.TRAINING_MAX_ATTEMPTS,
+    )
+    if decision is None:
+        run = history.training_get(run_id)
+        if run is not None and run.status == history.RUNNING:
+            # Running elsewhere, or its worker died: look again once a run that old is
+            # surely dead; then it is either finished or taken over.
+            raise self.retry(
+                countdown=settings.TRAINING_TIME_LIMIT, max_retries=settings.TRAINING_MAX_ATTEMPTS
+            )
+    return decision
+
+
+def training_enqueue(run_id: str) -> None:
+    train_task.apply_async(args=[run_id], task_id=run_id, retry=True)
+
+
+@shared_task(name="workers.tasks.nightly_retrain_task")
+def nightly_retrain_task() -> int:
+    """Beat, every night: one training run per model, however often this fires that night."""
+    runs = nightly_requests(timezone.localdate().isoformat())
+    for run in runs:
+        training_enqueue(run.id)
+    return len(runs)

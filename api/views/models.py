@@ -1,10 +1,18 @@
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from predictor import registry
+from predictor.samples import samples_upload
+
+from ..parsers import CSVTextParser
 from ..selectors import model_detail, model_list
-from ..serializers import ModelSerializer
+from ..serializers import ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
+from ..services import version_promote_by, version_rollback_by
 
 
 class ModelListApi(APIView):
@@ -20,3 +28,51 @@ class ModelDetailApi(APIView):
         if model is None:
             raise NotFound("No model with this name.")
         return Response(ModelSerializer(model).data)
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request, name: str):
+        if model_detail(name) is None:
+            raise NotFound("No model with this name.")
+        return Response({"results": ModelVersionSerializer(registry.versions_list(name), many=True).data})
+
+
+class ModelVersionPromoteApi(APIView):
+    """Make this version the champion (staff); the current champion is archived."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request, name: str, number: int):
+        version = version_promote_by(user=request.user, model_name=name, number=number)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelRollbackApi(APIView):
+    """Return to the version that was champion before the current one (staff)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request, name: str):
+        return Response(ModelVersionSerializer(version_rollback_by(user=request.user, model_name=name)).data)
+
+
+class ModelSamplesApi(APIView):
+    """Upload labelled rows (staff): JSON {"rows": [{feature: value, ..., "label": ...}]} or
+    CSV with a header of feature names and `label`. All rows are stored, or none."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser, CSVTextParser]
+
+    @extend_schema(request=SamplesInputSerializer, responses={201: dict})
+    def post(self, request, name: str):
+        if isinstance(request.data, str):
+            result = samples_upload(model_name=name, csv_text=request.data, uploaded_by=request.user.pk)
+        else:
+            serializer = SamplesInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            rows = serializer.validated_data["rows"]
+            result = samples_upload(model_name=name, rows=rows, uploaded_by=request.user.pk)
+        return Response(result, status=status.HTTP_201_CREATED)

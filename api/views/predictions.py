@@ -24,6 +24,7 @@ class PredictionListCreateApi(APIView):
             user=request.user,
             model_name=serializer.validated_data["model"],
             input=serializer.validated_data["input"],
+            version=serializer.validated_data.get("version"),
         )
         location = request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))
         return Response(

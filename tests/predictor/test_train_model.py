@@ -130,7 +130,7 @@ def test_a_second_version_is_a_candidate_and_the_champion_stays(db, artifact_dir
 
     assert second.number == 2
     assert second.status == ModelVersion.Status.CANDIDATE
-    assert second.status_reason == ""
+    assert second.status_reason == "awaiting evaluation"
     first.refresh_from_db()
     assert first.status == ModelVersion.Status.CHAMPION
     assert champion_get("breast_cancer") == first

@@ -1,0 +1,46 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from predictor import history
+
+from ..serializers import TrainingInputSerializer, TrainingRunSerializer
+from ..services import training_submit
+
+
+class TrainingListCreateApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=TrainingInputSerializer, responses={202: TrainingRunSerializer})
+    def post(self, request):
+        serializer = TrainingInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = training_submit(
+            user=request.user,
+            model_name=serializer.validated_data["model"],
+            params=serializer.validated_data["params"],
+        )
+        location = request.build_absolute_uri(reverse("training-detail", args=[run.id]))
+        return Response(
+            TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+        )
+
+    @extend_schema(responses=TrainingRunSerializer(many=True))
+    def get(self, request):
+        runs = history.trainings_list(model=request.query_params.get("model"))
+        return Response({"results": TrainingRunSerializer(runs, many=True).data})
+
+
+class TrainingDetailApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request, run_id: str):
+        run = history.training_get(run_id)
+        if run is None:
+            raise NotFound("No training run with this id.")
+        return Response(TrainingRunSerializer(run).data)
