@@ -1,5 +1,6 @@
 """The models the platform ships: each a scikit-learn Pipeline on a bundled dataset."""
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -45,7 +46,8 @@ class ModelSpec:
 
 
 def _snake(name: str) -> str:
-    return name.strip().lower().replace(" ", "_")
+    # "sepal length (cm)" -> "sepal_length_cm": a name a client can type as a JSON key or CSV header.
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _classification(loader) -> Callable[[], Dataset]:

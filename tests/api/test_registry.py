@@ -1,0 +1,145 @@
+"""Versions, promotion, rollback, uploads and training requests: who may, and what is checked."""
+
+import pytest
+import sklearn
+
+from predictor.models import ModelVersion
+from predictor.registry import version_register
+from tests.conftest import client_for
+
+
+@pytest.fixture
+def staff(make_user):
+    return client_for(make_user("sam", is_staff=True))
+
+
+@pytest.fixture
+def two_versions(model_version, trained_breast_cancer):
+    result, sha256 = trained_breast_cancer
+    return model_version, version_register(
+        result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/trainings/", {"model": "breast_cancer"}),
+        ("get", "/api/v1/trainings/", None),
+        ("post", "/api/v1/models/breast_cancer/versions/2/promote/", None),
+        ("post", "/api/v1/models/breast_cancer/rollback/", None),
+        ("post", "/api/v1/models/breast_cancer/samples/", {"rows": []}),
+    ],
+)
+def test_it_refuses_non_staff(history, api, two_versions, method, path, body):
+    response = getattr(api, method)(path, body, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert ModelVersion.objects.get(number=1).status == "champion"
+    assert history.TrainingRun.objects.count() == 0
+
+
+def test_it_lists_versions_newest_first_with_their_provenance(api, two_versions):
+    body = api.get("/api/v1/models/breast_cancer/versions/").json()
+    assert [(v["number"], v["status"]) for v in body["results"]] == [(2, "candidate"), (1, "champion")]
+    assert body["results"][1]["library_versions"]["scikit-learn"] == sklearn.__version__
+    assert body["results"][1]["training_rows"] == 426
+    assert api.get("/api/v1/models/weather/versions/").status_code == 404
+
+
+def test_staff_promotes_a_version_and_rolls_back(staff, two_versions):
+    response = staff.post("/api/v1/models/breast_cancer/versions/2/promote/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "champion"
+    assert response.json()["status_reason"] == "promoted by sam"
+    assert ModelVersion.objects.get(number=1).status == "archived"
+
+    response = staff.post("/api/v1/models/breast_cancer/rollback/")
+    assert response.status_code == 200
+    assert response.json()["number"] == 1
+    assert {v.number: v.status for v in ModelVersion.objects.all()} == {1: "champion", 2: "archived"}
+
+
+def test_rollback_with_no_earlier_champion_is_a_conflict(staff, model_version):
+    response = staff.post("/api/v1/models/breast_cancer/rollback/")
+    assert response.status_code == 409
+    assert "no earlier champion" in response.json()["message"]
+
+
+def test_promoting_an_unknown_version_is_a_400(staff, model_version):
+    response = staff.post("/api/v1/models/breast_cancer/versions/9/promote/")
+    assert response.status_code == 400
+    assert "no version 9" in response.json()["fields"]["version"][0]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"gamma": 1}, "params.gamma"), ({"C": -1}, "params.C"), ({"max_iter": 2.5}, "params.max_iter"),
+     ({"C": "big"}, "params.C")],
+)  # fmt: skip
+def test_it_rejects_bad_training_params(history, staff, model_version, params, field):
+    response = staff.post("/api/v1/trainings/", {"model": "breast_cancer", "params": params}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert history.TrainingRun.objects.count() == 0
+
+
+def test_it_rejects_training_an_unknown_model(history, staff):
+    response = staff.post("/api/v1/trainings/", {"model": "weather"}, format="json")
+    assert response.status_code == 400
+    assert "model" in response.json()["fields"]
+
+
+def test_an_upload_with_one_bad_row_stores_nothing(history, staff, model_version, valid_input):
+    rows = [{**valid_input, "label": "benign"}, {**valid_input, "mean_radius": "x", "label": "benign"},
+            {**valid_input, "label": "maybe"}]  # fmt: skip
+    response = staff.post("/api/v1/models/breast_cancer/samples/", {"rows": rows}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"rows[1].mean_radius", "rows[2].label"}
+    assert "benign" in response.json()["fields"]["rows[2].label"][0]
+    assert history.LabelledSample.objects.count() == 0
+
+
+def _csv(valid_input, rows):
+    header = ",".join([*valid_input, "label"])
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_a_csv_upload_names_bad_lines(history, staff, model_version, valid_input):
+    good = ",".join([*(str(v) for v in valid_input.values()), "malignant"])
+    bad_number = good.replace(str(valid_input["mean_radius"]), "abc", 1)
+    too_short = ",".join(str(v) for v in list(valid_input.values())[:5])
+    body = _csv(valid_input, [good, bad_number, good, too_short])
+    response = staff.post("/api/v1/models/breast_cancer/samples/", body, content_type="text/csv")
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert "line 3.mean_radius" in fields
+    assert "line 5.label" in fields
+    assert not any(key.startswith(("line 2", "line 4")) for key in fields)
+    assert history.LabelledSample.objects.count() == 0
+
+
+def test_a_good_csv_upload_stores_every_row(history, staff, model_version, valid_input):
+    good = ",".join([*(str(v) for v in valid_input.values()), "benign"])
+    response = staff.post(
+        "/api/v1/models/breast_cancer/samples/", _csv(valid_input, [good] * 3), content_type="text/csv"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["stored"] == 3
+    stored = history.LabelledSample.objects.first()
+    assert stored.label == "benign"
+    assert stored.features == valid_input
+    assert stored.source == "upload"
+
+
+def test_each_model_publishes_its_schema(api, history):
+    from predictor.train_model import train_and_register
+
+    for name in ("iris", "diabetes"):
+        train_and_register(name)
+    iris = api.get("/api/v1/models/iris/").json()
+    assert iris["task"] == "multiclass_classification"
+    assert [f["name"] for f in iris["input_schema"]][:2] == ["sepal_length_cm", "sepal_width_cm"]
+    diabetes = api.get("/api/v1/models/diabetes/").json()
+    assert diabetes["primary_metric"] == "rmse"
+    assert diabetes["classes"] is None
