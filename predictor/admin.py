@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from . import registry
 from .models import MLModel, ModelVersion
 
 
@@ -15,10 +16,37 @@ class ModelVersionInline(admin.TabularInline):
 class MLModelAdmin(admin.ModelAdmin):
     list_display = ("name", "task", "primary_metric", "created_at")
     inlines = [ModelVersionInline]
+    actions = ["roll_back"]
+
+    @admin.action(description="Roll back to the previous champion")
+    def roll_back(self, request, queryset):
+        for model in queryset:
+            try:
+                version = registry.version_rollback(
+                    model.name, reason=f"rolled back by {request.user} (admin)"
+                )
+            except registry.RegistryError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{model.name}: v{version.number} is champion again")
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("model", "number", "status", "sklearn_version", "created_at")
+    list_display = ("model", "number", "status", "status_reason", "sklearn_version", "created_at")
     list_filter = ("model", "status")
-    readonly_fields = ("artifact_sha256", "sklearn_version", "metrics", "feature_schema", "classes")
+    # Status changes go through the actions, which keep one champion per model.
+    readonly_fields = (
+        "model", "number", "status", "status_reason", "artifact_sha256", "sklearn_version",
+        "library_versions", "params", "metrics", "feature_schema", "classes", "training_rows",
+        "samples_used", "training_run_id", "created_at", "promoted_at",
+    )  # fmt: skip
+    actions = ["promote"]
+
+    @admin.action(description="Promote to champion")
+    def promote(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = registry.version_promote(queryset.get(), reason=f"promoted by {request.user} (admin)")
+        self.message_user(request, f"{version.model.name} v{version.number} is now champion")

@@ -123,7 +123,7 @@ def train_worker(mongo_server, purged_queues, django_db_setup, django_db_blocker
 
 
 @pytest.fixture(scope="session")
-def trained_breast_cancer():
+def trained_breast_cancer(mongo_server):
     """The shipped model, trained once for the session and stored as an artifact."""
     from predictor.artifacts import artifact_save
     from predictor.specs import get_spec

@@ -143,3 +143,22 @@ def test_each_model_publishes_its_schema(api, history):
     diabetes = api.get("/api/v1/models/diabetes/").json()
     assert diabetes["primary_metric"] == "rmse"
     assert diabetes["classes"] is None
+
+
+def test_staff_promote_and_roll_back_in_the_admin(client, make_user, two_versions):
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    _, second = two_versions
+    response = client.post(
+        "/admin/predictor/modelversion/",
+        {"action": "promote", "_selected_action": [second.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert ModelVersion.objects.get(number=2).status == "champion"
+    client.post(
+        "/admin/predictor/mlmodel/",
+        {"action": "roll_back", "_selected_action": [second.model_id]},
+        follow=True,
+    )
+    assert ModelVersion.objects.get(number=1).status == "champion"
+    assert ModelVersion.objects.get(number=2).status == "archived"
