@@ -40,7 +40,7 @@ def log_tail(name: str, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def mongo_server():
     port = os.environ.get("TEST_MONGO_PORT")
     if not port:  # TEST_MONGODB_URI: a real MongoDB the caller runs
@@ -52,10 +52,10 @@ def mongo_server():
     stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def redis_server(tmp_path_factory):
     port = os.environ.get("TEST_REDIS_PORT")
-    if not port:  # the machine's Redis, database 15
+    if not port:  # TEST_REDIS_URL: a Redis the caller runs
         yield
         return
     proc = spawn("redis", redis_command(int(port), tmp_path_factory.mktemp("redis"), persist=False))
@@ -69,10 +69,14 @@ def history(mongo_server):
     """The MongoDB history, empty at the start of each test."""
     from predictor import history
 
+    def empty():
+        for document in (history.PredictionJob, history.TrainingRun, history.LabelledSample):
+            document.objects.delete()
+
     history.ensure_indexes()
-    history.PredictionJob.objects.delete()
+    empty()
     yield history
-    history.PredictionJob.objects.delete()
+    empty()
 
 
 def _start_worker(queue: str, env: dict):

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from myproject.stack import DEFAULT_REDIS_URL, free_port, mongo_uri, reachable
+from myproject.stack import free_port, mongo_uri
 
 _var = Path(tempfile.mkdtemp(prefix="platform-test-"))
 (_var / "static").mkdir()
@@ -23,13 +23,13 @@ else:
     os.environ["TEST_MONGO_PORT"] = str(free_port())
     os.environ["MONGODB_URI"] = mongo_uri(int(os.environ["TEST_MONGO_PORT"]), "predictions_test")
 
-_redis = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-if reachable(_redis, 6379):
-    # Database 15 of the same server: make up's queues (database 0) are never seen.
-    os.environ["REDIS_URL"] = _redis.rsplit("/", 1)[0] + "/15"
+if os.environ.get("TEST_REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
 else:
+    # A private redis-server per test session, even when the machine runs one: two sessions
+    # (a developer's and CI's) sharing queues would run each other's tasks.
     os.environ["TEST_REDIS_PORT"] = str(free_port())
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['TEST_REDIS_PORT']}/15"
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['TEST_REDIS_PORT']}/0"
 
 from myproject.settings import *  # noqa: E402, F403
 

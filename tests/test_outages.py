@@ -96,7 +96,7 @@ def test_it_answers_503_fast_and_keeps_no_job_when_redis_is_down(site_env, histo
 
 
 def test_it_answers_503_fast_and_queues_nothing_when_mongodb_is_down(site_env, history, valid_input):
-    queue_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/14"
+    queue_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
     broker = redis.Redis.from_url(queue_url)
     broker.flushdb()
     dead_mongo = mongo_uri(free_port(), "predictions_test")

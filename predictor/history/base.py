@@ -1,0 +1,50 @@
+"""Shared parts of the MongoDB history: connection, the outage guard, timestamps."""
+
+import functools
+from datetime import UTC, datetime
+
+import mongoengine as me
+from django.conf import settings
+from pymongo.errors import ConnectionFailure
+from pymongo.uri_parser import parse_uri
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+FINISHED = (SUCCEEDED, FAILED, CANCELED)
+
+
+class HistoryUnavailable(Exception):
+    """MongoDB could not be reached in time."""
+
+
+def connect() -> None:
+    me.disconnect()
+    database = parse_uri(settings.MONGODB_URI).get("database") or "predictions"
+    me.connect(
+        db=database,
+        host=settings.MONGODB_URI,
+        connect=False,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=settings.MONGODB_TIMEOUT_MS,
+        connectTimeoutMS=settings.MONGODB_TIMEOUT_MS,
+    )
+
+
+def guard(func):
+    """Turn an unreachable MongoDB into HistoryUnavailable (the API answers 503)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise HistoryUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
+def now() -> datetime:
+    # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we store.
+    stamp = datetime.now(UTC)
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)

@@ -1,0 +1,50 @@
+"""Labelled samples: rows with their true label, added to a model's training data."""
+
+import uuid
+
+import mongoengine as me
+
+from .base import guard as _guard
+from .base import now
+
+
+class LabelledSample(me.Document):
+    """A row with its true label (or value), added to the model's training data."""
+
+    model = me.StringField(required=True)
+    features = me.DictField(required=True)
+    label = me.DynamicField(required=True)
+    source = me.StringField(choices=("upload", "feedback"), required=True)
+    batch_id = me.StringField(required=True)
+    job_id = me.StringField(null=True)
+    created_by = me.IntField(null=True)
+    created_at = me.DateTimeField(required=True)
+
+    meta = {
+        "collection": "labelled_samples",
+        "indexes": [{"fields": ["model", "created_at"]}, {"fields": ["batch_id"]}],
+        "auto_create_index": False,
+    }
+
+
+@_guard
+def samples_add(*, model: str, rows: list[tuple[dict, object]], source: str, created_by: int | None,
+                job_id: str | None = None) -> str:  # fmt: skip
+    """Store every row or none: a failure half-way removes the rows already written."""
+    batch_id, stamp = str(uuid.uuid4()), now()
+    documents = [
+        LabelledSample(model=model, features=features, label=label, source=source, batch_id=batch_id,
+                       job_id=job_id, created_by=created_by, created_at=stamp)
+        for features, label in rows
+    ]  # fmt: skip
+    try:
+        LabelledSample.objects.insert(documents, load_bulk=False)
+    except Exception:
+        LabelledSample.objects(batch_id=batch_id).delete()
+        raise
+    return batch_id
+
+
+@_guard
+def samples_for(model: str) -> list[LabelledSample]:
+    return list(LabelledSample.objects(model=model).order_by("created_at"))
