@@ -5,17 +5,18 @@ Domain exceptions from predictor and the services map to HTTP here, so views sta
 
 import logging
 
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from predictor.history import HistoryUnavailable
 from predictor.registry import RegistryError
+from predictor.samples import FeedbackRefused
 from predictor.services import UnknownModel, UnknownVersion
 from predictor.training import InvalidParams
 from predictor.validation import InvalidInput
 
-from .services import QueueUnavailable
+from .services import IdempotencyConflict, QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +24,27 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 
 
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API returns has this shape."""
+
+    code = serializers.CharField(help_text="Machine-readable, e.g. invalid, not_found, throttled.")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Per field, e.g. {"input.mean_radius": ["This feature is required."]}.',
+    )
+    retry_after_s = serializers.IntegerField(required=False)
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class UnprocessableIdempotency(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -51,10 +70,12 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _domain_to_api(exc):
-    if isinstance(exc, InvalidInput | InvalidParams):
+    if isinstance(exc, InvalidInput | InvalidParams | FeedbackRefused):
         return exceptions.ValidationError(exc.errors)
     if isinstance(exc, UnknownVersion):
         return exceptions.ValidationError({"version": [f"{exc}; see /api/v1/models/<name>/versions/."]})
+    if isinstance(exc, IdempotencyConflict):
+        return UnprocessableIdempotency(str(exc))
     if isinstance(exc, RegistryError):
         return Conflict(str(exc))
     if isinstance(exc, UnknownModel):
@@ -85,4 +106,6 @@ def exception_handler(exc, context):
         body = {"code": str(code), "message": str(detail)}
     if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
         response["Retry-After"] = str(RETRY_AFTER_S)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        body["retry_after_s"] = int(exc.wait + 0.999)
     return Response(body, status=response.status_code, headers=dict(response.items()))

@@ -26,14 +26,6 @@ def cursor_decode(cursor: str) -> tuple[datetime, str]:
         raise BadCursor(cursor) from None
 
 
-def prediction_page(*, owner_id: int, limit: int, cursor: str | None):
-    """One page of the owner's jobs, newest first, and the cursor of the next page (or None)."""
-    before = cursor_decode(cursor) if cursor else None
-    jobs = history.jobs_list(owner_id=owner_id, limit=limit + 1, before=before)
-    next_cursor = cursor_encode(jobs[limit - 1]) if len(jobs) > limit else None
-    return jobs[:limit], next_cursor
-
-
 def model_list() -> list[SimpleNamespace]:
     return [SimpleNamespace(model=m, champion=c) for m, c in registry.models_with_champions()]
 

@@ -1,8 +1,12 @@
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from predictor.history import PredictionJob
+from predictor import history, webhooks
 
 from .models import Profile
 
@@ -71,11 +75,23 @@ class LogoutInputSerializer(serializers.Serializer):
 
 
 class PredictionInputSerializer(serializers.Serializer):
+    """One row (`input`) or a batch (`inputs`), for a model and optionally a pinned version."""
+
     model = serializers.CharField(max_length=64)
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="Pin a version; default: the champion."
     )
-    input = serializers.DictField(allow_empty=True)
+    input = serializers.DictField(required=False, help_text="One row: {feature: number}.")
+    inputs = serializers.ListField(
+        child=serializers.JSONField(), required=False, help_text="A batch of rows, run as one job."
+    )
+    webhook = serializers.URLField(
+        required=False, max_length=2000, help_text="Called (signed) as the job progresses."
+    )
+    webhook_events_filter = serializers.MultipleChoiceField(
+        choices=webhooks.EVENTS, required=False, help_text="Which events call the webhook; default all."
+    )
+    cancel_after = serializers.CharField(required=False, help_text="As the Cancel-After header.")
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -84,30 +100,72 @@ class PredictionInputSerializer(serializers.Serializer):
                 raise serializers.ValidationError({name: ["Unknown field."] for name in extra})
         return super().to_internal_value(data)
 
+    def validate(self, attrs):
+        if ("input" in attrs) == ("inputs" in attrs):
+            raise serializers.ValidationError(
+                {"input": ["Send exactly one of `input` (a row) or `inputs` (a batch)."]}
+            )
+        if "webhook" in attrs:
+            try:
+                webhooks.url_check(attrs["webhook"], allow_private=settings.WEBHOOK_ALLOW_PRIVATE)
+            except webhooks.InvalidWebhook as exc:
+                raise serializers.ValidationError({"webhook": [str(exc)]}) from None
+        if "webhook_events_filter" in attrs:
+            attrs["webhook_events_filter"] = sorted(attrs["webhook_events_filter"])
+        elif "webhook" in attrs:
+            attrs["webhook_events_filter"] = list(webhooks.EVENTS)
+        return attrs
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
+# A deadline longer than a day is a mistake more often than a plan.
+MAX_CANCEL_AFTER = timedelta(hours=24)
+
+
+def parse_cancel_after(header: str | None, field: str | None) -> datetime | None:
+    raw = header if header is not None else field
+    if raw is None:
+        return None
+    match = _DURATION.match(raw)
+    if not match:
+        raise serializers.ValidationError(
+            {"cancel_after": ["Use seconds or a unit: `90`, `30s`, `5m`, `1h`."]}
+        )
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    if not 1 <= seconds <= MAX_CANCEL_AFTER.total_seconds():
+        raise serializers.ValidationError({"cancel_after": ["Must be from 1 second to 24 hours."]})
+    return history.now() + timedelta(seconds=seconds)
+
+
+class JobMetricsSerializer(serializers.Serializer):
+    queue_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to start.")
+    predict_s = serializers.FloatField(allow_null=True, help_text="Seconds running.")
+    total_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to finish.")
+
 
 class PredictionJobSerializer(serializers.Serializer):
     id = serializers.CharField()
     model = serializers.CharField()
     version = serializers.IntegerField()
-    status = serializers.CharField()
-    input = serializers.DictField()
-    output = serializers.DictField(allow_null=True)
+    status = serializers.ChoiceField(choices=history.STATUSES)
+    input = serializers.DictField(allow_null=True)
+    inputs = serializers.ListField(child=serializers.DictField(), allow_null=True)
+    output = serializers.JSONField(
+        allow_null=True, help_text="An object for `input`, a list (one per row) for `inputs`."
+    )
     error = serializers.CharField(allow_null=True)
+    cancel_after = serializers.DateTimeField(allow_null=True)
+    webhook = serializers.CharField(allow_null=True)
+    webhook_events_filter = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
     attempts = serializers.IntegerField()
-    metrics = serializers.SerializerMethodField()
+    metrics = JobMetricsSerializer()
 
-    def get_metrics(self, job: PredictionJob) -> dict:
-        def seconds(start, end):
-            return round((end - start).total_seconds(), 3) if start and end else None
-
-        return {
-            "queue_s": seconds(job.created_at, job.started_at),
-            "predict_s": seconds(job.started_at, job.completed_at),
-            "total_s": seconds(job.created_at, job.completed_at),
-        }
+    def to_representation(self, job):
+        # One representation for the API and for webhook bodies.
+        return history.job_public(job)
 
 
 class ModelSerializer(serializers.Serializer):
@@ -175,3 +233,12 @@ class ModelVersionSerializer(serializers.Serializer):
 
 class SamplesInputSerializer(serializers.Serializer):
     rows = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
+
+
+class FeedbackInputSerializer(serializers.Serializer):
+    label = serializers.JSONField(help_text="The true class (a classifier) or value (a regressor).")
+    index = serializers.IntegerField(required=False, min_value=0, help_text="The row, for a batch job.")
+
+
+class WebhookSecretSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="Verify `webhook-signature` with it (Standard Webhooks).")

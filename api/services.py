@@ -1,13 +1,18 @@
 """Writes behind the API: accounts and prediction submission."""
 
+import time
+import uuid
+from datetime import datetime, timedelta
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
 from predictor import history, registry
 from predictor.models import ModelVersion
-from predictor.services import UnknownVersion, prediction_create
+from predictor.services import UnknownVersion, prediction_prepare
 from predictor.training import training_request
+from workers.events import job_finished_announce
 from workers.tasks import prediction_enqueue, training_enqueue
 
 from .models import Profile
@@ -15,8 +20,16 @@ from .models import Profile
 User = get_user_model()
 
 
+# How long an Idempotency-Key is remembered (the same window as Stripe's).
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
 class QueueUnavailable(Exception):
     """The broker could not take the task; no job was left behind."""
+
+
+class IdempotencyConflict(Exception):
+    """The key was used with another body, or its first request is still in flight."""
 
 
 @transaction.atomic
@@ -47,15 +60,72 @@ def profile_update(*, profile: Profile, user_fields: dict, profile_fields: dict)
 
 
 def prediction_submit(
-    *, user, model_name: str, input: dict, version: int | None = None
-) -> history.PredictionJob:
-    """Record the job, then queue it; if queueing fails the job is removed again."""
-    job = prediction_create(owner_id=user.pk, model_name=model_name, input=input, version=version)
+    *, user, model_name: str, input: dict | None = None, inputs: list | None = None,
+    version: int | None = None, cancel_after: datetime | None = None, webhook: str | None = None,
+    webhook_events_filter: list | None = None, idempotency_key: str | None = None, request_hash: str = "",
+) -> tuple[history.PredictionJob, bool]:  # fmt: skip
+    """Validate, record the job, then queue it. Returns (job, created).
+
+    With an idempotency key, the same key and body return the first job (created False)
+    instead of a second one; the key is reserved before the job is written, so racing
+    requests agree on one job and one task. If queueing fails, job and key are removed.
+    """
+    fields = prediction_prepare(model_name=model_name, input=input, inputs=inputs, version=version)
+    job_id = str(uuid.uuid4())
+    if idempotency_key:
+        held = history.key_claim(
+            owner_id=user.pk,
+            key=idempotency_key,
+            request_hash=request_hash,
+            job_id=job_id,
+            ttl=IDEMPOTENCY_TTL,
+        )
+        if held is not None:
+            return _replayed(held, request_hash=request_hash), False
     try:
+        job = history.job_create(
+            job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
+            webhook_events_filter=webhook_events_filter, **fields,
+        )  # fmt: skip
         prediction_enqueue(job.id)
-    except OperationalError as exc:
-        history.job_delete(job.id)
-        raise QueueUnavailable(str(exc)) from exc
+    except (OperationalError, history.HistoryUnavailable) as exc:
+        _undo(job_id, user=user, idempotency_key=idempotency_key)
+        if isinstance(exc, OperationalError):
+            raise QueueUnavailable(str(exc)) from exc
+        raise
+    return job, True
+
+
+def _undo(job_id: str, *, user, idempotency_key: str | None) -> None:
+    try:
+        history.job_delete(job_id)
+        if idempotency_key:
+            history.key_release(owner_id=user.pk, key=idempotency_key, job_id=job_id)
+    except history.HistoryUnavailable:
+        # MongoDB is gone too: the sweeper re-queues a job left queued, and the key expires.
+        pass
+
+
+def _replayed(held, *, request_hash: str) -> history.PredictionJob:
+    if held.request_hash != request_hash:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was used with a different request body; use a new key for a new request."
+        )
+    # The first request reserved the key a moment before writing its job.
+    deadline = time.monotonic() + 5
+    while (job := history.job_get(held.job_id)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if job is None:
+        raise IdempotencyConflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+    return job
+
+
+def prediction_cancel(*, user, job_id: str) -> history.PredictionJob | None:
+    job = history.job_cancel(job_id, owner_id=user.pk)
+    if job is not None and job.status == history.CANCELED:
+        job_finished_announce(job.id)
     return job
 
 

@@ -2,7 +2,9 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from .throttles import AuthRateThrottle
 from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
+from .views.feedback import PredictionFeedbackApi, WebhookSecretApi
 from .views.models import (
     ModelDetailApi,
     ModelListApi,
@@ -11,14 +13,18 @@ from .views.models import (
     ModelVersionListApi,
     ModelVersionPromoteApi,
 )
-from .views.predictions import PredictionDetailApi, PredictionListCreateApi
+from .views.predictions import PredictionCancelApi, PredictionDetailApi, PredictionListCreateApi
 from .views.trainings import TrainingDetailApi, TrainingListCreateApi
 
 # Everything below is mounted at /api/v1/.
 urlpatterns = [
     path("auth/register/", UserRegisterApi.as_view(), name="auth-register"),
-    path("auth/token/", TokenObtainPairView.as_view(), name="auth-token"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/token/", TokenObtainPairView.as_view(throttle_classes=[AuthRateThrottle]), name="auth-token"),
+    path(
+        "auth/token/refresh/",
+        TokenRefreshView.as_view(throttle_classes=[AuthRateThrottle]),
+        name="auth-token-refresh",
+    ),
     path("auth/logout/", UserLogoutApi.as_view(), name="auth-logout"),
     path("me/", ProfileMeApi.as_view(), name="me"),
     path("models/", ModelListApi.as_view(), name="model-list"),
@@ -35,6 +41,9 @@ urlpatterns = [
     path("trainings/<str:run_id>/", TrainingDetailApi.as_view(), name="training-detail"),
     path("predictions/", PredictionListCreateApi.as_view(), name="prediction-list"),
     path("predictions/<str:job_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
+    path("predictions/<str:job_id>/cancel/", PredictionCancelApi.as_view(), name="prediction-cancel"),
+    path("predictions/<str:job_id>/feedback/", PredictionFeedbackApi.as_view(), name="prediction-feedback"),
+    path("webhooks/default/secret/", WebhookSecretApi.as_view(), name="webhook-secret"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

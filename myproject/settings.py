@@ -149,6 +149,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "submit": env_str("THROTTLE_SUBMIT", "120/minute"),
+        "auth": env_str("THROTTLE_AUTH", "20/minute"),
+    },
+    # `?format=csv` is the history's export, not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -173,12 +179,32 @@ MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27018/predictions?retr
 # A dead MongoDB must turn into a fast 503, not a 30 s hang.
 MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 2000, minimum=100)
 ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
+# One job holds at most this many rows: 1,000 rows of 30 features keep the job document
+# near 1 MB (MongoDB's limit is 16 MB) and one vectorised predict well under a second.
+PREDICTION_MAX_BATCH_ROWS = env_int("PREDICTION_MAX_BATCH_ROWS", 1000, minimum=1)
+# Requests held by `Prefer: wait` at once, per web process; each holds a thread, so keep
+# it below the server's threads per process (the Procfile runs gunicorn with 48).
+PREDICTION_MAX_WAITERS = env_int("PREDICTION_MAX_WAITERS", 40, minimum=0)
+# Webhooks to private, loopback and link-local addresses are refused unless this is on
+# (tests and a single-machine setup turn it on).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
 # After this many deliveries that never finished (a worker killed each time) a job fails.
 PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Rate-limit counters, shared by every web process. A dead Redis makes them fail open.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        "KEY_PREFIX": "platform",
+    }
+}
+
 PREDICTION_SOFT_TIME_LIMIT = env_int("PREDICTION_SOFT_TIME_LIMIT", 30, minimum=1)
 PREDICTION_TIME_LIMIT = env_int("PREDICTION_TIME_LIMIT", 60, minimum=2)
 TRAINING_SOFT_TIME_LIMIT = env_int("TRAINING_SOFT_TIME_LIMIT", 600, minimum=1)
@@ -226,6 +252,8 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.predict_task": {"queue": "predict"},
     "workers.tasks.train_task": {"queue": "train"},
     "workers.tasks.nightly_retrain_task": {"queue": "train"},
+    # Deliveries wait on other people's servers: their own queue and thread-pool worker.
+    "workers.tasks.deliver_webhook_task": {"queue": "webhooks"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
@@ -237,7 +265,7 @@ STALE_JOB_SECONDS = env_int("STALE_JOB_SECONDS", 600, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {
         "task": "workers.tasks.requeue_stale_jobs_task",
-        "schedule": timedelta(minutes=5),
+        "schedule": timedelta(minutes=1),
         "options": {"queue": "predict"},
     },
 }

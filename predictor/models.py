@@ -1,5 +1,6 @@
 """The model registry: models, their versions and which version serves (the champion)."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -66,3 +67,16 @@ class ModelVersion(models.Model):
     @property
     def feature_names(self) -> list[str]:
         return [feature["name"] for feature in self.feature_schema]
+
+
+class WebhookSecret(models.Model):
+    """Each user's webhook signing secret (Standard Webhooks `whsec_...`)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret"
+    )
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"webhook secret of user {self.user_id}"

@@ -86,3 +86,30 @@ def samples_upload(*, model_name: str, rows: list | None = None, csv_text: str |
     clean = _check(version, rows, place)
     batch_id = history.samples_add(model=model_name, rows=clean, source="upload", created_by=uploaded_by)
     return {"model": model_name, "stored": len(clean), "batch_id": batch_id}
+
+
+class FeedbackRefused(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def feedback_record(*, job: history.PredictionJob, label, index: int | None, given_by: int) -> dict:
+    """Keep the true label of a finished prediction as a training sample (one per row:
+    sending it again replaces it)."""
+    if job.status != history.SUCCEEDED:
+        raise FeedbackRefused(
+            {"status": [f"Only a succeeded prediction takes feedback; this one is {job.status}."]}
+        )
+    if job.is_batch and index is None:
+        raise FeedbackRefused({"index": ["This is a batch: say which row (0-based) the label is for."]})
+    index = index or 0
+    if index >= len(job.rows):
+        raise FeedbackRefused({"index": [f"This job has {len(job.rows)} row(s)."]})
+    version = registry.version_get(job.model, job.version)
+    if problem := label_error(version, label):
+        raise FeedbackRefused({"label": [problem]})
+    history.sample_upsert(
+        model=job.model, features=job.rows[index], label=label, job_id=job.id, row=index, created_by=given_by
+    )
+    return {"prediction": job.id, "index": index, "model": job.model, "label": label}

@@ -195,3 +195,11 @@ def wait_for_job(client: APIClient, job_id: str, *, timeout: float = 30) -> dict
         if body["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
             return body
         time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(redis_server):
+    """Rate-limit counters live in Redis; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -7,9 +7,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from predictor import history
+from predictor import history, webhooks
 from predictor.services import prediction_run
 from predictor.training import nightly_requests, stale_cutoff, training_execute
+
+from .events import job_finished_announce
 
 
 @shared_task(
@@ -23,10 +25,40 @@ from predictor.training import nightly_requests, stale_cutoff, training_execute
 )
 def predict_task(job_id: str) -> None:
     try:
-        prediction_run(job_id)
+        prediction_run(job_id, on_event=job_event)
     except SoftTimeLimitExceeded:
         error = f"timed out after {settings.PREDICTION_SOFT_TIME_LIMIT} s"
-        history.job_finish(job_id, status=history.FAILED, error=error)
+        if history.job_finish(job_id, status=history.FAILED, error=error):
+            job_event("completed", history.job_get(job_id))
+
+
+def job_event(event: str, job: history.PredictionJob) -> None:
+    if event == "completed":
+        job_finished_announce(job.id)
+    if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
+        deliver_webhook_task.apply_async(args=[job.id, event], retry=True)
+
+
+@shared_task(
+    bind=True,
+    name="workers.tasks.deliver_webhook_task",
+    autoretry_for=(webhooks.DeliveryFailed,),
+    # 5 s, 10 s, 20 s ... capped at 10 min, jittered: 8 tries span about half an hour.
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=7,
+    soft_time_limit=settings.WEBHOOK_TIMEOUT_S * 3,
+    time_limit=settings.WEBHOOK_TIMEOUT_S * 4,
+)
+def deliver_webhook_task(self, job_id: str, event: str) -> int | None:
+    return webhooks.deliver(
+        job_id,
+        event,
+        attempt=self.request.retries + 1,
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
+        timeout_s=settings.WEBHOOK_TIMEOUT_S,
+    )
 
 
 def prediction_enqueue(job_id: str) -> None:
@@ -44,11 +76,15 @@ SWEEP_BATCH = 500
 
 @shared_task(name="workers.tasks.requeue_stale_jobs_task")
 def requeue_stale_jobs_task() -> int:
-    """Re-publish queued jobs whose task never reached a worker (beat runs this)."""
+    """Beat, every minute: cancel jobs past their deadline, re-publish queued jobs whose task
+    never reached a worker, forget expired idempotency keys."""
+    for job_id in history.jobs_cancel_expired(limit=SWEEP_BATCH):
+        job_finished_announce(job_id)
     cutoff = history.now() - timedelta(seconds=settings.STALE_JOB_SECONDS)
     job_ids = history.jobs_requeue_stale(cutoff=cutoff, limit=SWEEP_BATCH)
     for job_id in job_ids:
         prediction_enqueue(job_id)
+    history.keys_purge_expired()
     return len(job_ids)
 
 

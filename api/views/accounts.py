@@ -8,11 +8,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from ..serializers import PROFILE_FIELDS, LogoutInputSerializer, ProfileSerializer, RegisterInputSerializer
 from ..services import profile_ensure, profile_update, user_register
+from ..throttles import AuthRateThrottle
 
 
 class UserRegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
+    throttle_classes = [AuthRateThrottle]
 
     @extend_schema(request=RegisterInputSerializer, responses={201: ProfileSerializer})
     def post(self, request):

@@ -1,78 +1,103 @@
+import hashlib
+import json
+
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from predictor import history
 
-from ..selectors import BadCursor, prediction_page
-from ..serializers import PredictionInputSerializer, PredictionJobSerializer
-from ..services import prediction_submit
+from ..errors import ErrorSerializer
+from ..serializers import PredictionInputSerializer, PredictionJobSerializer, parse_cancel_after
+from ..services import prediction_cancel, prediction_submit
+from ..throttles import SubmitRateThrottle
+from ..waiting import job_wait, prefer_wait_seconds
+from .history import PREDICTION_LIST_SCHEMA, prediction_list
 
-# A page of history is one MongoDB query; 100 jobs keep a response well under 1 MB.
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+SUBMIT_HEADERS = [
+    OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                     description="Same key and body within 24 h: the same job, never a second one. "
+                     "Same key, other body: 422."),
+    OpenApiParameter("Prefer", str, OpenApiParameter.HEADER,
+                     description="`wait=N` (N <= 60): hold the request until the job finishes or N s pass; "
+                     "200 with the finished job, else 202."),
+    OpenApiParameter("Cancel-After", str, OpenApiParameter.HEADER,
+                     description="Deadline after which an unfinished job is canceled: "
+                     "`90`, `30s`, `5m`, `1h`."),
+]  # fmt: skip
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid request; `fields` names each bad field."),
+    401: OpenApiResponse(ErrorSerializer, description="No or invalid token."),
+    422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with another body."),
+    429: OpenApiResponse(ErrorSerializer, description="Rate limited; see Retry-After."),
+    503: OpenApiResponse(ErrorSerializer, description="Redis or MongoDB unavailable; nothing was queued."),
+}
+
+
+def request_hash(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class PredictionListCreateApi(APIView):
-    @extend_schema(request=PredictionInputSerializer, responses={202: PredictionJobSerializer})
+    throttle_classes = [SubmitRateThrottle]
+
+    @extend_schema(**PREDICTION_LIST_SCHEMA)
+    def get(self, request):
+        return prediction_list(request)
+
+    @extend_schema(
+        operation_id="predictions_create",
+        request=PredictionInputSerializer,
+        parameters=SUBMIT_HEADERS,
+        responses={200: PredictionJobSerializer, 202: PredictionJobSerializer, **ERRORS},
+    )
     def post(self, request):
         serializer = PredictionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        job = prediction_submit(
+        data = serializer.validated_data
+        cancel_after = parse_cancel_after(request.headers.get("Cancel-After"), data.get("cancel_after"))
+        job, created = prediction_submit(
             user=request.user,
-            model_name=serializer.validated_data["model"],
-            input=serializer.validated_data["input"],
-            version=serializer.validated_data.get("version"),
+            model_name=data["model"],
+            input=data.get("input"),
+            inputs=data.get("inputs"),
+            version=data.get("version"),
+            cancel_after=cancel_after,
+            webhook=data.get("webhook"),
+            webhook_events_filter=data.get("webhook_events_filter"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            request_hash=request_hash(request.data),
         )
-        location = request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))
+        job = job_wait(job, prefer_wait_seconds(request.headers.get("Prefer")))
+        finished = job.status in history.FINISHED
+        headers = {"Location": request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
         return Response(
-            PredictionJobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+            PredictionJobSerializer(job).data,
+            status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED,
+            headers=headers,
         )
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("cursor", str, description="The `next_cursor` of the previous page."),
-            OpenApiParameter("limit", int, description=f"Jobs per page, 1 to {PAGE_SIZE_MAX}."),
-        ],
-        responses=PredictionJobSerializer(many=True),
-    )
-    def get(self, request):
-        limit = _limit(request.query_params.get("limit"))
-        try:
-            jobs, next_cursor = prediction_page(
-                owner_id=request.user.pk, limit=limit, cursor=request.query_params.get("cursor")
-            )
-        except BadCursor:
-            raise ValidationError({"cursor": ["Not a cursor this API issued."]}) from None
-        next_url = None
-        if next_cursor:
-            query = request.query_params.copy()
-            query["cursor"] = next_cursor
-            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        return Response(
-            {
-                "results": PredictionJobSerializer(jobs, many=True).data,
-                "next": next_url,
-                "next_cursor": next_cursor,
-            }
-        )
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return PAGE_SIZE_DEFAULT
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_SIZE_MAX:
-        raise ValidationError({"limit": [f"Must be an integer from 1 to {PAGE_SIZE_MAX}."]})
-    return int(raw)
 
 
 class PredictionDetailApi(APIView):
-    @extend_schema(responses=PredictionJobSerializer)
+    @extend_schema(responses={200: PredictionJobSerializer, 404: ErrorSerializer})
     def get(self, request, job_id: str):
         # Another user's job is indistinguishable from one that does not exist.
         job = history.job_get(job_id, owner_id=request.user.pk)
+        if job is None:
+            raise NotFound("No prediction with this id.")
+        return Response(PredictionJobSerializer(job).data)
+
+
+class PredictionCancelApi(APIView):
+    @extend_schema(request=None, responses={200: PredictionJobSerializer, 404: ErrorSerializer})
+    def post(self, request, job_id: str):
+        """Cancel a queued or running job; a finished job is returned unchanged."""
+        job = prediction_cancel(user=request.user, job_id=job_id)
         if job is None:
             raise NotFound("No prediction with this id.")
         return Response(PredictionJobSerializer(job).data)

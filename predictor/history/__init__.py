@@ -16,17 +16,23 @@ from .base import (
     guard,
     now,
 )
+from .deliveries import WebhookDelivery, deliveries_for, delivery_log
+from .idempotency import IdempotencyKey, key_claim, key_release, keys_purge_expired
 from .jobs import (
     PredictionJob,
+    job_cancel,
     job_claim,
     job_create,
     job_delete,
     job_finish,
     job_get,
-    jobs_list,
+    job_public,
+    jobs_cancel_expired,
+    jobs_page,
+    jobs_query,
     jobs_requeue_stale,
 )
-from .samples import LabelledSample, samples_add, samples_for
+from .samples import LabelledSample, sample_upsert, samples_add, samples_for
 from .trainings import (
     DuplicateRun,
     TrainingRun,
@@ -41,5 +47,5 @@ from .trainings import (
 
 @guard
 def ensure_indexes() -> None:
-    for document in (PredictionJob, TrainingRun, LabelledSample):
+    for document in (PredictionJob, TrainingRun, LabelledSample, IdempotencyKey, WebhookDelivery):
         document.ensure_indexes()

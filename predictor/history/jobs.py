@@ -5,7 +5,7 @@ from datetime import datetime
 
 import mongoengine as me
 
-from .base import QUEUED, RUNNING, STATUSES, now
+from .base import CANCELED, QUEUED, RUNNING, STATUSES, now
 from .base import guard as _guard
 
 
@@ -16,40 +16,56 @@ class PredictionJob(me.Document):
     version = me.IntField(required=True)
     artifact_sha256 = me.StringField(required=True)
     sklearn_version = me.StringField(required=True)
-    input = me.DictField(required=True)
-    output = me.DictField(null=True)
+    # One row (`input`) or a batch (`inputs`); rows keep the model's feature order.
+    input = me.DictField(null=True)
+    inputs = me.ListField(me.DictField(), default=None, null=True)
+    # A dict for one row, a list of dicts (one per row, in order) for a batch.
+    output = me.DynamicField(null=True)
     error = me.StringField(null=True)
     status = me.StringField(choices=STATUSES, default=QUEUED)
     # Deliveries begun; a task that kills its worker every time ends failed, not looping.
     attempts = me.IntField(default=0)
+    # A job not finished by then is canceled (the Cancel-After header).
+    cancel_after = me.DateTimeField(null=True)
+    webhook = me.StringField(null=True)
+    webhook_events_filter = me.ListField(me.StringField(), default=list)
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
-    # Set when the sweeper re-publishes a job whose task never arrived (see jobs_stale).
+    # Set when the sweeper re-publishes a job whose task never arrived (see jobs_requeue_stale).
     requeued_at = me.DateTimeField(null=True)
 
     meta = {
         "collection": "prediction_jobs",
-        "indexes": [{"fields": ["owner_id", "-created_at", "-_id"]}, {"fields": ["status", "created_at"]}],
+        "indexes": [
+            {"fields": ["owner_id", "-created_at", "-_id"]},
+            {"fields": ["owner_id", "model", "-created_at", "-_id"]},
+            {"fields": ["status", "created_at"]},
+        ],
         "auto_create_index": False,
     }
+
+    @property
+    def is_batch(self) -> bool:
+        return self.inputs is not None
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.inputs if self.is_batch else [self.input]
 
 
 @_guard
 def job_create(
-    *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str, input: dict
-) -> PredictionJob:
+    *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str,
+    input: dict | None = None, inputs: list[dict] | None = None, cancel_after: datetime | None = None,
+    webhook: str | None = None, webhook_events_filter: list[str] | None = None, job_id: str | None = None,
+) -> PredictionJob:  # fmt: skip
     job = PredictionJob(
-        id=str(uuid.uuid4()),
-        owner_id=owner_id,
-        model=model,
-        version=version,
-        artifact_sha256=artifact_sha256,
-        sklearn_version=sklearn_version,
-        input=input,
-        status=QUEUED,
-        created_at=now(),
-    )
+        id=job_id or str(uuid.uuid4()), owner_id=owner_id, model=model, version=version,
+        artifact_sha256=artifact_sha256, sklearn_version=sklearn_version, input=input, inputs=inputs,
+        cancel_after=cancel_after, webhook=webhook, webhook_events_filter=webhook_events_filter or [],
+        status=QUEUED, created_at=now(),
+    )  # fmt: skip
     job.save(force_insert=True)
     return job
 
@@ -67,16 +83,24 @@ def job_get(job_id: str, *, owner_id: int | None = None) -> PredictionJob | None
     return query.first()
 
 
-@_guard
-def jobs_list(
-    *, owner_id: int, limit: int, before: tuple[datetime, str] | None = None
-) -> list[PredictionJob]:
-    """The owner's jobs, newest first; `before` is the (created_at, id) of the last one seen."""
+def jobs_query(*, owner_id: int, model: str | None = None, version: int | None = None,
+               status: str | None = None, created_after: datetime | None = None,
+               created_before: datetime | None = None):  # fmt: skip
+    """The owner's jobs matching the filters, newest first (a lazy query)."""
     query = PredictionJob.objects(owner_id=owner_id)
+    filters = {"model": model, "version": version, "status": status,
+               "created_at__gte": created_after, "created_at__lt": created_before}  # fmt: skip
+    query = query.filter(**{name: value for name, value in filters.items() if value is not None})
+    return query.order_by("-created_at", "-id")
+
+
+@_guard
+def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) -> list[PredictionJob]:
+    """One page of `query`; `before` is the (created_at, id) of the last job already seen."""
     if before is not None:
         created_at, job_id = before
         query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
-    return list(query.order_by("-created_at", "-id").limit(limit))
+    return list(query.limit(limit))
 
 
 @_guard
@@ -96,6 +120,21 @@ def jobs_requeue_stale(*, cutoff: datetime, limit: int) -> list[str]:
 
 
 @_guard
+def jobs_cancel_expired(*, limit: int) -> list[str]:
+    """Cancel unfinished jobs whose Cancel-After deadline has passed."""
+    stamp = now()
+    ids = [
+        job.id
+        for job in PredictionJob.objects(status__in=[QUEUED, RUNNING], cancel_after__lt=stamp)
+        .only("id")
+        .limit(limit)
+    ]
+    for job_id in ids:
+        job_finish(job_id, status=CANCELED, error="canceled: its Cancel-After deadline passed")
+    return ids
+
+
+@_guard
 def job_claim(job_id: str) -> PredictionJob | None:
     """Mark the job running and count the attempt; None when it is already finished or gone."""
     return PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).modify(
@@ -104,8 +143,52 @@ def job_claim(job_id: str) -> PredictionJob | None:
 
 
 @_guard
-def job_finish(job_id: str, *, status: str, output: dict | None = None, error: str | None = None) -> None:
-    # Only an unfinished job can finish, so a late duplicate never overwrites a result.
-    PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).update_one(
-        set__status=status, set__output=output, set__error=error, set__completed_at=now()
+def job_finish(job_id: str, *, status: str, output=None, error: str | None = None) -> PredictionJob | None:
+    """Finish an unfinished job; None if it had finished already (a late duplicate, or a
+    job canceled while it ran), so a result never overwrites a cancellation."""
+    return PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).modify(
+        new=True, set__status=status, set__output=output, set__error=error, set__completed_at=now()
     )
+
+
+@_guard
+def job_cancel(job_id: str, *, owner_id: int) -> PredictionJob | None:
+    """Cancel the owner's job if unfinished; a finished job is returned as it is."""
+    job = job_get(job_id, owner_id=owner_id)
+    if job is None:
+        return None
+    return job_finish(job_id, status=CANCELED, error="canceled by request") or job_get(job_id)
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def job_public(job: PredictionJob) -> dict:
+    """The job as clients see it, in the API and in webhook bodies alike."""
+    return {
+        "id": job.id,
+        "model": job.model,
+        "version": job.version,
+        "status": job.status,
+        "input": job.input,
+        "inputs": job.inputs,
+        "output": job.output,
+        "error": job.error,
+        "attempts": job.attempts,
+        "cancel_after": _stamp(job.cancel_after),
+        "webhook": job.webhook,
+        "webhook_events_filter": list(job.webhook_events_filter or []),
+        "created_at": _stamp(job.created_at),
+        "started_at": _stamp(job.started_at),
+        "completed_at": _stamp(job.completed_at),
+        "metrics": {
+            "queue_s": _seconds(job.created_at, job.started_at),
+            "predict_s": _seconds(job.started_at, job.completed_at),
+            "total_s": _seconds(job.created_at, job.completed_at),
+        },
+    }

@@ -17,12 +17,17 @@ class LabelledSample(me.Document):
     source = me.StringField(choices=("upload", "feedback"), required=True)
     batch_id = me.StringField(required=True)
     job_id = me.StringField(null=True)
+    row = me.IntField(null=True)
     created_by = me.IntField(null=True)
     created_at = me.DateTimeField(required=True)
 
     meta = {
         "collection": "labelled_samples",
-        "indexes": [{"fields": ["model", "created_at"]}, {"fields": ["batch_id"]}],
+        "indexes": [
+            {"fields": ["model", "created_at"]},
+            {"fields": ["batch_id"]},
+            {"fields": ["job_id", "row"]},
+        ],
         "auto_create_index": False,
     }
 
@@ -48,3 +53,18 @@ def samples_add(*, model: str, rows: list[tuple[dict, object]], source: str, cre
 @_guard
 def samples_for(model: str) -> list[LabelledSample]:
     return list(LabelledSample.objects(model=model).order_by("created_at"))
+
+
+@_guard
+def sample_upsert(*, model: str, features: dict, label, job_id: str, row: int, created_by: int) -> None:
+    """Feedback on one row of a job: inserted once, replaced when sent again."""
+    LabelledSample.objects(job_id=job_id, row=row).update_one(
+        upsert=True,
+        set__model=model,
+        set__features=features,
+        set__label=label,
+        set__source="feedback",
+        set__created_by=created_by,
+        set_on_insert__batch_id=f"feedback:{job_id}",
+        set_on_insert__created_at=now(),
+    )

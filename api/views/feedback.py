@@ -1,0 +1,38 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from predictor import history, webhooks
+from predictor.samples import feedback_record
+
+from ..errors import ErrorSerializer
+from ..serializers import FeedbackInputSerializer, WebhookSecretSerializer
+
+
+class PredictionFeedbackApi(APIView):
+    """The true label (or value) of a finished prediction; the next retraining learns from it."""
+
+    @extend_schema(
+        request=FeedbackInputSerializer, responses={201: dict, 400: ErrorSerializer, 404: ErrorSerializer}
+    )
+    def post(self, request, job_id: str):
+        job = history.job_get(job_id, owner_id=request.user.pk)
+        if job is None:
+            raise NotFound("No prediction with this id.")
+        serializer = FeedbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sample = feedback_record(
+            job=job, label=data["label"], index=data.get("index"), given_by=request.user.pk
+        )
+        return Response(sample, status=status.HTTP_201_CREATED)
+
+
+class WebhookSecretApi(APIView):
+    """Your signing secret: verify each delivery's `webhook-signature` with it."""
+
+    @extend_schema(responses=WebhookSecretSerializer)
+    def get(self, request):
+        return Response({"key": webhooks.secret_for(request.user.pk)})
