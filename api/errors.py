@@ -6,6 +6,8 @@ Domain exceptions from predictor and the services map to HTTP here, so views sta
 import logging
 
 from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, schema
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -16,7 +18,7 @@ from predictor.services import UnknownModel, UnknownVersion
 from predictor.training import InvalidParams
 from predictor.validation import InvalidInput
 
-from .services import IdempotencyConflict, QueueUnavailable
+from .services import IdempotencyConflict, IdempotencyInFlight, QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ def _domain_to_api(exc):
         return exceptions.ValidationError({"version": [f"{exc}; see /api/v1/models/<name>/versions/."]})
     if isinstance(exc, IdempotencyConflict):
         return UnprocessableIdempotency(str(exc))
+    if isinstance(exc, IdempotencyInFlight):
+        return Conflict(str(exc))
     if isinstance(exc, RegistryError):
         return Conflict(str(exc))
     if isinstance(exc, UnknownModel):
@@ -109,3 +113,11 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         body["retry_after_s"] = int(exc.wait + 0.999)
     return Response(body, status=response.status_code, headers=dict(response.items()))
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@schema(None)
+def unknown_route(request):
+    raise exceptions.NotFound("No such API endpoint; see /api/v1/docs/.")

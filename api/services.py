@@ -22,6 +22,9 @@ User = get_user_model()
 
 # How long an Idempotency-Key is remembered (the same window as Stripe's).
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# A request that reserved a key this long ago and wrote no job is dead: gunicorn's worker
+# timeout (30 s) has ended it, and its MongoDB calls give up after 2 s.
+IDEMPOTENCY_ABANDONED = timedelta(seconds=60)
 
 
 class QueueUnavailable(Exception):
@@ -29,7 +32,11 @@ class QueueUnavailable(Exception):
 
 
 class IdempotencyConflict(Exception):
-    """The key was used with another body, or its first request is still in flight."""
+    """The key was used with another request body."""
+
+
+class IdempotencyInFlight(Exception):
+    """The key's first request has not written its job yet."""
 
 
 @transaction.atomic
@@ -81,18 +88,28 @@ def prediction_submit(
             ttl=IDEMPOTENCY_TTL,
         )
         if held is not None:
-            return _replayed(held, request_hash=request_hash), False
+            job = _replayed(held, request_hash=request_hash)
+            if job is not None:
+                return job, False
+            # No job yet. Only a first request that is surely dead (its key reserved long
+            # ago, and no job) gives its key up; one still running would write a second job.
+            stale = held.reserved_at < history.now() - IDEMPOTENCY_ABANDONED
+            if not stale or not history.key_takeover(
+                owner_id=user.pk, key=idempotency_key, old_job_id=held.job_id, new_job_id=job_id
+            ):
+                raise IdempotencyInFlight(
+                    "A request with this Idempotency-Key is still in flight; retry shortly."
+                )
+    # If MongoDB fails here, nothing was written; a retry with the key takes it over.
+    job = history.job_create(
+        job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
+        webhook_events_filter=webhook_events_filter, **fields,
+    )  # fmt: skip
     try:
-        job = history.job_create(
-            job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
-            webhook_events_filter=webhook_events_filter, **fields,
-        )  # fmt: skip
         prediction_enqueue(job.id)
-    except (OperationalError, history.HistoryUnavailable) as exc:
+    except OperationalError as exc:
         _undo(job_id, user=user, idempotency_key=idempotency_key)
-        if isinstance(exc, OperationalError):
-            raise QueueUnavailable(str(exc)) from exc
-        raise
+        raise QueueUnavailable(str(exc)) from exc
     return job, True
 
 
@@ -106,19 +123,16 @@ def _undo(job_id: str, *, user, idempotency_key: str | None) -> None:
         pass
 
 
-def _replayed(held, *, request_hash: str) -> history.PredictionJob:
+def _replayed(held, *, request_hash: str) -> history.PredictionJob | None:
+    """The job the key already names, or None if its request never wrote one."""
     if held.request_hash != request_hash:
         raise IdempotencyConflict(
             "This Idempotency-Key was used with a different request body; use a new key for a new request."
         )
-    # The first request reserved the key a moment before writing its job.
-    deadline = time.monotonic() + 5
+    # The first request reserves the key a moment before it writes its job.
+    deadline = time.monotonic() + 10
     while (job := history.job_get(held.job_id)) is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if job is None:
-        raise IdempotencyConflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly."
-        )
+        time.sleep(0.1)
     return job
 
 

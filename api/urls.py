@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from .errors import unknown_route
 from .throttles import AuthRateThrottle
 from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
 from .views.feedback import PredictionFeedbackApi, WebhookSecretApi
@@ -46,4 +47,6 @@ urlpatterns = [
     path("webhooks/default/secret/", WebhookSecretApi.as_view(), name="webhook-secret"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: anything else under /api/v1/ is a 404 in the API's JSON error shape.
+    re_path(r"^.*$", unknown_route),
 ]

@@ -153,6 +153,9 @@ REST_FRAMEWORK = {
         "submit": env_str("THROTTLE_SUBMIT", "120/minute"),
         "auth": env_str("THROTTLE_AUTH", "20/minute"),
     },
+    # Proxies in front of gunicorn that set X-Forwarded-For. 0 (no proxy): a client's own
+    # X-Forwarded-For is ignored, so it cannot reset its rate limits by forging one.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
     # `?format=csv` is the history's export, not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": None,

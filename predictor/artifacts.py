@@ -1,11 +1,17 @@
 """Model artifacts, content-addressed by SHA-256.
 
+The store is MongoDB GridFS (bucket "artifacts", one file per artifact, named by its
+SHA-256), so a worker on any host can fetch an artifact without a shared disk.
+settings.ARTIFACT_DIR is this host's cache of it.
+
 An artifact is only ever loaded after its bytes hash to the value the registry holds
 and it was written by the scikit-learn version this process runs.
 """
 
+import contextlib
 import hashlib
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -13,35 +19,104 @@ from pathlib import Path
 import joblib
 import sklearn
 from django.conf import settings
+from gridfs import GridFSBucket
+from gridfs.errors import CorruptGridFile, NoFile
+from mongoengine.connection import get_db
+from pymongo.errors import ConnectionFailure
+
+from .history import HistoryUnavailable
+
+logger = logging.getLogger(__name__)
+
+BUCKET = "artifacts"
 
 
 class ArtifactError(Exception):
     """The artifact is missing, tampered with, or from another scikit-learn version."""
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _path(sha256: str) -> Path:
     return Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
 
 
+@contextlib.contextmanager
+def _gridfs():
+    """The artifact bucket; an unreachable MongoDB raises HistoryUnavailable (tasks retry it)."""
+    try:
+        yield GridFSBucket(get_db(), bucket_name=BUCKET)
+    except ConnectionFailure as exc:
+        raise HistoryUnavailable(str(exc)) from exc
+
+
+def _stored(bucket: GridFSBucket, sha256: str) -> bool:
+    return next(bucket.find({"filename": sha256}, limit=1), None) is not None
+
+
+def _cache_read(sha256: str) -> bytes | None:
+    """This host's copy, or None when there is none or it does not hash to `sha256`."""
+    try:
+        data = _path(sha256).read_bytes()
+    except FileNotFoundError:
+        return None
+    if _sha256(data) != sha256:
+        logger.warning("cached artifact %s does not match its SHA-256; ignoring it", sha256[:12])
+        return None
+    return data
+
+
+def _cache_write(sha256: str, data: bytes) -> None:
+    path = _path(sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def _fetch(sha256: str) -> bytes:
+    """The artifact's bytes from GridFS, verified against `sha256`."""
+    with _gridfs() as bucket:
+        try:
+            with bucket.open_download_stream_by_name(sha256) as stream:
+                data = stream.read()
+        except NoFile:
+            raise ArtifactError(f"artifact {sha256[:12]} is not in the artifact store") from None
+        except CorruptGridFile as exc:
+            raise ArtifactError(
+                f"artifact {sha256[:12]} is damaged in the artifact store ({exc}); refusing to load it"
+            ) from exc
+    actual = _sha256(data)
+    if actual != sha256:
+        raise ArtifactError(
+            f"artifact {sha256[:12]} does not match its SHA-256 (found {actual[:12]}); refusing to load it"
+        )
+    return data
+
+
 def artifact_save(obj) -> str:
+    """Store `obj` in GridFS (once per content) and in this host's cache; return its SHA-256."""
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
     data = buffer.getvalue()
-    sha256 = hashlib.sha256(data).hexdigest()
-    path = _path(sha256)
-    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
-        # Missing, or damaged since it was written: (re)write it.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+    sha256 = _sha256(data)
+    with _gridfs() as bucket:
+        # Two hosts saving the same bytes at once may both upload: harmless, the copies are equal.
+        if not _stored(bucket, sha256):
+            bucket.upload_from_stream(sha256, data, metadata={"sha256": sha256, "size": len(data)})
+    if _cache_read(sha256) is None:
+        _cache_write(sha256, data)
     return sha256
 
 
 def artifact_exists(sha256: str) -> bool:
-    return _path(sha256).exists()
+    """Whether the artifact store (GridFS) holds it; this host's cache does not count."""
+    with _gridfs() as bucket:
+        return _stored(bucket, sha256)
 
 
 def artifact_load(sha256: str, *, sklearn_version: str):
@@ -50,13 +125,9 @@ def artifact_load(sha256: str, *, sklearn_version: str):
             f"artifact {sha256[:12]} was built with scikit-learn {sklearn_version}, "
             f"this worker runs {sklearn.__version__}; refusing to load it"
         )
-    try:
-        data = _path(sha256).read_bytes()
-    except FileNotFoundError:
-        raise ArtifactError(f"artifact {sha256[:12]} is not in the artifact store") from None
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != sha256:
-        raise ArtifactError(
-            f"artifact {sha256[:12]} does not match its SHA-256 (found {actual[:12]}); refusing to load it"
-        )
+    data = _cache_read(sha256)
+    if data is None:
+        # Not on this host yet, or the copy here was damaged: GridFS has the true bytes.
+        data = _fetch(sha256)
+        _cache_write(sha256, data)
     return joblib.load(io.BytesIO(data))

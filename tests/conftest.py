@@ -70,7 +70,13 @@ def history(mongo_server):
     from predictor import history
 
     def empty():
-        for document in (history.PredictionJob, history.TrainingRun, history.LabelledSample):
+        for document in (
+            history.PredictionJob,
+            history.TrainingRun,
+            history.LabelledSample,
+            history.IdempotencyKey,
+            history.WebhookDelivery,
+        ):
             document.objects.delete()
 
     history.ensure_indexes()
@@ -79,22 +85,24 @@ def history(mongo_server):
     empty()
 
 
-def _start_worker(queue: str, env: dict):
-    from myproject import celery_app
-
+def start_worker(queue: str, env: dict, *, pool: str = "prefork"):
     name = f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
     command = [
         sys.executable, "-m", "celery", "-A", "myproject", "worker", "--queues", queue,
-        "--concurrency", "1", "--hostname", name, "--without-mingle", "--without-gossip",
-        "--loglevel", "INFO",
+        "--concurrency", "1" if pool == "prefork" else "4", "--pool", pool, "--hostname", name,
+        "--without-mingle", "--without-gossip", "--loglevel", "INFO",
     ]  # fmt: skip
     proc = spawn(
         f"{queue}-worker", command, {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", **env}
     )
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(destination=[name], timeout=1.0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the {queue} worker did not start:\n{log_tail(f'{queue}-worker')}")
+    # Ready when it says so: it logs "<name> ready." once connected and consuming.
+    wait_until(
+        lambda: proc.poll() is not None or f"{name} ready." in log_tail(f"{queue}-worker", 200),
+        timeout=60,
+        what=f"the {queue} worker",
+    )
+    if proc.poll() is not None:
+        pytest.fail(f"the {queue} worker exited:\n{log_tail(f'{queue}-worker')}")
     return proc
 
 
@@ -108,20 +116,34 @@ def purged_queues(redis_server):
 @pytest.fixture(scope="session")
 def live_worker(mongo_server, purged_queues):
     """A real `celery worker` process on the predict queue, with the suite's environment."""
-    proc = _start_worker("predict", {})
+    proc = start_worker("predict", {})
+    yield proc
+    stop(proc)
+
+
+def _shared_database_url() -> str:
+    """The test database, as a URL another process can open (tests using it are transactional)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def train_worker(mongo_server, purged_queues, django_db_setup):
+    """A real `celery worker` on the train queue, sharing the suite's test database."""
+    proc = start_worker("train", {"DATABASE_URL": _shared_database_url()})
     yield proc
     stop(proc)
 
 
 @pytest.fixture(scope="session")
-def train_worker(mongo_server, purged_queues, django_db_setup, django_db_blocker):
-    """A real `celery worker` on the train queue, sharing the suite's SQLite test database."""
-    from django.db import connection
-
-    database = connection.settings_dict["NAME"]
-    if connection.vendor != "sqlite":
-        pytest.skip("training tests share the test database with the worker through SQLite")
-    proc = _start_worker("train", {"DATABASE_URL": f"sqlite:///{database}"})
+def webhook_worker(mongo_server, purged_queues, django_db_setup):
+    """A real thread-pool `celery worker` on the webhooks queue (it reads signing secrets)."""
+    proc = start_worker("webhooks", {"DATABASE_URL": _shared_database_url()}, pool="threads")
     yield proc
     stop(proc)
 
@@ -203,3 +225,22 @@ def _fresh_rate_limits(redis_server):
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server):
+    """A migrated SQLite site with user `ops` and the model, for web server processes."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "myproject.settings",
+        "VAR_DIR": str(tmp_path_factory.mktemp("live-site")),
+    }
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "predictor.train_model"], env=env, check=True, cwd=ROOT)
+    create = (
+        f"from django.contrib.auth.models import User; User.objects.create_user('ops', password='{PASSWORD}')"
+    )
+    subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
+    return env

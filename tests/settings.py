@@ -31,6 +31,9 @@ else:
     os.environ["TEST_REDIS_PORT"] = str(free_port())
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['TEST_REDIS_PORT']}/0"
 
+# The suite's webhook receivers listen on 127.0.0.1.
+os.environ["WEBHOOK_ALLOW_PRIVATE"] = "true"
+
 from myproject.settings import *  # noqa: E402, F403
 
 # Password hashing at full strength only slows the suite; it changes no behaviour under test.

@@ -4,73 +4,17 @@ Each case runs a real web server process whose REDIS_URL or MONGODB_URI points a
 where nothing listens, and checks the live services for leftovers.
 """
 
-import json
 import os
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 
-import pytest
 import redis
 
-from myproject.stack import free_port, mongo_uri, port_open, wait_until
-from tests.conftest import PASSWORD, ROOT, log_tail, spawn, stop
+from myproject.stack import free_port, mongo_uri
+from tests.live import http as _http
+from tests.live import web_server
 
 # "Fast": well under a client's usual 10 s timeout, with the 2 s budgets in settings.
 FAST_S = 5
-
-
-def _http(method: str, url: str, body: dict | None = None, token: str | None = None):
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
-
-
-@pytest.fixture(scope="session")
-def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server):
-    """A migrated SQLite site with a user and the model, for web processes of these tests."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "myproject.settings",
-        "VAR_DIR": str(tmp_path_factory.mktemp("outage-site")),
-    }
-    env.pop("DATABASE_URL", None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([sys.executable, "-m", "predictor.train_model"], env=env, check=True, cwd=ROOT)
-    create = (
-        f"from django.contrib.auth.models import User; User.objects.create_user('ops', password='{PASSWORD}')"
-    )
-    subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
-    return env
-
-
-@contextmanager
-def web_server(env: dict, **overrides):
-    port = free_port()
-    proc = spawn(
-        "outage-web",
-        [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"],
-        {**env, **overrides},
-    )
-    try:
-        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, what="web server")
-        assert proc.poll() is None, log_tail("outage-web")
-        base = f"http://127.0.0.1:{port}"
-        status, _, tokens = _http("POST", f"{base}/login/", {"username": "ops", "password": PASSWORD})
-        assert status == 200, tokens
-        yield base, tokens["access"]
-    finally:
-        stop(proc)
 
 
 def test_it_answers_503_fast_and_keeps_no_job_when_redis_is_down(site_env, history, valid_input):

@@ -57,13 +57,21 @@ def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
 ):
     from pathlib import Path
 
+    from gridfs import GridFSBucket
+    from mongoengine.connection import get_db
+
     from predictor.artifacts import artifact_save
     from predictor.specs import get_spec
     from predictor.train_model import train
 
     sha256 = artifact_save(train(get_spec("breast_cancer"), {"C": 0.5}).pipeline)
+    # Both copies: a worker repairs a damaged cached copy from GridFS, never a damaged GridFS one.
     path = Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
     path.write_bytes(path.read_bytes() + b"tampered")
+    bucket = GridFSBucket(get_db(), bucket_name="artifacts")
+    [stored] = bucket.find({"filename": sha256})
+    bucket.delete(stored._id)
+    bucket.upload_from_stream(sha256, path.read_bytes())
     model_version.artifact_sha256 = sha256
     model_version.save()
 
@@ -81,7 +89,10 @@ def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
 ):
     from pathlib import Path
 
-    # A version whose recorded hash no artifact has: the worker must refuse, not load.
+    from predictor.artifacts import artifact_exists
+
+    # A version whose recorded hash no artifact has (in GridFS or on disk): the worker must refuse.
+    assert not artifact_exists("0" * 64)
     model_version.artifact_sha256 = "0" * 64
     model_version.save()
     submitted = api.post(

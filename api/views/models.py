@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
@@ -16,7 +16,10 @@ from ..services import version_promote_by, version_rollback_by
 
 
 class ModelListApi(APIView):
-    @extend_schema(responses=ModelSerializer(many=True))
+    @extend_schema(
+        operation_id="models_list",
+        responses=inline_serializer("ModelList", {"results": ModelSerializer(many=True)}),
+    )
     def get(self, request):
         return Response({"results": ModelSerializer(model_list(), many=True).data})
 
@@ -31,7 +34,10 @@ class ModelDetailApi(APIView):
 
 
 class ModelVersionListApi(APIView):
-    @extend_schema(responses=ModelVersionSerializer(many=True))
+    @extend_schema(
+        operation_id="models_versions_list",
+        responses=inline_serializer("ModelVersionList", {"results": ModelVersionSerializer(many=True)}),
+    )
     def get(self, request, name: str):
         if model_detail(name) is None:
             raise NotFound("No model with this name.")

@@ -1,5 +1,5 @@
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
@@ -29,7 +29,10 @@ class TrainingListCreateApi(APIView):
             TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
         )
 
-    @extend_schema(responses=TrainingRunSerializer(many=True))
+    @extend_schema(
+        operation_id="trainings_list",
+        responses=inline_serializer("TrainingRunList", {"results": TrainingRunSerializer(many=True)}),
+    )
     def get(self, request):
         runs = history.trainings_list(model=request.query_params.get("model"))
         return Response({"results": TrainingRunSerializer(runs, many=True).data})

@@ -17,7 +17,7 @@ from .base import (
     now,
 )
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
-from .idempotency import IdempotencyKey, key_claim, key_release, keys_purge_expired
+from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
 from .jobs import (
     PredictionJob,
     job_cancel,

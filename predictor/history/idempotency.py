@@ -14,6 +14,7 @@ class IdempotencyKey(me.Document):
     id = me.StringField(primary_key=True)
     request_hash = me.StringField(required=True)
     job_id = me.StringField(required=True)
+    reserved_at = me.DateTimeField(required=True)
     expires_at = me.DateTimeField(required=True)
 
     meta = {
@@ -29,7 +30,7 @@ def key_claim(
 ) -> IdempotencyKey | None:
     """Reserve the key for `job_id`. None when reserved now; else the record that holds it."""
     record_id, stamp = f"{owner_id}:{key}", now()
-    fresh = {"request_hash": request_hash, "job_id": job_id, "expires_at": stamp + ttl}
+    fresh = {"request_hash": request_hash, "job_id": job_id, "reserved_at": stamp, "expires_at": stamp + ttl}
     collection = IdempotencyKey._get_collection()
     try:
         collection.insert_one({"_id": record_id, **fresh})
@@ -41,6 +42,14 @@ def key_claim(
     if taken.modified_count:
         return None
     return IdempotencyKey.objects(id=record_id).first()
+
+
+@_guard
+def key_takeover(*, owner_id: int, key: str, old_job_id: str, new_job_id: str) -> bool:
+    """Point the key at a new job, if it still names `old_job_id` (compare-and-set)."""
+    return bool(
+        IdempotencyKey.objects(id=f"{owner_id}:{key}", job_id=old_job_id).update_one(set__job_id=new_job_id)
+    )
 
 
 @_guard

@@ -1,7 +1,7 @@
 """Prediction jobs: the history clients poll."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import mongoengine as me
 
@@ -88,8 +88,14 @@ def jobs_query(*, owner_id: int, model: str | None = None, version: int | None =
                created_before: datetime | None = None):  # fmt: skip
     """The owner's jobs matching the filters, newest first (a lazy query)."""
     query = PredictionJob.objects(owner_id=owner_id)
+    if created_after is not None:
+        # Inclusive, written as "after one millisecond earlier": SecantusDB 0.7.0b3 drops
+        # documents equal to a $gte bound on a descending compound-index key; $gt is exact,
+        # and stored times are whole milliseconds.
+        created_after = created_after.replace(microsecond=created_after.microsecond // 1000 * 1000)
+        created_after -= timedelta(milliseconds=1)
     filters = {"model": model, "version": version, "status": status,
-               "created_at__gte": created_after, "created_at__lt": created_before}  # fmt: skip
+               "created_at__gt": created_after, "created_at__lt": created_before}  # fmt: skip
     query = query.filter(**{name: value for name, value in filters.items() if value is not None})
     return query.order_by("-created_at", "-id")
 

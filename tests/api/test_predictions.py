@@ -152,3 +152,36 @@ def test_it_rejects_bad_paging_parameters(history, api, query):
     response = api.get(f"/api/v1/predictions/?{query}")
     assert response.status_code == 400
     assert set(response.json()["fields"]) <= {"limit", "cursor"}
+
+
+def test_an_idempotency_key_whose_first_request_wrote_no_job_is_taken_over(
+    history, api, user, model_version, valid_input
+):
+    import json
+    from datetime import timedelta
+
+    from api.views.predictions import request_hash
+
+    body = {"model": "breast_cancer", "input": valid_input}
+    # As if a first request had reserved the key and then lost MongoDB before writing its job.
+    history.key_claim(
+        owner_id=user.pk,
+        key="k1",
+        request_hash=request_hash(json.loads(json.dumps(body))),
+        job_id="never-written",
+        ttl=timedelta(hours=1),
+    )
+    # Recently reserved: it may still be running, so the key is not taken over yet.
+    in_flight = submit(api, body, HTTP_IDEMPOTENCY_KEY="k1")
+    assert in_flight.status_code == 409
+    assert in_flight.json()["code"] == "conflict"
+    assert history.PredictionJob.objects.count() == 0
+    history.IdempotencyKey.objects(id=f"{user.pk}:k1").update_one(
+        set__reserved_at=history.now() - timedelta(minutes=2)
+    )
+    response = submit(api, body, HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 202, response.json()
+    assert history.PredictionJob.objects.count() == 1
+    again = submit(api, body, HTTP_IDEMPOTENCY_KEY="k1")
+    assert again.json()["id"] == response.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"

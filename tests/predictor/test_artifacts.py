@@ -1,23 +1,42 @@
-"""predictor.artifacts: a content-addressed store that loads only verified bytes."""
+"""predictor.artifacts: a content-addressed store in GridFS, cached per host, loading only verified bytes."""
 
 import hashlib
 import re
+import shutil
 
 import numpy as np
 import pytest
 import sklearn
+from gridfs import GridFSBucket
+from mongoengine.connection import get_db
+from pymongo import MongoClient
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from myproject.stack import free_port
+from predictor import artifacts
 from predictor.artifacts import ArtifactError, artifact_exists, artifact_load, artifact_save
+from predictor.history import HistoryUnavailable
 
 X = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, 2.5], [3.0, 1.0], [4.0, 3.5], [5.0, 2.0]])
 y = np.array(["no", "no", "no", "yes", "yes", "yes"])
 
 
 @pytest.fixture
-def store(settings, tmp_path):
+def bucket(mongo_server):
+    """The GridFS bucket; what a test adds to it is removed afterwards (the session's artifacts stay)."""
+    bucket = GridFSBucket(get_db(), bucket_name="artifacts")
+    before = {stored._id for stored in bucket.find({})}
+    yield bucket
+    for stored in bucket.find({}):
+        if stored._id not in before:
+            bucket.delete(stored._id)
+
+
+@pytest.fixture
+def store(settings, tmp_path, bucket):
+    """This host's cache directory, empty, for this test only."""
     settings.ARTIFACT_DIR = tmp_path / "artifacts"
     return settings.ARTIFACT_DIR
 
@@ -25,6 +44,38 @@ def store(settings, tmp_path):
 @pytest.fixture
 def pipeline():
     return Pipeline([("scale", StandardScaler()), ("classify", LogisticRegression())]).fit(X, y)
+
+
+@pytest.fixture
+def cut_mongodb(monkeypatch):
+    """Call it to point the artifact store at a port nothing listens on."""
+    client = MongoClient(f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=200)
+    yield lambda: monkeypatch.setattr(artifacts, "get_db", lambda: client["predictions_test"])
+    client.close()
+
+
+def _stored_files(bucket, sha256: str) -> list:
+    return list(bucket.find({"filename": sha256}))
+
+
+def _replace_stored(bucket, sha256: str, data: bytes) -> None:
+    [stored] = _stored_files(bucket, sha256)
+    bucket.delete(stored._id)
+    bucket.upload_from_stream(sha256, data)
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    changed = bytearray(data)
+    changed[len(changed) // 2] ^= 0xFF
+    return bytes(changed)
+
+
+def _flip_a_stored_byte(bucket, sha256: str) -> None:
+    """Change the GridFS copy in place, as a tampering with the chunks would."""
+    [stored] = _stored_files(bucket, sha256)
+    chunks = get_db()["artifacts.chunks"]
+    chunk = chunks.find_one({"files_id": stored._id, "n": 0})
+    chunks.update_one({"_id": chunk["_id"]}, {"$set": {"data": _flip_a_byte(chunk["data"])}})
 
 
 def test_a_saved_pipeline_loads_back_and_predicts_the_same(store, pipeline):
@@ -37,22 +88,25 @@ def test_a_saved_pipeline_loads_back_and_predicts_the_same(store, pipeline):
     np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
 
 
-def test_it_names_the_file_by_the_sha256_of_its_bytes(store, pipeline):
+def test_it_stores_the_bytes_in_gridfs_and_caches_them_under_their_sha256(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
 
     path = store / f"{sha256}.joblib"
-    assert path.is_file()
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
     assert len(sha256) == 64
-    assert artifact_exists(sha256)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
     assert [p.name for p in store.iterdir()] == [path.name]  # no temporary file left behind
+    [stored] = _stored_files(bucket, sha256)
+    assert stored.metadata == {"sha256": sha256, "size": path.stat().st_size}
+    assert stored.read() == path.read_bytes()
+    assert artifact_exists(sha256)
 
 
-def test_saving_the_same_object_twice_gives_the_same_sha(store, pipeline):
+def test_saving_the_same_object_twice_gives_the_same_sha_and_one_stored_file(store, bucket, pipeline):
     first = artifact_save(pipeline)
     second = artifact_save(pipeline)
 
     assert first == second
+    assert len(_stored_files(bucket, first)) == 1
     assert [p.name for p in store.iterdir()] == [f"{first}.joblib"]
 
 
@@ -63,37 +117,95 @@ def test_different_objects_get_different_shas(store, pipeline):
     assert len(list(store.iterdir())) == 2
 
 
-def test_it_refuses_a_file_changed_after_saving(store, pipeline):
+def test_a_host_with_an_empty_cache_fetches_the_artifact_and_caches_it(store, pipeline):
+    sha256 = artifact_save(pipeline)
+    shutil.rmtree(store)  # another host: same GridFS, nothing on its disk
+
+    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    path = store / f"{sha256}.joblib"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    assert [p.name for p in store.iterdir()] == [path.name]
+
+
+def test_a_valid_cached_copy_loads_without_mongodb(store, pipeline, cut_mongodb):
+    sha256 = artifact_save(pipeline)
+    cut_mongodb()
+
+    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+
+    np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
+
+
+@pytest.mark.parametrize("damage", ["a changed byte", "another artifact's bytes"])
+def test_a_tampered_cached_copy_is_repaired_from_gridfs(store, pipeline, damage):
     sha256 = artifact_save(pipeline)
     path = store / f"{sha256}.joblib"
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    if damage == "a changed byte":
+        path.write_bytes(_flip_a_byte(path.read_bytes()))
+    else:
+        other = artifact_save({"not": "the pipeline"})
+        path.write_bytes((store / f"{other}.joblib").read_bytes())
 
-    with pytest.raises(ArtifactError, match="SHA-256") as raised:
+    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+@pytest.mark.parametrize("cached", ["no cached copy", "a tampered cached copy"])
+def test_it_refuses_a_gridfs_copy_changed_after_saving(store, bucket, pipeline, cached):
+    sha256 = artifact_save(pipeline)
+    path = store / f"{sha256}.joblib"
+    if cached == "no cached copy":
+        path.unlink()
+    else:
+        path.write_bytes(_flip_a_byte(path.read_bytes()))
+    _flip_a_stored_byte(bucket, sha256)
+
+    with pytest.raises(ArtifactError, match="does not match its SHA-256") as raised:
         artifact_load(sha256, sklearn_version=sklearn.__version__)
 
     assert sha256[:12] in str(raised.value)
     assert "refusing to load" in str(raised.value)
+    # Unverified bytes never reach the cache.
+    assert not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256
 
 
-def test_it_refuses_a_file_replaced_by_another_artifact(store, pipeline):
+def test_it_refuses_a_gridfs_copy_replaced_by_another_artifact(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
     other = artifact_save({"not": "the pipeline"})
-    (store / f"{sha256}.joblib").write_bytes((store / f"{other}.joblib").read_bytes())
+    shutil.rmtree(store)
+    _replace_stored(bucket, sha256, _stored_files(bucket, other)[0].read())
 
     with pytest.raises(ArtifactError, match=f"does not match its SHA-256 \\(found {other[:12]}\\)"):
         artifact_load(sha256, sklearn_version=sklearn.__version__)
 
+    assert not (store / f"{sha256}.joblib").exists()
 
-def test_it_refuses_an_artifact_from_another_sklearn_version(store, pipeline):
+
+def test_it_refuses_a_gridfs_copy_whose_chunks_are_gone(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
+    (store / f"{sha256}.joblib").unlink()
+    [stored] = _stored_files(bucket, sha256)
+    get_db()["artifacts.chunks"].delete_many({"files_id": stored._id})
+
+    with pytest.raises(ArtifactError, match="is damaged in the artifact store"):
+        artifact_load(sha256, sklearn_version=sklearn.__version__)
+
+
+def test_it_refuses_an_artifact_from_another_sklearn_version_before_fetching_it(store, pipeline, monkeypatch):
+    sha256 = artifact_save(pipeline)
+    shutil.rmtree(store)
+    monkeypatch.setattr(artifacts, "get_db", lambda: pytest.fail("asked GridFS for a refused artifact"))
 
     with pytest.raises(ArtifactError, match=re.escape("scikit-learn 0.0.1")) as raised:
         artifact_load(sha256, sklearn_version="0.0.1")
 
     assert sklearn.__version__ in str(raised.value)
     assert "refusing to load" in str(raised.value)
+    assert not store.exists()
 
 
 def test_it_refuses_a_sha_that_is_not_in_the_store(store):
@@ -104,10 +216,33 @@ def test_it_refuses_a_sha_that_is_not_in_the_store(store):
         artifact_load(missing, sklearn_version=sklearn.__version__)
 
 
-def test_it_refuses_a_deleted_artifact(store, pipeline):
+def test_it_refuses_an_artifact_deleted_from_gridfs_and_this_host(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
     (store / f"{sha256}.joblib").unlink()
+    [stored] = _stored_files(bucket, sha256)
+    bucket.delete(stored._id)
 
     assert not artifact_exists(sha256)
     with pytest.raises(ArtifactError, match="not in the artifact store"):
         artifact_load(sha256, sklearn_version=sklearn.__version__)
+
+
+def test_an_artifact_only_cached_on_this_host_does_not_exist_in_the_store(store, bucket, pipeline):
+    sha256 = artifact_save(pipeline)
+    [stored] = _stored_files(bucket, sha256)
+    bucket.delete(stored._id)
+
+    assert not artifact_exists(sha256)
+
+
+def test_an_unreachable_mongodb_raises_history_unavailable(store, pipeline, cut_mongodb):
+    sha256 = artifact_save(pipeline)
+    shutil.rmtree(store)
+    cut_mongodb()
+
+    with pytest.raises(HistoryUnavailable):
+        artifact_save(pipeline)
+    with pytest.raises(HistoryUnavailable):
+        artifact_load(sha256, sklearn_version=sklearn.__version__)
+    with pytest.raises(HistoryUnavailable):
+        artifact_exists(sha256)

@@ -1,0 +1,123 @@
+"""Rate limits: submits per user, login and register per client address; reads are free."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import PASSWORD, client_for
+
+SUBMITS, AUTH_ATTEMPTS = 3, 2
+
+
+@pytest.fixture(autouse=True)
+def low_rates(settings, monkeypatch):
+    from rest_framework.settings import api_settings
+
+    from api.throttles import AuthRateThrottle, SubmitRateThrottle
+
+    rates = {"submit": f"{SUBMITS}/minute", "auth": f"{AUTH_ATTEMPTS}/minute"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    api_settings.reload()
+    # SimpleRateThrottle reads the rates into a class attribute when DRF is imported.
+    monkeypatch.setattr(SubmitRateThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", rates)
+    yield
+    api_settings.reload()
+
+
+def submit(client, valid_input):
+    return client.post(
+        "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json"
+    )
+
+
+def assert_throttled(response):
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "message", "retry_after_s"}
+    assert body["code"] == "throttled"
+    assert body["message"]
+    assert isinstance(body["retry_after_s"], int)
+    assert 1 <= body["retry_after_s"] <= 60
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert abs(int(response["Retry-After"]) - body["retry_after_s"]) <= 1
+
+
+def test_the_fourth_submit_in_a_minute_is_refused(history, api, model_version, valid_input):
+    for _ in range(SUBMITS):
+        assert submit(api, valid_input).status_code == 202
+    response = submit(api, valid_input)
+    assert_throttled(response)
+    assert history.PredictionJob.objects.count() == SUBMITS, "a refused submit left a job behind"
+
+
+def test_reading_the_history_is_not_limited_by_submits(history, api, model_version, valid_input):
+    for _ in range(2 * SUBMITS):
+        assert api.get("/api/v1/predictions/").status_code == 200
+    ids = [submit(api, valid_input).json()["id"] for _ in range(SUBMITS)]
+    assert submit(api, valid_input).status_code == 429
+    for _ in range(2 * SUBMITS):
+        assert api.get("/api/v1/predictions/").status_code == 200
+        assert api.get("/api/v1/predictions/?format=csv").status_code == 200
+    assert api.get(f"/api/v1/predictions/{ids[0]}/").status_code == 200
+
+
+def test_each_user_has_their_own_submit_budget(history, api, make_user, model_version, valid_input):
+    for _ in range(SUBMITS):
+        submit(api, valid_input)
+    assert submit(api, valid_input).status_code == 429
+    other = client_for(make_user("bob"))
+    for _ in range(SUBMITS):
+        assert submit(other, valid_input).status_code == 202
+    assert submit(other, valid_input).status_code == 429
+    assert history.PredictionJob.objects.count() == 2 * SUBMITS
+
+
+def login(path, username, password, **extra):
+    return APIClient(**extra).post(path, {"username": username, "password": password}, format="json")
+
+
+@pytest.mark.parametrize("path", ["/login/", "/api/v1/auth/token/"])
+def test_login_is_limited_per_client_address_even_when_the_password_is_wrong(user, path):
+    for _ in range(AUTH_ATTEMPTS):
+        assert login(path, "alice", "wrong-password").status_code == 401
+    assert_throttled(login(path, "alice", PASSWORD))
+    assert login(path, "alice", PASSWORD, REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_the_login_endpoints_share_one_budget_per_address(user):
+    assert login("/login/", "alice", "wrong-password").status_code == 401
+    assert login("/api/v1/auth/token/", "alice", "wrong-password").status_code == 401
+    assert login("/login/", "alice", PASSWORD).status_code == 429
+    assert login("/api/v1/auth/token/", "alice", PASSWORD).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/register/", "/api/v1/auth/register/"])
+def test_register_is_limited_per_client_address(db, path):
+    from django.contrib.auth import get_user_model
+
+    def register(name, **extra):
+        body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD,
+                "password_confirm": PASSWORD}  # fmt: skip
+        return APIClient(**extra).post(path, body, format="json")
+
+    assert register("carol").status_code == 201
+    assert register("carol").status_code == 400  # taken: a failed attempt counts too
+    assert_throttled(register("dave"))
+    assert not get_user_model().objects.filter(username="dave").exists()
+    assert register("erin", REMOTE_ADDR="10.0.0.2").status_code == 201
+
+
+def test_token_refresh_is_limited_per_client_address(user):
+    for _ in range(AUTH_ATTEMPTS):
+        assert (
+            APIClient().post("/api/v1/auth/token/refresh/", {"refresh": "junk"}, format="json").status_code
+            == 401
+        )
+    assert_throttled(APIClient().post("/api/v1/auth/token/refresh/", {"refresh": "junk"}, format="json"))
+
+
+def test_a_forged_forwarded_for_header_does_not_reset_the_login_limit(user):
+    for n in range(AUTH_ATTEMPTS):
+        assert login("/login/", "alice", "wrong", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code == 401
+    assert login("/login/", "alice", "wrong", HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 429

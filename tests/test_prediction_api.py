@@ -1,0 +1,277 @@
+"""The prediction API against live workers: batches, Prefer: wait, cancel, deadlines,
+idempotency under concurrency, and signed webhooks."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import redis
+
+from myproject.stack import free_port
+from tests.conftest import start_worker, stop, wait_for_job
+from tests.live import http, web_server
+
+pytestmark = pytest.mark.pipeline
+
+
+def _rows(trained, count: int) -> tuple[list[dict], list[str]]:
+    result, _ = trained
+    data = result.spec.load()
+    indices = [i % len(data.X) for i in range(count)]
+    rows = [dict(zip(data.feature_names, map(float, data.X[i]), strict=True)) for i in indices]
+    expected = list(result.pipeline.predict(np.array([data.X[i] for i in indices])))
+    return rows, expected
+
+
+def test_a_batch_of_the_maximum_size_runs_as_one_job_in_order(
+    history, live_worker, api, model_version, trained_breast_cancer, settings
+):
+    rows, expected = _rows(trained_breast_cancer, settings.PREDICTION_MAX_BATCH_ROWS)
+    response = api.post("/api/v1/predictions/", {"model": "breast_cancer", "inputs": rows}, format="json")
+    assert response.status_code == 202, response.json()
+    job = wait_for_job(api, response.json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["input"] is None
+    assert len(job["inputs"]) == len(job["output"]) == settings.PREDICTION_MAX_BATCH_ROWS
+    assert [row["label"] for row in job["output"]] == expected
+    assert history.PredictionJob.objects.count() == 1
+
+
+def test_a_batch_over_the_limit_or_with_a_bad_row_is_refused(
+    history, api, model_version, valid_input, settings
+):
+    limit = settings.PREDICTION_MAX_BATCH_ROWS
+    response = api.post(
+        "/api/v1/predictions/",
+        {"model": "breast_cancer", "inputs": [valid_input] * (limit + 1)},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert f"At most {limit} rows" in response.json()["fields"]["inputs"][0]
+
+    rows = [dict(valid_input) for _ in range(10)]
+    rows[7]["mean_radius"] = "wide"
+    response = api.post("/api/v1/predictions/", {"model": "breast_cancer", "inputs": rows}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["inputs[7].mean_radius"]
+    assert history.PredictionJob.objects.count() == 0
+
+
+def test_prefer_wait_answers_200_with_the_finished_job(history, live_worker, api, model_version, valid_input):
+    seconds = []
+    for _ in range(10):
+        started = time.monotonic()
+        response = api.post(
+            "/api/v1/predictions/",
+            {"model": "breast_cancer", "input": valid_input},
+            format="json",
+            HTTP_PREFER="wait=10",
+        )
+        seconds.append(time.monotonic() - started)
+        assert response.status_code == 200, response.json()
+        assert response.json()["status"] == "succeeded"
+        assert response.json()["output"]["label"] == "malignant"
+    print(f"submit -> succeeded with Prefer: wait, median {statistics.median(seconds):.3f} s")
+
+
+@pytest.fixture
+def idle_queue(site_env):
+    """A web server whose broker database no worker reads: its jobs stay queued until we say."""
+    url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/3"
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    with web_server(site_env, REDIS_URL=url) as (base, token):
+        yield base, token, url, broker
+    broker.flushdb()
+
+
+def test_prefer_wait_gives_202_when_the_job_is_not_done_in_time(history, idle_queue, valid_input):
+    base, token, _, _ = idle_queue
+    started = time.monotonic()
+    status, _, body = http(
+        "POST",
+        f"{base}/api/v1/predictions/",
+        {"model": "breast_cancer", "input": valid_input},
+        token,
+        headers={"Prefer": "wait=1"},
+    )
+    assert status == 202
+    assert body["status"] == "queued"
+    assert 1 <= time.monotonic() - started < 5
+
+
+def test_a_canceled_queued_job_never_runs(history, idle_queue, valid_input):
+    base, token, url, _ = idle_queue
+    _, _, job = http(
+        "POST", f"{base}/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, token
+    )
+    status, _, canceled = http("POST", f"{base}/api/v1/predictions/{job['id']}/cancel/", token=token)
+    assert status == 200
+    assert canceled["status"] == "canceled"
+
+    worker = start_worker("predict", {"REDIS_URL": url})
+    try:
+        time.sleep(2)  # the worker takes the task and must drop it
+    finally:
+        stop(worker)
+    stored = history.job_get(job["id"])
+    assert stored.status == "canceled"
+    assert stored.started_at is None
+    assert stored.attempts == 0
+    assert stored.output is None
+
+
+def test_a_job_past_its_cancel_after_deadline_is_canceled_not_run(history, idle_queue, valid_input):
+    base, token, url, _ = idle_queue
+    status, _, job = http(
+        "POST",
+        f"{base}/api/v1/predictions/",
+        {"model": "breast_cancer", "input": valid_input},
+        token,
+        headers={"Cancel-After": "1s"},
+    )
+    assert status == 202
+    assert job["cancel_after"] is not None
+    time.sleep(1.5)
+    worker = start_worker("predict", {"REDIS_URL": url})
+    try:
+        deadline = time.monotonic() + 15
+        while history.job_get(job["id"]).status == "queued" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop(worker)
+    stored = history.job_get(job["id"])
+    assert stored.status == "canceled"
+    assert "Cancel-After" in stored.error
+    assert stored.output is None
+
+
+def test_canceling_a_finished_job_leaves_it_as_it_is(history, live_worker, api, model_version, valid_input):
+    response = api.post(
+        "/api/v1/predictions/",
+        {"model": "breast_cancer", "input": valid_input},
+        format="json",
+        HTTP_PREFER="wait=10",
+    )
+    assert response.json()["status"] == "succeeded"
+    canceled = api.post(f"/api/v1/predictions/{response.json()['id']}/cancel/")
+    assert canceled.status_code == 200
+    assert canceled.json()["status"] == "succeeded"
+    assert canceled.json()["output"] == response.json()["output"]
+
+
+def test_fifty_concurrent_requests_with_one_idempotency_key_make_one_job_and_one_task(
+    history, idle_queue, valid_input
+):
+    base, token, _, broker = idle_queue
+    body = {"model": "breast_cancer", "input": valid_input}
+
+    def submit(_):
+        return http(
+            "POST", f"{base}/api/v1/predictions/", body, token, headers={"Idempotency-Key": "order-42"}
+        )
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(submit, range(50)))
+
+    assert {status for status, _, _ in answers} == {202}, [(s, b) for s, _, b in answers if s != 202][:3]
+    assert len({body["id"] for _, _, body in answers}) == 1
+    assert sum(1 for _, headers, _ in answers if headers.get("Idempotent-Replayed") == "true") == 49
+    assert history.PredictionJob.objects.count() == 1
+    assert broker.llen("predict") == 1
+
+    other = {"model": "breast_cancer", "input": {**valid_input, "mean_radius": 10.0}}
+    status, _, error = http(
+        "POST", f"{base}/api/v1/predictions/", other, token, headers={"Idempotency-Key": "order-42"}
+    )
+    assert status == 422
+    assert error["code"] == "idempotency_key_reused"
+    assert history.PredictionJob.objects.count() == 1
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        server = self.server
+        server.calls.append((dict(self.headers), body))
+        status = server.statuses.pop(0) if server.statuses else 200
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
+    server.calls, server.statuses = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def _verify(secret: str, headers: dict, body: bytes) -> bool:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(headers["webhook-signature"], f"v1,{expected}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_are_signed_filtered_and_retried(
+    history, live_worker, webhook_worker, api, model_version, valid_input, receiver
+):
+    secret = api.get("/api/v1/webhooks/default/secret/").json()["key"]
+    receiver.statuses = [500]  # the first delivery fails and must be retried
+    url = f"http://127.0.0.1:{receiver.server_port}/hook"
+    response = api.post(
+        "/api/v1/predictions/",
+        {
+            "model": "breast_cancer",
+            "input": valid_input,
+            "webhook": url,
+            "webhook_events_filter": ["completed"],
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    job_id = response.json()["id"]
+
+    deadline = time.monotonic() + 40
+    while len(receiver.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(receiver.calls) == 2, receiver.calls
+    for headers, body in receiver.calls:
+        headers = {name.lower(): value for name, value in headers.items()}
+        assert _verify(secret, headers, body)
+        assert headers["webhook-id"] == f"msg_{job_id}_completed"
+        assert json.loads(body)["status"] == "succeeded"
+    assert not _verify(secret.replace("A", "B", 1) if "A" in secret else secret[:-2] + "AA", headers, body)
+    deliveries = history.deliveries_for(job_id)
+    assert [(d.attempt, d.status_code) for d in deliveries] == [(1, 500), (2, 200)]
+
+
+def test_a_webhook_to_a_private_address_is_refused_unless_allowed(
+    history, api, model_version, valid_input, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "ftp://example.com/hook"):
+        response = api.post(
+            "/api/v1/predictions/",
+            {"model": "breast_cancer", "input": valid_input, "webhook": url},
+            format="json",
+        )
+        assert response.status_code == 400, url
+        assert "webhook" in response.json()["fields"]
+    assert history.PredictionJob.objects.count() == 0
