@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint format clean-var
+.PHONY: up test lint format bench clean-var
 
 # Reinstalls only when a requirements file changes.
 $(BIN)/.runtime-installed: requirements.txt
@@ -26,6 +26,10 @@ lint: $(BIN)/.dev-installed
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Speed and capacity figures, appended to bench/RESULTS.md (a few minutes; not part of test).
+bench: $(BIN)/.runtime-installed
+	$(BIN)/python bench/run.py
 
 format: $(BIN)/.dev-installed
 	$(BIN)/ruff format .
