@@ -5,7 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from .errors import unknown_route
 from .throttles import AuthRateThrottle
 from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
-from .views.feedback import PredictionFeedbackApi, WebhookSecretApi
+from .views.feedback import PredictionFeedbackApi, PredictionWebhookDeliveriesApi, WebhookSecretApi
 from .views.models import (
     ModelDetailApi,
     ModelListApi,
@@ -44,6 +44,11 @@ urlpatterns = [
     path("predictions/<str:job_id>/", PredictionDetailApi.as_view(), name="prediction-detail"),
     path("predictions/<str:job_id>/cancel/", PredictionCancelApi.as_view(), name="prediction-cancel"),
     path("predictions/<str:job_id>/feedback/", PredictionFeedbackApi.as_view(), name="prediction-feedback"),
+    path(
+        "predictions/<str:job_id>/webhooks/",
+        PredictionWebhookDeliveriesApi.as_view(),
+        name="prediction-webhook-deliveries",
+    ),
     path("webhooks/default/secret/", WebhookSecretApi.as_view(), name="webhook-secret"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,10 +1,14 @@
 """Runs a pipeline on validated rows. Pipelines are cached per process, keyed by hash."""
 
+from collections import OrderedDict
+
 import numpy as np
 
 from .artifacts import artifact_load
 
-_pipelines: dict[str, object] = {}
+# Champions of four models plus pinned older versions fit; the least recently used goes.
+MAX_CACHED_PIPELINES = 16
+_pipelines: OrderedDict[str, object] = OrderedDict()
 
 
 def pipeline_get(sha256: str, *, sklearn_version: str):
@@ -13,6 +17,10 @@ def pipeline_get(sha256: str, *, sklearn_version: str):
     if pipeline is None:
         pipeline = artifact_load(sha256, sklearn_version=sklearn_version)
         _pipelines[sha256] = pipeline
+        while len(_pipelines) > MAX_CACHED_PIPELINES:
+            _pipelines.popitem(last=False)
+    else:
+        _pipelines.move_to_end(sha256)
     return pipeline
 
 

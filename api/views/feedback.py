@@ -1,5 +1,5 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,3 +36,31 @@ class WebhookSecretApi(APIView):
     @extend_schema(responses=WebhookSecretSerializer)
     def get(self, request):
         return Response({"key": webhooks.secret_for(request.user.pk)})
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    event = serializers.CharField()
+    url = serializers.CharField()
+    message_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PredictionWebhookDeliveriesApi(APIView):
+    """Every webhook delivery attempt for one of your predictions, oldest first."""
+
+    @extend_schema(
+        operation_id="predictions_webhook_deliveries",
+        responses={
+            200: inline_serializer("WebhookDeliveryList", {"results": WebhookDeliverySerializer(many=True)}),
+            404: ErrorSerializer,
+        },
+    )
+    def get(self, request, job_id: str):
+        if history.job_get(job_id, owner_id=request.user.pk) is None:
+            raise NotFound("No prediction with this id.")
+        deliveries = history.deliveries_for(job_id)
+        return Response({"results": WebhookDeliverySerializer(deliveries, many=True).data})

@@ -185,3 +185,12 @@ def test_an_idempotency_key_whose_first_request_wrote_no_job_is_taken_over(
     again = submit(api, body, HTTP_IDEMPOTENCY_KEY="k1")
     assert again.json()["id"] == response.json()["id"]
     assert again["Idempotent-Replayed"] == "true"
+
+
+def test_webhook_deliveries_of_another_users_job_are_a_404(
+    history, api, make_user, model_version, valid_input
+):
+    job = submit(api, {"model": "breast_cancer", "input": valid_input}).json()
+    assert api.get(f"/api/v1/predictions/{job['id']}/webhooks/").json() == {"results": []}
+    other = client_for(make_user("mallory"))
+    assert other.get(f"/api/v1/predictions/{job['id']}/webhooks/").status_code == 404

@@ -1,3 +1,5 @@
+from collections import OrderedDict
+
 from predictor import inference
 
 
@@ -7,7 +9,7 @@ def test_it_loads_a_pipeline_once_per_process(trained_breast_cancer, monkeypatch
     _, sha256 = trained_breast_cancer
     loads = []
     real_load = inference.artifact_load
-    monkeypatch.setattr(inference, "_pipelines", {})
+    monkeypatch.setattr(inference, "_pipelines", OrderedDict())
     monkeypatch.setattr(inference, "artifact_load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
 
     first = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
@@ -23,3 +25,14 @@ def test_it_answers_a_label_and_class_probabilities(trained_breast_cancer, valid
     assert output["label"] == "malignant"
     assert set(output["probabilities"]) == {"benign", "malignant"}
     assert abs(sum(output["probabilities"].values()) - 1) < 1e-5
+
+
+def test_it_keeps_a_bounded_number_of_pipelines(trained_breast_cancer, monkeypatch):
+    import sklearn
+
+    _, sha256 = trained_breast_cancer
+    monkeypatch.setattr(inference, "_pipelines", OrderedDict((f"old{i}", object()) for i in range(16)))
+    inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
+    assert len(inference._pipelines) == inference.MAX_CACHED_PIPELINES
+    assert "old0" not in inference._pipelines
+    assert next(reversed(inference._pipelines)) == sha256
