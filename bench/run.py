@@ -22,7 +22,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from myproject.stack import free_port, mongo_command, mongo_uri, port_open, redis_command, wait_until  # noqa: E402
+from myproject.stack import (  # noqa: E402
+    free_port,
+    mongo_command,
+    mongo_uri,
+    port_open,
+    redis_command,
+    stop,
+    wait_until,
+)
 
 PASSWORD = "bench-Pass-2026"
 
@@ -120,9 +128,7 @@ class Stack:
         time.sleep(4)  # celery logs "ready" only at INFO; its start takes ~3 s here
 
     def stop(self, name):
-        proc = self.procs.pop(name)
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(self.procs.pop(name), timeout=30)
 
     def close(self):
         for name in list(self.procs)[::-1]:

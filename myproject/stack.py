@@ -72,13 +72,18 @@ def running(command: list[str], port: int, *, what: str):
             raise RuntimeError(f"{what} exited with status {proc.returncode} before answering on port {port}")
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         wait_until(lambda: not port_open(port), timeout=15, what=f"port {port} to be free")
+
+
+def stop(proc: subprocess.Popen, *, timeout: float = 15) -> None:
+    """Terminate, then kill if it will not go."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def redis_server_binary() -> str:

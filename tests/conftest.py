@@ -13,7 +13,7 @@ import sklearn
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from myproject.stack import mongo_command, port_open, redis_command, wait_until
+from myproject.stack import mongo_command, port_open, redis_command, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(os.environ["VAR_DIR"]) / "logs"
@@ -24,15 +24,6 @@ def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = open(LOG_DIR / f"{name}.log", "ab")  # closed when the process ends
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def log_tail(name: str, lines: int = 40) -> str:
