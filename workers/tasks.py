@@ -76,12 +76,17 @@ SWEEP_BATCH = 500
 
 @shared_task(name="workers.tasks.requeue_stale_jobs_task")
 def requeue_stale_jobs_task() -> int:
-    """Beat, every minute: cancel jobs past their deadline, re-publish queued jobs whose task
-    never reached a worker, forget expired idempotency keys."""
+    """Beat, every minute: cancel jobs past their deadline, re-publish jobs whose task never
+    reached a worker or whose worker died, forget expired idempotency keys."""
     for job_id in history.jobs_cancel_expired(limit=SWEEP_BATCH):
         job_finished_announce(job_id)
-    cutoff = history.now() - timedelta(seconds=settings.STALE_JOB_SECONDS)
-    job_ids = history.jobs_requeue_stale(cutoff=cutoff, limit=SWEEP_BATCH)
+    stamp = history.now()
+    job_ids = history.jobs_requeue_stale(
+        cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),
+        # Past the hard time limit a run is over, one way or another.
+        running_cutoff=stamp - timedelta(seconds=settings.PREDICTION_TIME_LIMIT + 30),
+        limit=SWEEP_BATCH,
+    )
     for job_id in job_ids:
         prediction_enqueue(job_id)
     history.keys_purge_expired()

@@ -110,15 +110,22 @@ def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) 
 
 
 @_guard
-def jobs_requeue_stale(*, cutoff: datetime, limit: int) -> list[str]:
-    """Mark and return jobs queued since before `cutoff` (and not re-queued since then).
+def jobs_requeue_stale(*, cutoff: datetime, running_cutoff: datetime, limit: int) -> list[str]:
+    """Mark and return jobs to publish again: queued since before `cutoff`, or running
+    since before `running_cutoff` (and not re-queued since).
 
-    Their task was probably never published (the web process died in between) or was
-    lost with Redis's data; a duplicate delivery is harmless, as only one run can finish.
+    A queued one's task was probably never published (the web process died in between) or
+    was lost with Redis's data. A running one outlived the hard time limit, so its worker
+    died with it; Redis would hand its task out again only after the visibility timeout.
+    A duplicate delivery is harmless: only one run can finish the job.
     """
-    stale = me.Q(status=QUEUED, created_at__lt=cutoff) & (
+    queued = me.Q(status=QUEUED, created_at__lt=cutoff) & (
         me.Q(requeued_at=None) | me.Q(requeued_at__lt=cutoff)
     )
+    running = me.Q(status=RUNNING, started_at__lt=running_cutoff) & (
+        me.Q(requeued_at=None) | me.Q(requeued_at__lt=running_cutoff)
+    )
+    stale = queued | running
     ids = [job.id for job in PredictionJob.objects(stale).only("id").limit(limit)]
     if ids:
         PredictionJob.objects(id__in=ids).update(set__requeued_at=now())

@@ -37,3 +37,25 @@ def test_it_requeues_a_job_that_was_never_published(
     assert history.job_get(recent.id).status == "queued"
     # Marked: the next sweep does not publish it a second time.
     assert requeue_stale_jobs_task() == 0
+
+
+def test_it_requeues_a_job_whose_worker_died_while_running_it(
+    history, live_worker, user, api, model_version, valid_input, settings
+):
+    job = _orphan(history, user, model_version, valid_input, age_s=settings.PREDICTION_TIME_LIMIT + 120)
+    # As if a worker had claimed it and then been killed: running, long past the hard limit.
+    history.PredictionJob.objects(id=job.id).update_one(
+        set__status="running",
+        set__attempts=1,
+        set__started_at=history.now() - timedelta(seconds=settings.PREDICTION_TIME_LIMIT + 60),
+    )
+    just_started = _orphan(history, user, model_version, valid_input, age_s=5)
+    history.PredictionJob.objects(id=just_started.id).update_one(
+        set__status="running", set__attempts=1, set__started_at=history.now()
+    )
+
+    assert requeue_stale_jobs_task() == 1
+    finished = wait_for_job(api, job.id)
+    assert finished["status"] == "succeeded"
+    assert finished["attempts"] == 2
+    assert history.job_get(just_started.id).status == "running"
