@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint format bench clean-var
+.PHONY: up test lint format bench chaos clean-var
 
 # Reinstalls only when a requirements file changes.
 $(BIN)/.runtime-installed: requirements.txt
@@ -30,6 +30,10 @@ test: lint
 # Speed and capacity figures, appended to bench/RESULTS.md (a few minutes; not part of test).
 bench: $(BIN)/.runtime-installed
 	$(BIN)/python bench/run.py
+
+# Workers killed mid-task; every job must still end succeeded or failed (a minute or two).
+chaos: $(BIN)/.dev-installed
+	$(BIN)/python -m pytest -m chaos -s
 
 format: $(BIN)/.dev-installed
 	$(BIN)/ruff format .
