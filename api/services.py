@@ -12,8 +12,7 @@ from predictor import history, registry
 from predictor.models import ModelVersion
 from predictor.services import UnknownVersion, prediction_prepare
 from predictor.training import training_request
-from workers.events import job_finished_announce
-from workers.tasks import prediction_enqueue, training_enqueue
+from workers.tasks import job_event, prediction_enqueue, training_enqueue
 
 from .models import Profile
 
@@ -137,9 +136,9 @@ def _replayed(held, *, request_hash: str) -> history.PredictionJob | None:
 
 
 def prediction_cancel(*, user, job_id: str) -> history.PredictionJob | None:
-    job = history.job_cancel(job_id, owner_id=user.pk)
-    if job is not None and job.status == history.CANCELED:
-        job_finished_announce(job.id)
+    job, canceled = history.job_cancel(job_id, owner_id=user.pk)
+    if canceled:
+        job_event("completed", job)
     return job
 
 

@@ -28,11 +28,13 @@ def predict_task(job_id: str) -> None:
         prediction_run(job_id, on_event=job_event)
     except SoftTimeLimitExceeded:
         error = f"timed out after {settings.PREDICTION_SOFT_TIME_LIMIT} s"
-        if history.job_finish(job_id, status=history.FAILED, error=error):
-            job_event("completed", history.job_get(job_id))
+        if job := history.job_finish(job_id, status=history.FAILED, error=error):
+            job_event("completed", job)
 
 
 def job_event(event: str, job: history.PredictionJob) -> None:
+    """A job started or finished (however: run, failed, canceled): wake its waiters and
+    call its webhook."""
     if event == "completed":
         job_finished_announce(job.id)
     if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
@@ -78,8 +80,8 @@ SWEEP_BATCH = 500
 def requeue_stale_jobs_task() -> int:
     """Beat, every minute: cancel jobs past their deadline, re-publish jobs whose task never
     reached a worker or whose worker died, forget expired idempotency keys."""
-    for job_id in history.jobs_cancel_expired(limit=SWEEP_BATCH):
-        job_finished_announce(job_id)
+    for job in history.jobs_cancel_expired(limit=SWEEP_BATCH):
+        job_event("completed", job)
     stamp = history.now()
     job_ids = history.jobs_requeue_stale(
         cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),

@@ -133,18 +133,14 @@ def jobs_requeue_stale(*, cutoff: datetime, running_cutoff: datetime, limit: int
 
 
 @_guard
-def jobs_cancel_expired(*, limit: int) -> list[str]:
-    """Cancel unfinished jobs whose Cancel-After deadline has passed."""
-    stamp = now()
-    ids = [
-        job.id
-        for job in PredictionJob.objects(status__in=[QUEUED, RUNNING], cancel_after__lt=stamp)
-        .only("id")
-        .limit(limit)
-    ]
-    for job_id in ids:
-        job_finish(job_id, status=CANCELED, error="canceled: its Cancel-After deadline passed")
-    return ids
+def jobs_cancel_expired(*, limit: int) -> list[PredictionJob]:
+    """Cancel unfinished jobs whose Cancel-After deadline has passed; returns them."""
+    expired = (
+        PredictionJob.objects(status__in=[QUEUED, RUNNING], cancel_after__lt=now()).only("id").limit(limit)
+    )
+    reason = "canceled: its Cancel-After deadline passed"
+    canceled = [job_finish(job.id, status=CANCELED, error=reason) for job in expired]
+    return [job for job in canceled if job is not None]
 
 
 @_guard
@@ -165,12 +161,13 @@ def job_finish(job_id: str, *, status: str, output=None, error: str | None = Non
 
 
 @_guard
-def job_cancel(job_id: str, *, owner_id: int) -> PredictionJob | None:
-    """Cancel the owner's job if unfinished; a finished job is returned as it is."""
-    job = job_get(job_id, owner_id=owner_id)
-    if job is None:
-        return None
-    return job_finish(job_id, status=CANCELED, error="canceled by request") or job_get(job_id)
+def job_cancel(job_id: str, *, owner_id: int) -> tuple[PredictionJob | None, bool]:
+    """Cancel the owner's job if unfinished. Returns (job, whether this call canceled it);
+    a finished job is returned as it is."""
+    if job_get(job_id, owner_id=owner_id) is None:
+        return None, False
+    canceled = job_finish(job_id, status=CANCELED, error="canceled by request")
+    return (canceled, True) if canceled else (job_get(job_id), False)
 
 
 def _stamp(value: datetime | None) -> str | None:

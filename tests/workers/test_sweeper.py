@@ -59,3 +59,17 @@ def test_it_requeues_a_job_whose_worker_died_while_running_it(
     assert finished["status"] == "succeeded"
     assert finished["attempts"] == 2
     assert history.job_get(just_started.id).status == "running"
+
+
+def test_it_cancels_jobs_past_their_deadline_that_no_worker_took(
+    history, user, api, model_version, valid_input
+):
+    job = _orphan(history, user, model_version, valid_input, age_s=5)
+    history.PredictionJob.objects(id=job.id).update_one(
+        set__cancel_after=history.now() - timedelta(seconds=1)
+    )
+    requeue_stale_jobs_task()
+    stored = api.get(f"/api/v1/predictions/{job.id}/").json()
+    assert stored["status"] == "canceled"
+    assert "Cancel-After" in stored["error"]
+    assert stored["started_at"] is None
