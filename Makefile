@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint format bench chaos clean-var
+.PHONY: up test lint format bench chaos browser clean-var
 
 # Reinstalls only when a requirements file changes.
 $(BIN)/.runtime-installed: requirements.txt
@@ -24,7 +24,18 @@ lint: $(BIN)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: lint
+# The page tests drive Debian's chromium; as root (CI) it is installed when missing.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "make test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 # Speed and capacity figures, appended to bench/RESULTS.md (a few minutes; not part of test).

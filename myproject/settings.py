@@ -135,6 +135,10 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "index"
+
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 

@@ -4,13 +4,12 @@ from rest_framework_simplejwt.views import TokenObtainPairView
 
 from api.throttles import AuthRateThrottle
 from api.views.accounts import UserRegisterApi
-from api.views.pages import index_page
 
 urlpatterns = [
-    path("", index_page, name="index"),
     # The seed's original endpoints, kept for existing clients.
     path("register/", UserRegisterApi.as_view(), name="register"),
-    path("login/", TokenObtainPairView.as_view(throttle_classes=[AuthRateThrottle]), name="login"),
+    path("login/", TokenObtainPairView.as_view(throttle_classes=[AuthRateThrottle]), name="login-api"),
     path("api/v1/", include("api.urls")),
     path("admin/", admin.site.urls),
+    path("", include("api.page_urls")),
 ]

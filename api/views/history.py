@@ -61,7 +61,7 @@ def prediction_list(request):
     limit, cursor, output = options.pop("limit"), options.pop("cursor", None), options.pop("format")
     query = history.jobs_query(owner_id=request.user.pk, **options)
     if output == "csv":
-        return _csv_response(query)
+        return csv_response(query)
     try:
         before = cursor_decode(cursor) if cursor else None
     except BadCursor:
@@ -104,7 +104,7 @@ def _csv_rows(query):
         before = (jobs[-1].created_at, jobs[-1].id)
 
 
-def _csv_response(query) -> StreamingHttpResponse:
+def csv_response(query) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_csv_rows(query), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
     return response

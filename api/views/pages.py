@@ -1,10 +1,198 @@
-from django.shortcuts import render
+"""Server-rendered pages for people: the same services as the API, with a session login."""
 
-from ..selectors import model_list
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from rest_framework import serializers
+
+from predictor import history, registry
+from predictor.validation import InvalidInput
+
+from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
+from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer
+from ..services import prediction_cancel, prediction_submit, profile_ensure, profile_update, user_register
+from ..waiting import job_wait
+from .history import csv_response
+
+# A person waits on the page for a one-row result; past this, the job page refreshes itself.
+PAGE_WAIT_S = 10
+PAGE_SIZE = 25
+
+
+def _with_metrics(models):
+    for item in models:
+        item.metric = item.champion.metrics.get(item.model.primary_metric) if item.champion else None
+    return models
+
+
+def _job_view(job) -> dict:
+    """The job as the API shows it, with real datetimes for the templates."""
+    return {**history.job_public(job), "created_at": job.created_at}
+
+
+def _errors(detail) -> dict:
+    return {key: [str(message) for message in value] for key, value in detail.items()}
 
 
 def index_page(request):
+    return render(request, "api/index.html", {"models": _with_metrics(model_list())})
+
+
+def register_page(request):
+    fields = [("username", "Username", "text"), ("email", "Email", "email"),
+              ("password", "Password", "password"), ("password_confirm", "Password again", "password"),
+              ("display_name", "Display name (optional)", "text"),
+              ("organization", "Organization (optional)", "text")]  # fmt: skip
+    values, errors = {}, {}
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "") for name, _, _ in fields}
+        serializer = RegisterInputSerializer(
+            data={k: v for k, v in values.items() if v or k not in PROFILE_FIELDS}
+        )
+        if serializer.is_valid():
+            data = serializer.validated_data
+            user = user_register(
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                profile={name: data[name] for name in PROFILE_FIELDS if name in data},
+            )
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("home")
+        errors = _errors(serializer.errors)
+    return render(request, "api/register.html", {"fields": fields, "values": values, "errors": errors})
+
+
+@login_required
+def home_page(request):
+    jobs = history.jobs_page(history.jobs_query(owner_id=request.user.pk), limit=5)
+    return render(
+        request,
+        "api/home.html",
+        {"profile": profile_ensure(user=request.user), "jobs": [_job_view(job) for job in jobs]},
+    )
+
+
+@login_required
+def profile_page(request):
+    fields = [
+        ("email", "Email"),
+        ("first_name", "First name"),
+        ("last_name", "Last name"),
+        ("display_name", "Display name"),
+        ("organization", "Organization"),
+        ("bio", "About you"),
+    ]
+    profile = profile_ensure(user=request.user)
+    user_names = {"email", "first_name", "last_name"}
+    values = {name: getattr(request.user if name in user_names else profile, name) for name, _ in fields}
+    errors = {}
+    if request.method == "POST":
+        values = {name: request.POST.get(name, "") for name, _ in fields}
+        serializer = ProfileSerializer(profile, data=values, partial=True)
+        if serializer.is_valid():
+            data = dict(serializer.validated_data)
+            profile_update(profile=profile, user_fields=data.pop("user", {}), profile_fields=data)
+            messages.success(request, "Saved.")
+            return redirect("profile")
+        errors = _errors(serializer.errors)
+    return render(request, "api/profile.html", {"fields": fields, "values": values, "errors": errors})
+
+
+@login_required
+def predict_page(request):
+    models = [item for item in model_list() if item.champion]
+    name = request.POST.get("model") or request.GET.get("model") or (models[0].model.name if models else None)
+    chosen = model_detail(name) if name else None
+    if chosen is None and models:
+        raise Http404("No such model.")
+    values, errors = {}, {}
+    if request.method == "POST" and chosen and chosen.champion:
+        values = {f["name"]: request.POST.get(f["name"], "").strip() for f in chosen.champion.feature_schema}
+        row, errors = _parse_row(values)
+        if not errors:
+            try:
+                job, _ = prediction_submit(user=request.user, model_name=name, input=row)
+            except InvalidInput as exc:
+                errors = exc.errors
+            else:
+                job = job_wait(job, PAGE_WAIT_S)
+                return redirect("job", job_id=job.id)
+    context = {"models": models, "chosen": chosen, "values": values, "errors": errors}
+    return render(request, "api/predict.html", context, status=400 if errors else 200)
+
+
+def _parse_row(values: dict) -> tuple[dict, dict]:
+    row, errors = {}, {}
+    for name, raw in values.items():
+        try:
+            row[name] = float(raw)
+        except ValueError:
+            errors[f"input.{name}"] = ["Enter a number." if raw else "This feature is required."]
+    return row, errors
+
+
+@login_required
+def job_page(request, job_id: str):
+    job = history.job_get(job_id, owner_id=request.user.pk)
+    if job is None:
+        raise Http404("No prediction with this id.")
+    return render(
+        request, "api/job.html", {"job": _job_view(job), "finished": job.status in history.FINISHED}
+    )
+
+
+@login_required
+@require_POST
+def job_cancel_page(request, job_id: str):
+    if prediction_cancel(user=request.user, job_id=job_id) is None:
+        raise Http404("No prediction with this id.")
+    return redirect("job", job_id=job_id)
+
+
+class _HistoryFilters(serializers.Serializer):
+    model = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    status = serializers.ChoiceField(choices=["", *history.STATUSES], required=False)
+
+
+def _history_query(request):
+    filters = _HistoryFilters(data=request.GET)
+    chosen = {k: v for k, v in filters.validated_data.items() if v} if filters.is_valid() else {}
+    return chosen, history.jobs_query(owner_id=request.user.pk, **chosen)
+
+
+@login_required
+def history_page(request):
+    filters, query = _history_query(request)
+    try:
+        before = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
+    except BadCursor:
+        before = None
+    jobs = history.jobs_page(query, limit=PAGE_SIZE + 1, before=before)
+    next_cursor = cursor_encode(jobs[PAGE_SIZE - 1]) if len(jobs) > PAGE_SIZE else None
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    context = {
+        "jobs": [_job_view(job) for job in jobs[:PAGE_SIZE]],
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "query": params.urlencode(),
+        "model_names": [item.model.name for item in model_list()],
+        "statuses": history.STATUSES,
+    }
+    return render(request, "api/history.html", context)
+
+
+@login_required
+def history_csv_page(request):
+    return csv_response(_history_query(request)[1])
+
+
+def models_page(request):
     models = model_list()
     for item in models:
-        item.metric = item.champion.metrics.get(item.model.primary_metric) if item.champion else None
-    return render(request, "api/index.html", {"models": models})
+        item.versions = registry.versions_list(item.model.name)
+    return render(request, "api/models.html", {"models": models})

@@ -1,0 +1,127 @@
+"""The pages people use, in headless Chromium against a live server and a live worker."""
+
+import os
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
+
+
+def fill(browser, values: dict):
+    for name, value in values.items():
+        field = browser.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(str(value))
+
+
+def submit(browser):
+    """Press the page's own form button (not the nav's log-out) and wait for the next page."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, "main form[method=post] button[type=submit]").click()
+    WebDriverWait(browser, 30).until(staleness_of(old_page))
+
+
+def log_in(page, username: str):
+    browser = page("/accounts/login/")
+    fill(browser, {"username": username, "password": PASSWORD})
+    submit(browser)
+    return browser
+
+
+def screenshot(browser, name: str):
+    path = Path(os.environ["VAR_DIR"]) / "logs" / f"page-{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(path))
+
+
+def test_a_person_registers_predicts_and_finds_it_in_history(
+    history, live_worker, model_version, valid_input, page
+):
+    browser = page("/accounts/register/")
+    fill(
+        browser,
+        {
+            "username": "grace",
+            "email": "grace@example.com",
+            "password": "tumour-Lab-2048",
+            "password_confirm": "tumour-Lab-2048",
+            "display_name": "Grace H",
+        },
+    )
+    submit(browser)
+    assert browser.current_url.endswith("/home/")
+    assert "Welcome, Grace H" in browser.find_element(By.TAG_NAME, "h1").text
+
+    browser = page("/predict/?model=breast_cancer")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".grid input")) == 30
+    fill(browser, valid_input)
+    submit(browser)
+    assert "/history/" in browser.current_url
+    assert browser.find_element(By.ID, "status").text == "succeeded"
+    assert browser.find_element(By.ID, "result").text == "Label: malignant"
+    screenshot(browser, "job")
+
+    browser = page("/history/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 1
+    assert "breast_cancer v1" in rows[0].text
+    assert "succeeded" in rows[0].text
+    assert history.PredictionJob.objects.count() == 1
+
+
+def test_the_predict_form_names_the_bad_field_and_queues_nothing(
+    history, make_user, model_version, valid_input, page
+):
+    make_user("ada")
+    browser = log_in(page, "ada")
+    browser = page("/predict/?model=breast_cancer")
+    fill(browser, {**valid_input, "mean_radius": "wide"})
+    submit(browser)
+    errors = browser.find_elements(By.CSS_SELECTOR, ".error")
+    assert [error.text for error in errors] == ["Enter a number."]
+    field = browser.find_element(By.NAME, "mean_radius")
+    assert (
+        field.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".error").text == "Enter a number."
+    )
+    assert history.PredictionJob.objects.count() == 0
+
+
+def test_pages_ask_for_a_login_and_a_wrong_password_is_refused(history, make_user, page):
+    make_user("ada")
+    browser = page("/history/")
+    assert "/accounts/login/" in browser.current_url
+    fill(browser, {"username": "ada", "password": "not-it"})
+    submit(browser)
+    assert "did not match" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    fill(browser, {"username": "ada", "password": PASSWORD})
+    submit(browser)
+    assert browser.current_url.endswith("/history/")
+
+
+def test_a_person_edits_their_profile(history, make_user, page):
+    user = make_user("ada")
+    browser = log_in(page, "ada")
+    browser = page("/profile/")
+    fill(browser, {"display_name": "Ada L", "organization": "Analytical Engines"})
+    submit(browser)
+    assert "Saved." in browser.page_source
+    user.profile.refresh_from_db()
+    assert (user.profile.display_name, user.profile.organization) == ("Ada L", "Analytical Engines")
+    assert browser.find_element(By.NAME, "organization").get_attribute("value") == "Analytical Engines"
+
+
+def test_the_models_page_shows_versions_and_metrics(history, model_version, page):
+    browser = page("/models/")
+    section = browser.find_element(By.ID, "model-breast_cancer")
+    assert section.text == "breast_cancer"
+    table = browser.find_element(By.CSS_SELECTOR, "table")
+    assert "v1" in table.text
+    assert "champion" in table.text
+    assert f"roc_auc {model_version.metrics['roc_auc']:.4f}" in table.text
+    screenshot(browser, "models")
