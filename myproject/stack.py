@@ -25,6 +25,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # 27018, not 27017: a real mongod on this machine keeps its port.
 PRIVATE_MONGO_PORT = 27018
 PRIVATE_REDIS_PORT = 6390
+# `manage.py setup_platform --no-train` exits with this when a model still needs training
+# (the command defines the same number; this module runs before Django is set up).
+NEEDS_TRAINING = 3
 
 
 def free_port() -> int:
@@ -161,12 +164,17 @@ def up() -> None:
     env["FLOWER_BASIC_AUTH"] = flower_auth
     admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
 
-    with mongo_for_setup:
-        subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password],
-            env=env,
-            check=True,
-        )
+    setup = [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password]
+    # With a private SecantusDB, start it for the setup only when there is a model to train.
+    private_mongo = not isinstance(mongo_for_setup, contextlib.nullcontext)
+    quick = private_mongo and subprocess.run(
+        [*setup, "--no-train"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    if quick and quick.returncode not in (0, NEEDS_TRAINING):
+        sys.exit(quick.stderr)
+    if not quick or quick.returncode == NEEDS_TRAINING:
+        with mongo_for_setup:
+            subprocess.run(setup, env=env, check=True)
 
     web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
     flower_port = env.setdefault("FLOWER_PORT", "5555")

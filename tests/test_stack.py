@@ -119,7 +119,7 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         wait_until(lambda: port_open(web_port), timeout=120, what="second make up")
         second_run_s = time.monotonic() - started
         printed = (tmp_path / "up2.log").read_text()
-        assert "a champion is registered; not retraining" in printed
+        assert "every model has a champion; not retraining" in printed
         status, body = _http("GET", f"{base}/api/v1/predictions/{job_id}/", headers=auth)
         assert status == 200
         assert json.loads(body)["status"] == "succeeded"

@@ -1,11 +1,15 @@
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from api.services import profile_ensure
 from predictor.registry import champion_get
 from predictor.specs import SPECS
 from predictor.train_model import train_and_register
+
+# Exit status of --no-train when a model still needs training; `make up`
+# (myproject/stack.py, NEEDS_TRAINING) then starts MongoDB and runs the setup again.
+NEEDS_TRAINING = 3
 
 
 class Command(BaseCommand):
@@ -18,8 +22,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")
         parser.add_argument("--admin-password", required=True)
+        parser.add_argument(
+            "--no-train",
+            action="store_true",
+            help=f"do not train (it needs MongoDB); exit {NEEDS_TRAINING} if a model has no champion",
+        )
 
-    def handle(self, *args, admin_username, admin_password, **options):
+    def handle(self, *args, admin_username, admin_password, no_train, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         User = get_user_model()
@@ -27,9 +36,11 @@ class Command(BaseCommand):
             user = User.objects.create_superuser(username=admin_username, email="", password=admin_password)
             profile_ensure(user=user)
             self.stdout.write(f"created superuser {admin_username}")
-        for name in SPECS:
-            if champion_get(name) is not None:
-                self.stdout.write(f"{name}: a champion is registered; not retraining")
-                continue
+        untrained = [name for name in SPECS if champion_get(name) is None]
+        if untrained and no_train:
+            raise CommandError(f"no champion yet for {', '.join(untrained)}", returncode=NEEDS_TRAINING)
+        if not untrained:
+            self.stdout.write("every model has a champion; not retraining")
+        for name in untrained:
             version = train_and_register(name)
             self.stdout.write(f"{name}: trained v{version.number} ({version.status}) {version.metrics}")
