@@ -111,3 +111,25 @@ def test_uploaded_samples_join_the_next_training(history, train_worker, model_ve
     assert run["samples_used"] == 2
     assert run["training_rows"] == model_version.training_rows + 2
     assert ModelVersion.objects.get(model__name="breast_cancer", number=2).samples_used == 2
+
+
+def test_the_sweeper_takes_over_a_training_whose_worker_died(
+    history, train_worker, model_version, staff, settings
+):
+    from datetime import timedelta
+
+    from predictor.training import training_request
+    from workers.tasks import requeue_stale_jobs_task
+
+    run = training_request(model_name="breast_cancer", params={}, requested_by=1)
+    # As if a train worker had claimed it and died: running, long past the hard time limit.
+    history.TrainingRun.objects(id=run.id).update_one(
+        set__status="running",
+        set__attempts=1,
+        set__started_at=history.now() - timedelta(seconds=settings.TRAINING_TIME_LIMIT + 60),
+    )
+    assert requeue_stale_jobs_task() == 1
+    finished = wait_for_run(staff, run.id)
+    assert finished["status"] == "succeeded", finished
+    assert finished["attempts"] == 2
+    assert requeue_stale_jobs_task() == 0

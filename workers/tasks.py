@@ -78,8 +78,8 @@ SWEEP_BATCH = 500
 
 @shared_task(name="workers.tasks.requeue_stale_jobs_task")
 def requeue_stale_jobs_task() -> int:
-    """Beat, every minute: cancel jobs past their deadline, re-publish jobs whose task never
-    reached a worker or whose worker died, forget expired idempotency keys."""
+    """Beat, every minute: cancel jobs past their deadline, re-publish jobs and training runs
+    whose task never reached a worker or whose worker died, forget expired idempotency keys."""
     for job in history.jobs_cancel_expired(limit=SWEEP_BATCH):
         job_event("completed", job)
     stamp = history.now()
@@ -91,8 +91,15 @@ def requeue_stale_jobs_task() -> int:
     )
     for job_id in job_ids:
         prediction_enqueue(job_id)
+    run_ids = history.trainings_requeue_stale(
+        cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),
+        running_cutoff=stamp - timedelta(seconds=settings.TRAINING_TIME_LIMIT + 30),
+        limit=SWEEP_BATCH,
+    )
+    for run_id in run_ids:
+        training_enqueue(run_id)
     history.keys_purge_expired()
-    return len(job_ids)
+    return len(job_ids) + len(run_ids)
 
 
 @shared_task(

@@ -42,6 +42,7 @@ from .trainings import (
     training_get,
     training_stage,
     trainings_list,
+    trainings_requeue_stale,
 )
 
 
