@@ -82,24 +82,23 @@ def requeue_stale_jobs_task() -> int:
     whose task never reached a worker or whose worker died, forget expired idempotency keys."""
     for job in history.jobs_cancel_expired(limit=SWEEP_BATCH):
         job_event("completed", job)
-    stamp = history.now()
-    job_ids = history.jobs_requeue_stale(
-        cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),
-        # Past the hard time limit a run is over, one way or another.
-        running_cutoff=stamp - timedelta(seconds=settings.PREDICTION_TIME_LIMIT + 30),
-        limit=SWEEP_BATCH,
-    )
-    for job_id in job_ids:
-        prediction_enqueue(job_id)
-    run_ids = history.trainings_requeue_stale(
-        cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),
-        running_cutoff=stamp - timedelta(seconds=settings.TRAINING_TIME_LIMIT + 30),
-        limit=SWEEP_BATCH,
-    )
-    for run_id in run_ids:
-        training_enqueue(run_id)
+    stamp, published = history.now(), 0
+    for document, hard_limit_s, enqueue in (
+        (history.PredictionJob, settings.PREDICTION_TIME_LIMIT, prediction_enqueue),
+        (history.TrainingRun, settings.TRAINING_TIME_LIMIT, training_enqueue),
+    ):
+        stale = history.requeue_stale(
+            document,
+            cutoff=stamp - timedelta(seconds=settings.STALE_JOB_SECONDS),
+            # Past the hard time limit a run is over, one way or another.
+            running_cutoff=stamp - timedelta(seconds=hard_limit_s + 30),
+            limit=SWEEP_BATCH,
+        )
+        for item_id in stale:
+            enqueue(item_id)
+        published += len(stale)
     history.keys_purge_expired()
-    return len(job_ids) + len(run_ids)
+    return published
 
 
 @shared_task(

@@ -68,8 +68,8 @@ class PredictionListCreateApi(APIView):
             cancel_after=cancel_after,
             webhook=data.get("webhook"),
             webhook_events_filter=data.get("webhook_events_filter"),
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            request_hash=request_hash(request.data),
+            idempotency_key=(key := request.headers.get("Idempotency-Key")),
+            request_hash=request_hash(request.data) if key else "",
         )
         job = job_wait(job, prefer_wait_seconds(request.headers.get("Prefer")))
         finished = job.status in history.FINISHED

@@ -15,6 +15,7 @@ from .base import (
     connect,
     guard,
     now,
+    requeue_stale,
 )
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
 from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
@@ -30,7 +31,6 @@ from .jobs import (
     jobs_cancel_expired,
     jobs_page,
     jobs_query,
-    jobs_requeue_stale,
 )
 from .samples import LabelledSample, sample_upsert, samples_add, samples_for
 from .trainings import (
@@ -42,7 +42,6 @@ from .trainings import (
     training_get,
     training_stage,
     trainings_list,
-    trainings_requeue_stale,
 )
 
 

@@ -48,3 +48,22 @@ def now() -> datetime:
     # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we store.
     stamp = datetime.now(UTC)
     return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+@guard
+def requeue_stale(document, *, cutoff: datetime, running_cutoff: datetime, limit: int) -> list[str]:
+    """Mark and return the ids of jobs or training runs (`document`) to publish again:
+    queued since before `cutoff` (never published, or lost with Redis's data), or running
+    since before `running_cutoff` (past the hard time limit: the worker died), and not
+    re-queued since. A duplicate delivery is harmless: only one run can finish its item."""
+
+    def not_requeued_since(stamp):
+        return me.Q(requeued_at=None) | me.Q(requeued_at__lt=stamp)
+
+    stale = (me.Q(status=QUEUED, created_at__lt=cutoff) & not_requeued_since(cutoff)) | (
+        me.Q(status=RUNNING, started_at__lt=running_cutoff) & not_requeued_since(running_cutoff)
+    )
+    ids = [item.id for item in document.objects(stale).only("id").limit(limit)]
+    if ids:
+        document.objects(id__in=ids).update(set__requeued_at=now())
+    return ids

@@ -32,7 +32,7 @@ class PredictionJob(me.Document):
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
-    # Set when the sweeper re-publishes a job whose task never arrived (see jobs_requeue_stale).
+    # Set when the sweeper re-publishes a job whose task never arrived (see base.requeue_stale).
     requeued_at = me.DateTimeField(null=True)
 
     meta = {
@@ -107,29 +107,6 @@ def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) 
         created_at, job_id = before
         query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
     return list(query.limit(limit))
-
-
-@_guard
-def jobs_requeue_stale(*, cutoff: datetime, running_cutoff: datetime, limit: int) -> list[str]:
-    """Mark and return jobs to publish again: queued since before `cutoff`, or running
-    since before `running_cutoff` (and not re-queued since).
-
-    A queued one's task was probably never published (the web process died in between) or
-    was lost with Redis's data. A running one outlived the hard time limit, so its worker
-    died with it; Redis would hand its task out again only after the visibility timeout.
-    A duplicate delivery is harmless: only one run can finish the job.
-    """
-    queued = me.Q(status=QUEUED, created_at__lt=cutoff) & (
-        me.Q(requeued_at=None) | me.Q(requeued_at__lt=cutoff)
-    )
-    running = me.Q(status=RUNNING, started_at__lt=running_cutoff) & (
-        me.Q(requeued_at=None) | me.Q(requeued_at__lt=running_cutoff)
-    )
-    stale = queued | running
-    ids = [job.id for job in PredictionJob.objects(stale).only("id").limit(limit)]
-    if ids:
-        PredictionJob.objects(id__in=ids).update(set__requeued_at=now())
-    return ids
 
 
 @_guard

@@ -103,18 +103,3 @@ def training_finish(run_id: str, *, status: str, **fields) -> None:
         set__status=status, set__stage=status, set__completed_at=now(),
         push__progress={"stage": status, "at": now()}, **updates,
     )  # fmt: skip
-
-
-@_guard
-def trainings_requeue_stale(*, cutoff: datetime, running_cutoff: datetime, limit: int) -> list[str]:
-    """Mark and return runs to publish again: queued since before `cutoff` (never published,
-    or lost with Redis's data) or running since before `running_cutoff` (past the hard time
-    limit: the worker died). The claim lets exactly one delivery take a stale run over."""
-    not_requeued_since = lambda stamp: me.Q(requeued_at=None) | me.Q(requeued_at__lt=stamp)  # noqa: E731
-    stale = (me.Q(status=QUEUED, created_at__lt=cutoff) & not_requeued_since(cutoff)) | (
-        me.Q(status=RUNNING, started_at__lt=running_cutoff) & not_requeued_since(running_cutoff)
-    )
-    ids = [run.id for run in TrainingRun.objects(stale).only("id").limit(limit)]
-    if ids:
-        TrainingRun.objects(id__in=ids).update(set__requeued_at=now())
-    return ids
