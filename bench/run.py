@@ -285,14 +285,15 @@ def main():
         token = http("POST", f"{stack.base}/login/", user)[1]["access"]
         admin = http("POST", f"{stack.base}/login/", {"username": "admin", "password": PASSWORD})[1]["access"]
         row = one_row(stack, token)
-        figures["waiters (no worker; Prefer: wait=5)"] = bench_waiters(stack, token, row)
-        http("POST", f"{stack.base}/api/v1/predictions/", {"model": "breast_cancer", "input": row}, token)
         stack.worker("predict")
         stack.worker("train", concurrency=1)
         figures["one row, submit -> succeeded with Prefer: wait"] = bench_wait_latency(stack, token, row)
         figures["throughput, one-row jobs"] = bench_throughput(stack, token, row)
         figures["batch of 1000 rows with Prefer: wait"] = bench_batch(stack, token, row)
         figures["promotion reaches the workers"] = bench_promotion(stack, admin, token, row)
+        # Last: with the predict worker stopped, every waiter's job stays queued.
+        stack.stop("predict")
+        figures["waiters (no worker; Prefer: wait=5)"] = bench_waiters(stack, token, row)
     finally:
         stack.close()
     figures["training, in process"] = bench_trainings()
