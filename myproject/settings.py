@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "predictor",
     "workers",
@@ -178,6 +179,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Queue scikit-learn predictions and read their history.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this server, not a CDN: the docs work on a closed network too.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Predictions --------------------------------------------------------------

@@ -125,3 +125,12 @@ def test_the_models_page_shows_versions_and_metrics(history, model_version, page
     assert "champion" in table.text
     assert f"roc_auc {model_version.metrics['roc_auc']:.4f}" in table.text
     screenshot(browser, "models")
+
+
+def test_the_api_docs_render_without_any_cdn(history, page):
+    browser = page("/api/v1/docs/")
+    WebDriverWait(browser, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert "/api/v1/predictions/" in paths
+    assert "cdn" not in browser.page_source.lower()
+    screenshot(browser, "docs")
