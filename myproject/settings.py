@@ -179,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Queue scikit-learn predictions and read their history.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Group operations by what follows /api/v1/ (auth, predictions, models, trainings, ...).
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Swagger UI from this server, not a CDN: the docs work on a closed network too.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
