@@ -16,5 +16,6 @@ urlpatterns = [
     path("history.csv", pages.history_csv_page, name="history-csv"),
     path("history/<str:job_id>/", pages.job_page, name="job"),
     path("history/<str:job_id>/cancel/", pages.job_cancel_page, name="job-cancel"),
+    path("history/<str:job_id>/feedback/", pages.job_feedback_page, name="job-feedback"),
     path("models/", pages.models_page, name="models"),
 ]

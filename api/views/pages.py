@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from predictor import history, registry
+from predictor.samples import FeedbackRefused, feedback_record
 from predictor.validation import InvalidInput
 
 from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
@@ -136,13 +137,41 @@ def _parse_row(values: dict) -> tuple[dict, dict]:
 
 
 @login_required
-def job_page(request, job_id: str):
+def job_page(request, job_id: str, *, feedback_errors=(), status=200):
     job = history.job_get(job_id, owner_id=request.user.pk)
     if job is None:
         raise Http404("No prediction with this id.")
-    return render(
-        request, "api/job.html", {"job": _job_view(job), "finished": job.status in history.FINISHED}
-    )
+    version = registry.version_get(job.model, job.version)
+    feedback = history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
+    context = {
+        "job": _job_view(job),
+        "finished": job.status in history.FINISHED,
+        "classes": version.classes if version else None,
+        "feedback": feedback.label if feedback else None,
+        "feedback_errors": feedback_errors,
+    }
+    return render(request, "api/job.html", context, status=status)
+
+
+@login_required
+@require_POST
+def job_feedback_page(request, job_id: str):
+    job = history.job_get(job_id, owner_id=request.user.pk)
+    if job is None:
+        raise Http404("No prediction with this id.")
+    label = request.POST.get("label", "")
+    if registry.version_get(job.model, job.version).classes is None:
+        try:
+            label = float(label)
+        except ValueError:
+            return job_page(request, job_id, feedback_errors=["Enter a number."], status=400)
+    try:
+        feedback_record(job=job, label=label, index=None, given_by=request.user.pk)
+    except FeedbackRefused as exc:
+        problems = [message for values in exc.errors.values() for message in values]
+        return job_page(request, job_id, feedback_errors=problems, status=400)
+    messages.success(request, "Thank you: your answer will be used at the next retraining.")
+    return redirect("job", job_id=job_id)
 
 
 @login_required

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import PASSWORD
 
@@ -25,6 +25,7 @@ def submit(browser):
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, "main form[method=post] button[type=submit]").click()
     WebDriverWait(browser, 30).until(staleness_of(old_page))
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def log_in(page, username: str):
@@ -66,6 +67,14 @@ def test_a_person_registers_predicts_and_finds_it_in_history(
     assert browser.find_element(By.ID, "status").text == "succeeded"
     assert browser.find_element(By.ID, "result").text == "Label: malignant"
     screenshot(browser, "job")
+
+    # The person says what the truth was; it becomes a training sample.
+    Select(browser.find_element(By.NAME, "label")).select_by_visible_text("benign")
+    submit(browser)
+    assert "Thank you" in browser.page_source
+    [sample] = history.LabelledSample.objects()
+    assert (sample.label, sample.source, sample.features) == ("benign", "feedback", valid_input)
+    assert browser.find_element(By.NAME, "label").get_attribute("value") == "benign"
 
     browser = page("/history/")
     rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
