@@ -45,6 +45,17 @@ class RegisterInputSerializer(serializers.Serializer):
         return attrs
 
 
+def register_kwargs(data: dict) -> dict:
+    """RegisterInputSerializer's validated data, as `user_register` takes it."""
+    profile = {name: data[name] for name in PROFILE_FIELDS if name in data}
+    return {
+        "username": data["username"],
+        "email": data["email"],
+        "password": data["password"],
+        "profile": profile,
+    }
+
+
 class ProfileSerializer(serializers.ModelSerializer):
     """The caller's account and profile, as one object."""
 

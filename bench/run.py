@@ -140,18 +140,24 @@ def one_row(stack, token):
     return {feature["name"]: (feature["min"] + feature["max"]) / 2 for feature in models["input_schema"]}
 
 
+def predict_waiting(stack, token, body: dict, wait_s: int = 30) -> dict:
+    """Submit with `Prefer: wait` and return the finished job (it must have succeeded)."""
+    status, job = http(
+        "POST",
+        f"{stack.base}/api/v1/predictions/",
+        {"model": "breast_cancer", **body},
+        token,
+        headers={"Prefer": f"wait={wait_s}"},
+    )
+    assert (status, job["status"]) == (200, "succeeded"), job
+    return job
+
+
 def bench_wait_latency(stack, token, row, n=50):
     seconds = []
     for _ in range(n):
         started = time.perf_counter()
-        status, job = http(
-            "POST",
-            f"{stack.base}/api/v1/predictions/",
-            {"model": "breast_cancer", "input": row},
-            token,
-            headers={"Prefer": "wait=30"},
-        )
-        assert (status, job["status"]) == (200, "succeeded"), job
+        predict_waiting(stack, token, {"input": row})
         seconds.append(time.perf_counter() - started)
     seconds.sort()
     return {"n": n, "median_s": statistics.median(seconds), "p95_s": seconds[int(n * 0.95) - 1]}
@@ -179,14 +185,7 @@ def bench_throughput(stack, token, row, n=300, clients=8):
 
 def bench_batch(stack, token, row, rows=1000):
     started = time.perf_counter()
-    status, job = http(
-        "POST",
-        f"{stack.base}/api/v1/predictions/",
-        {"model": "breast_cancer", "inputs": [row] * rows},
-        token,
-        headers={"Prefer": "wait=60"},
-    )
-    assert (status, job["status"]) == (200, "succeeded"), job.get("error")
+    job = predict_waiting(stack, token, {"inputs": [row] * rows}, wait_s=60)
     return {
         "rows": rows,
         "submit_to_result_s": time.perf_counter() - started,
@@ -256,13 +255,7 @@ def bench_promotion(stack, admin_token, token, row):
         time.sleep(0.1)
     assert run["decision"] == "promoted", run
     started = time.perf_counter()
-    status, job = http(
-        "POST",
-        f"{stack.base}/api/v1/predictions/",
-        {"model": "breast_cancer", "input": row},
-        token,
-        headers={"Prefer": "wait=30"},
-    )
+    job = predict_waiting(stack, token, {"input": row})
     return {
         "training_run_s": run["duration_s"],
         "new_version": run["version"],

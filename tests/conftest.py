@@ -235,3 +235,31 @@ def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server
     )
     subprocess.run([*manage, "shell", "-c", create], env=env, check=True, cwd=ROOT)
     return env
+
+
+@pytest.fixture
+def stored_job(history, user, model_version, valid_input):
+    """Write a breast_cancer job straight to MongoDB, never published (no task queued).
+
+    `stored_job(owner=..., age_s=..., **fields)`: `age_s` backdates it; other fields
+    (status, attempts, started_at, cancel_after ...) are set on the stored document.
+    """
+    from datetime import timedelta
+
+    def make(*, owner=None, age_s: float = 0, **fields):
+        job = history.job_create(
+            owner_id=(owner or user).pk,
+            model="breast_cancer",
+            version=model_version.number,
+            artifact_sha256=model_version.artifact_sha256,
+            sklearn_version=model_version.sklearn_version,
+            input=valid_input,
+        )
+        updates = {f"set__{name}": value for name, value in fields.items()}
+        if age_s:
+            updates["set__created_at"] = history.now() - timedelta(seconds=age_s)
+        if updates:
+            history.PredictionJob.objects(id=job.id).update_one(**updates)
+        return history.job_get(job.id)
+
+    return make

@@ -105,21 +105,11 @@ def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
     assert not (Path(settings.ARTIFACT_DIR) / f"{'0' * 64}.joblib").exists()
 
 
-def test_a_job_that_lost_its_worker_too_often_ends_failed(
-    db, history, live_worker, model_version, valid_input, user, api
-):
+def test_a_job_that_lost_its_worker_too_often_ends_failed(live_worker, api, stored_job):
     from workers.tasks import prediction_enqueue
 
-    job = history.job_create(
-        owner_id=user.pk,
-        model="breast_cancer",
-        version=1,
-        artifact_sha256=model_version.artifact_sha256,
-        sklearn_version=model_version.sklearn_version,
-        input=valid_input,
-    )
     # As if three deliveries had each killed their worker mid-task.
-    history.PredictionJob.objects(id=job.id).update_one(set__status="running", set__attempts=3)
+    job = stored_job(status="running", attempts=3)
     prediction_enqueue(job.id)
     finished = wait_for_job(api, job.id)
     assert finished["status"] == "failed"

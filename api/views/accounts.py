@@ -6,7 +6,12 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from ..serializers import PROFILE_FIELDS, LogoutInputSerializer, ProfileSerializer, RegisterInputSerializer
+from ..serializers import (
+    LogoutInputSerializer,
+    ProfileSerializer,
+    RegisterInputSerializer,
+    register_kwargs,
+)
 from ..services import profile_ensure, profile_update, user_register
 from ..throttles import AuthRateThrottle
 
@@ -21,12 +26,7 @@ class UserRegisterApi(APIView):
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = user_register(
-            username=data["username"],
-            email=data["email"],
-            password=data["password"],
-            profile={name: data[name] for name in PROFILE_FIELDS if name in data},
-        )
+        user = user_register(**register_kwargs(data))
         return Response(ProfileSerializer(user.profile).data, status=status.HTTP_201_CREATED)
 
 

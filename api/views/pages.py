@@ -13,7 +13,7 @@ from predictor.samples import FeedbackRefused, feedback_record
 from predictor.validation import InvalidInput
 
 from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
-from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer
+from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer, register_kwargs
 from ..services import prediction_cancel, prediction_submit, profile_ensure, profile_update, user_register
 from ..waiting import job_wait
 from .history import csv_response
@@ -55,12 +55,7 @@ def register_page(request):
         )
         if serializer.is_valid():
             data = serializer.validated_data
-            user = user_register(
-                username=data["username"],
-                email=data["email"],
-                password=data["password"],
-                profile={name: data[name] for name in PROFILE_FIELDS if name in data},
-            )
+            user = user_register(**register_kwargs(data))
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("home")
         errors = _errors(serializer.errors)
