@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import PASSWORD
@@ -21,11 +21,20 @@ def fill(browser, values: dict):
 
 
 def submit(browser):
-    """Press the page's own form button (not the nav's log-out) and wait for the next page."""
-    old_page = browser.find_element(By.TAG_NAME, "html")
+    """Press the page's own form button (not the nav's log-out) and wait for the next page.
+
+    The old document is marked before the click; the wait ends when a document without
+    the mark has loaded. Chromedriver can answer a command sent mid-navigation with an
+    "unhandled inspector error" instead of a stale-element one, so those are retried
+    until the timeout rather than taken as the answer.
+    """
+    browser.execute_script("document.documentElement.dataset.leaving = 'yes'")
     browser.find_element(By.CSS_SELECTOR, "main form[method=post] button[type=submit]").click()
-    WebDriverWait(browser, 30).until(staleness_of(old_page))
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script(
+            "return document.readyState === 'complete' && !document.documentElement.dataset.leaving"
+        )
+    )
 
 
 def log_in(page, username: str):
