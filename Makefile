@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint format bench chaos browser compose-check clean-var
+.PHONY: up test lint format bench chaos fuzz browser compose-check clean-var
 
 # Reinstalls only when a requirements file changes.
 $(BIN)/.runtime-installed: requirements.txt
@@ -45,6 +45,10 @@ bench: $(BIN)/.runtime-installed
 # Workers killed mid-task; every job must still end succeeded or failed (a minute or two).
 chaos: $(BIN)/.dev-installed
 	$(BIN)/python -m pytest -m chaos -s
+
+# A long random and stateful schemathesis run against a running `make up` (see bench/fuzz.py).
+fuzz: $(BIN)/.dev-installed
+	$(BIN)/python bench/fuzz.py
 
 format: $(BIN)/.dev-installed
 	$(BIN)/ruff format .

@@ -4,10 +4,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from django.db import models
 from rest_framework import serializers
 
 from predictor import history, webhooks
 
+from .fields import AccountEmailField, TextField
 from .models import Profile
 
 User = get_user_model()
@@ -16,13 +19,16 @@ PROFILE_FIELDS = ("display_name", "organization", "bio")
 
 
 class RegisterInputSerializer(serializers.Serializer):
-    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    username = TextField(
+        max_length=150,
+        validators=[RegexValidator(r"^[\w.@+-]+\Z", "Letters, digits and @ . + - _ only.")],
+    )
     email = serializers.EmailField()
-    password = serializers.CharField(write_only=True, trim_whitespace=False)
-    password_confirm = serializers.CharField(write_only=True, trim_whitespace=False)
-    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    organization = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    bio = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    password = TextField(write_only=True, trim_whitespace=False)
+    password_confirm = TextField(write_only=True, trim_whitespace=False)
+    display_name = TextField(max_length=150, required=False, allow_blank=True)
+    organization = TextField(max_length=150, required=False, allow_blank=True)
+    bio = TextField(max_length=2000, required=False, allow_blank=True)
 
     def validate_username(self, value):
         if User.objects.filter(username__iexact=value).exists():
@@ -59,14 +65,16 @@ def register_kwargs(data: dict) -> dict:
 class ProfileSerializer(serializers.ModelSerializer):
     """The caller's account and profile, as one object."""
 
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: TextField,
+        models.TextField: TextField,
+    }
+
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", required=False)
-    first_name = serializers.CharField(
-        source="user.first_name", max_length=150, required=False, allow_blank=True
-    )
-    last_name = serializers.CharField(
-        source="user.last_name", max_length=150, required=False, allow_blank=True
-    )
+    email = AccountEmailField(source="user.email", required=False)
+    first_name = TextField(source="user.first_name", max_length=150, required=False, allow_blank=True)
+    last_name = TextField(source="user.last_name", max_length=150, required=False, allow_blank=True)
     is_staff = serializers.BooleanField(source="user.is_staff", read_only=True)
     date_joined = serializers.DateTimeField(source="user.date_joined", read_only=True)
 
@@ -82,15 +90,20 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 
 class LogoutInputSerializer(serializers.Serializer):
-    refresh = serializers.CharField()
+    refresh = TextField()
+
+
+# Version numbers count up from 1; the bound keeps a fuzzed 10**30 a 400, not an overflow
+# in SQLite or BSON.
+VERSION_MAX = 2**31 - 1
 
 
 class PredictionInputSerializer(serializers.Serializer):
     """One row (`input`) or a batch (`inputs`), for a model and optionally a pinned version."""
 
-    model = serializers.CharField(max_length=64)
+    model = TextField(max_length=64)
     version = serializers.IntegerField(
-        required=False, min_value=1, help_text="Pin a version; default: the champion."
+        required=False, min_value=1, max_value=VERSION_MAX, help_text="Pin a version; default: the champion."
     )
     input = serializers.DictField(required=False, help_text="One row: {feature: number}.")
     inputs = serializers.ListField(
@@ -102,7 +115,7 @@ class PredictionInputSerializer(serializers.Serializer):
     webhook_events_filter = serializers.MultipleChoiceField(
         choices=webhooks.EVENTS, required=False, help_text="Which events call the webhook; default all."
     )
-    cancel_after = serializers.CharField(required=False, help_text="As the Cancel-After header.")
+    cancel_after = TextField(required=False, help_text="As the Cancel-After header.")
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -194,7 +207,7 @@ class ModelSerializer(serializers.Serializer):
 
 
 class TrainingInputSerializer(serializers.Serializer):
-    model = serializers.CharField(max_length=64)
+    model = TextField(max_length=64)
     params = serializers.DictField(required=False, default=dict)
 
 

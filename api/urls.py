@@ -53,5 +53,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Last: anything else under /api/v1/ is a 404 in the API's JSON error shape.
-    re_path(r"^.*$", unknown_route),
+    re_path(r"^[\s\S]*$", unknown_route),  # not ".*": a path with a newline is unknown too
 ]

@@ -160,7 +160,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "submit": env_str("THROTTLE_SUBMIT", "120/minute"),
@@ -187,6 +187,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Queue scikit-learn predictions and read their history.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components: what a client sends is not what it reads.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Group operations by what follows /api/v1/ (auth, predictions, models, trainings, ...).
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Swagger UI from this server, not a CDN: the docs work on a closed network too.

@@ -10,6 +10,7 @@ run it before starting a process that needs them).
 """
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -125,9 +126,35 @@ def _secret_file(path: Path, make) -> str:
     return path.read_text().strip()
 
 
+def _hold_var_lock(var: Path) -> None:
+    """One `make up` per data folder: a second would fight the first over its stores.
+
+    The lock's descriptor survives the exec into honcho, so it is held exactly as long as
+    the platform runs, and the kernel drops it however that ends.
+    """
+    var.mkdir(parents=True, exist_ok=True)
+    fd = os.open(var / "stack.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"another `make up` is running on {var}; stop it first (Ctrl-C in its terminal)")
+    os.set_inheritable(fd, True)
+
+
+def _check_free(bind: str, variable: str) -> None:
+    host, _, port = bind.rpartition(":")
+    if port_open(int(port), host or "127.0.0.1"):
+        sys.exit(f"{bind} is already in use; stop what runs there, or set {variable} to another address")
+
+
 def up() -> None:
     env = dict(os.environ)
     var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
+    _hold_var_lock(var)
+    web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
+    flower_port = env.setdefault("FLOWER_PORT", "5555")
+    _check_free(web, "WEB_BIND")
+    _check_free(f"127.0.0.1:{flower_port}", "FLOWER_PORT")
     processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
 
@@ -176,8 +203,6 @@ def up() -> None:
         with mongo_for_setup:
             subprocess.run(setup, env=env, check=True)
 
-    web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
-    flower_port = env.setdefault("FLOWER_PORT", "5555")
     print(
         "\n".join(
             [

@@ -42,6 +42,13 @@ def _start(env, log):
     )
 
 
+def _refused(env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "myproject.stack", "up"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
 def _interrupt(proc) -> None:
     """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
     os.killpg(proc.pid, signal.SIGINT)
@@ -123,6 +130,15 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         status, body = _http("GET", f"{base}/api/v1/predictions/{job_id}/", headers=auth)
         assert status == 200
         assert json.loads(body)["status"] == "succeeded"
+
+        # A second `make up` beside the first refuses at once and says why; the first serves on.
+        same_data = _refused(env)
+        assert same_data.returncode == 1
+        assert f"another `make up` is running on {tmp_path / 'var'}" in same_data.stderr
+        same_port = _refused({**env, "VAR_DIR": str(tmp_path / "other-var")})
+        assert same_port.returncode == 1
+        assert f"127.0.0.1:{web_port} is already in use" in same_port.stderr
+        assert _http("GET", f"{base}/api/v1/predictions/{job_id}/", headers=auth)[0] == 200
     finally:
         _interrupt(proc)
     assert _leftovers(str(tmp_path), ports) == []

@@ -2,16 +2,16 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from predictor import history, webhooks
 from predictor.samples import feedback_record
 
 from ..errors import ErrorSerializer
 from ..serializers import FeedbackInputSerializer, WebhookSecretSerializer
+from .base import ServiceApiView
 
 
-class PredictionFeedbackApi(APIView):
+class PredictionFeedbackApi(ServiceApiView):
     """The true label (or value) of a finished prediction; the next retraining learns from it."""
 
     @extend_schema(
@@ -30,7 +30,7 @@ class PredictionFeedbackApi(APIView):
         return Response(sample, status=status.HTTP_201_CREATED)
 
 
-class WebhookSecretApi(APIView):
+class WebhookSecretApi(ServiceApiView):
     """Your signing secret: verify each delivery's `webhook-signature` with it."""
 
     @extend_schema(responses=WebhookSecretSerializer)
@@ -49,7 +49,7 @@ class WebhookDeliverySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class PredictionWebhookDeliveriesApi(APIView):
+class PredictionWebhookDeliveriesApi(ServiceApiView):
     """Every webhook delivery attempt for one of your predictions, oldest first."""
 
     @extend_schema(

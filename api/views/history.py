@@ -13,7 +13,7 @@ from predictor import history
 
 from ..errors import ErrorSerializer
 from ..selectors import BadCursor, cursor_decode, cursor_encode
-from ..serializers import PredictionJobSerializer
+from ..serializers import VERSION_MAX, PredictionJobSerializer
 
 # A page of history is one MongoDB query; 100 jobs keep a response well under 1 MB.
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
@@ -25,7 +25,7 @@ CSV_COLUMNS = ["id", "model", "version", "status", "created_at", "started_at", "
 
 class HistoryFilterSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, max_length=64)
-    version = serializers.IntegerField(required=False, min_value=1)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=VERSION_MAX)
     status = serializers.ChoiceField(choices=history.STATUSES, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
     created_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
@@ -55,7 +55,9 @@ PREDICTION_LIST_SCHEMA = {
 
 
 def prediction_list(request):
-    params = HistoryFilterSerializer(data=request.query_params)
+    # A plain dict, not the QueryDict: DRF reads a blank form value as "absent", but the
+    # schema says `?status=` is invalid, so it gets the same 400 as any other bad value.
+    params = HistoryFilterSerializer(data=request.query_params.dict())
     params.is_valid(raise_exception=True)
     options = dict(params.validated_data)
     limit, cursor, output = options.pop("limit"), options.pop("cursor", None), options.pop("format")

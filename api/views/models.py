@@ -1,21 +1,29 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from predictor import registry
 from predictor.samples import samples_upload
 
+from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser
 from ..selectors import model_detail, model_list
-from ..serializers import ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
+from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
 from ..services import version_promote_by, version_rollback_by
+from .base import ServiceApiView
 
 
-class ModelListApi(APIView):
+def model_or_404(name: str):
+    model = model_detail(name)
+    if model is None:
+        raise NotFound("No model with this name; see /api/v1/models/.")
+    return model
+
+
+class ModelListApi(ServiceApiView):
     @extend_schema(
         operation_id="models_list",
         responses=inline_serializer("ModelList", {"results": ModelSerializer(many=True)}),
@@ -24,48 +32,54 @@ class ModelListApi(APIView):
         return Response({"results": ModelSerializer(model_list(), many=True).data})
 
 
-class ModelDetailApi(APIView):
+class ModelDetailApi(ServiceApiView):
     @extend_schema(responses=ModelSerializer)
     def get(self, request, name: str):
-        model = model_detail(name)
-        if model is None:
-            raise NotFound("No model with this name.")
-        return Response(ModelSerializer(model).data)
+        return Response(ModelSerializer(model_or_404(name)).data)
 
 
-class ModelVersionListApi(APIView):
+class ModelVersionListApi(ServiceApiView):
     @extend_schema(
         operation_id="models_versions_list",
         responses=inline_serializer("ModelVersionList", {"results": ModelVersionSerializer(many=True)}),
     )
     def get(self, request, name: str):
-        if model_detail(name) is None:
-            raise NotFound("No model with this name.")
+        model_or_404(name)
         return Response({"results": ModelVersionSerializer(registry.versions_list(name), many=True).data})
 
 
-class ModelVersionPromoteApi(APIView):
+class ModelVersionPromoteApi(ServiceApiView):
     """Make this version the champion (staff); the current champion is archived."""
 
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name: str, number: int):
+        model_or_404(name)
+        if number > VERSION_MAX or registry.version_get(name, number) is None:
+            raise NotFound(f"{name} has no version {number}; see /api/v1/models/{name}/versions/.")
         version = version_promote_by(user=request.user, model_name=name, number=number)
         return Response(ModelVersionSerializer(version).data)
 
 
-class ModelRollbackApi(APIView):
+class ModelRollbackApi(ServiceApiView):
     """Return to the version that was champion before the current one (staff)."""
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="No earlier champion to roll back to."),
+        },
+    )
     def post(self, request, name: str):
+        model_or_404(name)
         return Response(ModelVersionSerializer(version_rollback_by(user=request.user, model_name=name)).data)
 
 
-class ModelSamplesApi(APIView):
+class ModelSamplesApi(ServiceApiView):
     """Upload labelled rows (staff): JSON {"rows": [{feature: value, ..., "label": ...}]} or
     CSV with a header of feature names and `label`. All rows are stored, or none."""
 
@@ -74,6 +88,7 @@ class ModelSamplesApi(APIView):
 
     @extend_schema(request=SamplesInputSerializer, responses={201: dict})
     def post(self, request, name: str):
+        model_or_404(name)
         if isinstance(request.data, str):
             result = samples_upload(model_name=name, csv_text=request.data, uploaded_by=request.user.pk)
         else:

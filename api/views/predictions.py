@@ -6,7 +6,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from predictor import history
 
@@ -15,6 +14,7 @@ from ..serializers import PredictionInputSerializer, PredictionJobSerializer, pa
 from ..services import prediction_cancel, prediction_submit
 from ..throttles import SubmitRateThrottle
 from ..waiting import job_wait, prefer_wait_seconds
+from .base import ServiceApiView
 from .history import PREDICTION_LIST_SCHEMA, prediction_list
 
 SUBMIT_HEADERS = [
@@ -41,7 +41,7 @@ def request_hash(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-class PredictionListCreateApi(APIView):
+class PredictionListCreateApi(ServiceApiView):
     throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(**PREDICTION_LIST_SCHEMA)
@@ -83,7 +83,7 @@ class PredictionListCreateApi(APIView):
         )
 
 
-class PredictionDetailApi(APIView):
+class PredictionDetailApi(ServiceApiView):
     @extend_schema(responses={200: PredictionJobSerializer, 404: ErrorSerializer})
     def get(self, request, job_id: str):
         # Another user's job is indistinguishable from one that does not exist.
@@ -93,7 +93,7 @@ class PredictionDetailApi(APIView):
         return Response(PredictionJobSerializer(job).data)
 
 
-class PredictionCancelApi(APIView):
+class PredictionCancelApi(ServiceApiView):
     @extend_schema(request=None, responses={200: PredictionJobSerializer, 404: ErrorSerializer})
     def post(self, request, job_id: str):
         """Cancel a queued or running job; a finished job is returned unchanged."""

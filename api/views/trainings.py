@@ -4,15 +4,15 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from predictor import history
 
 from ..serializers import TrainingInputSerializer, TrainingRunSerializer
 from ..services import training_submit
+from .base import ServiceApiView
 
 
-class TrainingListCreateApi(APIView):
+class TrainingListCreateApi(ServiceApiView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(request=TrainingInputSerializer, responses={202: TrainingRunSerializer})
@@ -38,7 +38,7 @@ class TrainingListCreateApi(APIView):
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
 
 
-class TrainingDetailApi(APIView):
+class TrainingDetailApi(ServiceApiView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(responses=TrainingRunSerializer)

@@ -140,3 +140,39 @@ def test_another_users_job_is_the_same_404_as_none(history, api, make_user, mode
 
 def test_an_unknown_api_route_is_a_json_404(history, api):
     assert_error(api.get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=", "status"),
+        ("created_before=", "created_before"),
+        ("model=", "model"),
+        (f"version={10**30}", "version"),
+        ("limit=0", "limit"),
+    ],
+)
+def test_a_blank_or_out_of_range_history_filter_is_a_400_naming_it(history, api, query, field):
+    response = api.get(f"/api/v1/predictions/?{query}")
+    body = assert_error(response, 400, "invalid", keys=("code", "message", "fields"))
+    assert list(body["fields"]) == [field]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"bio": 0}, "bio"), ({"display_name": 1.5}, "display_name"), ({"first_name": True}, "first_name")],
+)
+def test_a_number_where_text_belongs_is_refused_not_coerced(api, body, field):
+    response = api.patch("/api/v1/me/", body, format="json")
+    fields = assert_error(response, 400, "invalid", keys=("code", "message", "fields"))["fields"]
+    assert fields == {field: ["Not a string."]}
+
+
+def test_a_submit_with_a_numeric_model_name_is_refused_as_not_text(history, api, valid_input):
+    fields = assert_error(submit(api, {"model": 7, "input": valid_input}), 400, "invalid",
+                          keys=("code", "message", "fields"))["fields"]  # fmt: skip
+    assert fields == {"model": ["Not a string."]}
+
+
+def test_an_unknown_path_with_a_newline_is_still_a_json_404(api):
+    assert_error(api.get("/api/v1/models/%0A%12/"), 404, "not_found")

@@ -66,10 +66,21 @@ def test_rollback_with_no_earlier_champion_is_a_conflict(staff, model_version):
     assert "no earlier champion" in response.json()["message"]
 
 
-def test_promoting_an_unknown_version_is_a_400(staff, model_version):
-    response = staff.post("/api/v1/models/breast_cancer/versions/9/promote/")
-    assert response.status_code == 400
-    assert "no version 9" in response.json()["fields"]["version"][0]
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/api/v1/models/breast_cancer/versions/9/promote/", "breast_cancer has no version 9"),
+        (f"/api/v1/models/breast_cancer/versions/{10**30}/promote/", "has no version"),
+        ("/api/v1/models/nope/versions/1/promote/", "No model with this name"),
+        ("/api/v1/models/nope/rollback/", "No model with this name"),
+        ("/api/v1/models/nope/samples/", "No model with this name"),
+    ],
+)
+def test_an_unknown_model_or_version_in_the_path_is_a_404(staff, model_version, url, message):
+    response = staff.post(url, {"rows": []}, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert message in response.json()["message"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,77 @@
+"""The OpenAPI schema documents every error an operation can answer, not only its success.
+
+drf-spectacular describes what a view declares. The errors most views share (no token,
+not staff, unknown id, rate limit, a dependency down) follow from the view's permissions,
+throttles, path and body, so they are added here from those, once, in the one error shape
+(`ErrorSerializer`); what a view declares itself (a 409, a specific 400) is kept as is.
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.permissions import AllowAny, IsAdminUser
+
+from .fields import AccountEmailField
+
+ERRORS = {
+    "400": "Invalid request: `fields` names each bad field and why.",
+    "401": "No token, or an invalid or expired one.",
+    "403": "Staff only.",
+    "404": "No such object, or one that belongs to another user.",
+    "415": "The body is not `application/json`.",
+    "429": "Rate limited: retry after `Retry-After` seconds.",
+    "503": "Redis or MongoDB is unavailable: nothing was changed; retry after `Retry-After` seconds.",
+}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        # Imported here: both modules define views, and a view class needs this one to exist.
+        from .errors import ErrorSerializer
+
+        responses = operation.setdefault("responses", {})
+        for code in self._error_codes(operation):
+            if code not in responses:
+                error = OpenApiResponse(ErrorSerializer, description=ERRORS[code])
+                responses[code] = self._get_response_for_code(error, code)
+        for code, response in responses.items():
+            if code in ERRORS and not response.get("description"):
+                response["description"] = ERRORS[code]  # declared by the view without one
+        return operation
+
+    def _error_codes(self, operation) -> list[str]:
+        from rest_framework_simplejwt.views import TokenViewBase
+
+        view = self.view
+        permissions = view.get_permissions()
+        parameters = [p for p in operation.get("parameters", []) if p.get("in") in ("query", "header")]
+        codes = []
+        if "requestBody" in operation or parameters:
+            codes.append("400")
+        anonymous = any(isinstance(p, AllowAny) for p in permissions)
+        if not anonymous or isinstance(view, TokenViewBase):
+            codes.append("401")  # a token endpoint answers 401 to wrong credentials
+        if any(isinstance(p, IsAdminUser) for p in permissions):
+            codes.append("403")
+        if "{" in self.path:
+            codes.append("404")
+        if "requestBody" in operation:
+            codes.append("415")
+        if view.get_throttles():
+            codes.append("429")
+        if getattr(view, "needs_services", False):
+            codes.append("503")
+        return codes
+
+
+class AccountEmailFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = AccountEmailField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            return {**schema, "format": "email"}
+        return {**schema, "description": 'The account\'s email; "" for an account made without one.'}
