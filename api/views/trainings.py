@@ -1,5 +1,5 @@
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
@@ -15,7 +15,15 @@ from .base import ServiceApiView
 class TrainingListCreateApi(ServiceApiView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=TrainingInputSerializer, responses={202: TrainingRunSerializer})
+    @extend_schema(
+        request=TrainingInputSerializer,
+        responses={202: TrainingRunSerializer},
+        examples=[
+            OpenApiExample("Retrain", value={"model": "iris"}, request_only=True),
+            OpenApiExample("With parameters", value={"model": "diabetes", "params": {"alpha": 0.5}},
+                           request_only=True),
+        ],
+    )  # fmt: skip
     def post(self, request):
         serializer = TrainingInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
