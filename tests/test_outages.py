@@ -68,3 +68,21 @@ def test_it_answers_503_fast_and_queues_nothing_when_mongodb_is_down(site_env, h
         )
         assert status == 400
     broker.flushdb()
+
+
+def test_readiness_names_the_dependency_that_is_down(site_env, history):
+    dead_mongo = mongo_uri(free_port(), "predictions_test")
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    for env, down in (({"MONGODB_URI": dead_mongo}, "mongodb"), ({"REDIS_URL": dead_redis}, "redis")):
+        with web_server(site_env, **env) as (base, _):
+            started = time.monotonic()
+            status, headers, body = _http("GET", f"{base}/readyz")
+            elapsed = time.monotonic() - started
+            print(f"readyz with {down} down: {status} in {elapsed:.2f} s")
+            assert status == 503, body
+            assert body["status"] == "unavailable"
+            assert {name for name, check in body["checks"].items() if not check["ok"]} == {down}
+            assert headers["Retry-After"] == "5"
+            assert elapsed < FAST_S
+            # Liveness does not depend on them: a restart would not help.
+            assert _http("GET", f"{base}/healthz")[0] == 200

@@ -15,6 +15,7 @@ from .base import (
     connect,
     guard,
     now,
+    ping,
     requeue_stale,
 )
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log

@@ -44,6 +44,12 @@ def guard(func):
     return wrapper
 
 
+@guard
+def ping() -> None:
+    """Raise HistoryUnavailable unless MongoDB answers within the time budget."""
+    me.get_db().command("ping")
+
+
 def now() -> datetime:
     # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we store.
     stamp = datetime.now(UTC)

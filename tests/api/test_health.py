@@ -1,0 +1,20 @@
+"""Liveness and readiness, as a load balancer or an orchestrator asks for them."""
+
+from rest_framework.test import APIClient
+
+
+def test_liveness_needs_no_token_and_touches_nothing(db):
+    response = APIClient().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_checks_the_database_redis_and_mongodb(history, db):
+    response = APIClient().get("/readyz")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "redis", "mongodb"}
+    for check in body["checks"].values():
+        assert check["ok"] is True
+        assert 0 <= check["ms"] < 2000
