@@ -167,6 +167,14 @@ class JobMetricsSerializer(serializers.Serializer):
     total_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to finish.")
 
 
+class JobUrlsSerializer(serializers.Serializer):
+    get = serializers.CharField(help_text="This job (absolute when PUBLIC_BASE_URL is set).")
+    cancel = serializers.CharField()
+    feedback = serializers.CharField()
+    webhooks = serializers.CharField(help_text="Its webhook deliveries.")
+    web = serializers.CharField(help_text="Its page, for people.")
+
+
 class PredictionJobSerializer(serializers.Serializer):
     id = serializers.CharField()
     model = serializers.CharField()
@@ -186,6 +194,7 @@ class PredictionJobSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
     attempts = serializers.IntegerField()
     metrics = JobMetricsSerializer()
+    urls = JobUrlsSerializer()
 
     def to_representation(self, job):
         # One representation for the API and for webhook bodies.

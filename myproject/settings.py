@@ -62,6 +62,9 @@ def _dev_secret_key() -> str:
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _dev_secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
+# How clients reach this site, e.g. https://ml.example.com: makes the `urls` of a job (in
+# API answers and webhook bodies) absolute. Unset, they are paths from the site's root.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # Behind TLS (a proxy that sets X-Forwarded-Proto): secure cookies, HSTS, https redirects.
 HTTPS = env_bool("DJANGO_HTTPS", False)
 if HTTPS:

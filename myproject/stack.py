@@ -155,6 +155,7 @@ def up() -> None:
     flower_port = env.setdefault("FLOWER_PORT", "5555")
     _check_free(web, "WEB_BIND")
     _check_free(f"127.0.0.1:{flower_port}", "FLOWER_PORT")
+    env.setdefault("PUBLIC_BASE_URL", f"http://{web}")
     processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
 

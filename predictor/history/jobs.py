@@ -4,6 +4,8 @@ import uuid
 from datetime import datetime, timedelta
 
 import mongoengine as me
+from django.conf import settings
+from django.urls import reverse
 
 from .base import CANCELED, QUEUED, RUNNING, STATUSES, now
 from .base import guard as _guard
@@ -155,6 +157,21 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
+# What a client can do with a job, by URL name (Replicate answers with the same kind of `urls`).
+JOB_LINKS = {
+    "get": "prediction-detail",
+    "cancel": "prediction-cancel",
+    "feedback": "prediction-feedback",
+    "webhooks": "prediction-webhook-deliveries",
+    "web": "job",
+}
+
+
+def job_urls(job_id: str) -> dict:
+    base = settings.PUBLIC_BASE_URL
+    return {name: base + reverse(url_name, args=[job_id]) for name, url_name in JOB_LINKS.items()}
+
+
 def job_public(job: PredictionJob) -> dict:
     """The job as clients see it, in the API and in webhook bodies alike."""
     return {
@@ -178,4 +195,5 @@ def job_public(job: PredictionJob) -> dict:
             "predict_s": _seconds(job.started_at, job.completed_at),
             "total_s": _seconds(job.created_at, job.completed_at),
         },
+        "urls": job_urls(job.id),
     }

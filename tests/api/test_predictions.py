@@ -139,6 +139,23 @@ def test_it_records_the_job_before_answering(history, api, user, model_version, 
     assert response["Location"] == f"http://testserver/api/v1/predictions/{job['id']}/"
 
 
+def test_a_job_links_what_a_client_can_do_with_it(history, api, model_version, valid_input, settings):
+    job = submit(api, {"model": "breast_cancer", "input": valid_input}).json()
+    path = f"/api/v1/predictions/{job['id']}/"
+    assert job["urls"] == {
+        "get": path,
+        "cancel": f"{path}cancel/",
+        "feedback": f"{path}feedback/",
+        "webhooks": f"{path}webhooks/",
+        "web": f"/history/{job['id']}/",
+    }
+    assert api.get(job["urls"]["get"]).json()["id"] == job["id"]
+    assert api.post(job["urls"]["cancel"]).json()["status"] in ("canceled", "succeeded")
+
+    settings.PUBLIC_BASE_URL = "https://ml.example.com"
+    assert api.get(path).json()["urls"]["get"] == f"https://ml.example.com{path}"
+
+
 def test_it_pages_the_history_newest_first(history, api, user, model_version, valid_input):
     ids = [submit(api, {"model": "breast_cancer", "input": valid_input}).json()["id"] for _ in range(5)]
     first = api.get("/api/v1/predictions/?limit=2").json()
