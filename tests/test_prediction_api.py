@@ -74,7 +74,7 @@ def test_prefer_wait_answers_200_with_the_finished_job(history, live_worker, api
             "/api/v1/predictions/",
             {"model": "breast_cancer", "input": valid_input},
             format="json",
-            HTTP_PREFER="wait=10",
+            HTTP_PREFER="wait=60",
         )
         seconds.append(time.monotonic() - started)
         assert response.status_code == 200, response.json()
@@ -106,7 +106,7 @@ def test_prefer_wait_gives_202_when_the_job_is_not_done_in_time(history, idle_qu
     )
     assert status == 202
     assert body["status"] == "queued"
-    assert 1 <= time.monotonic() - started < 5
+    assert 1 <= time.monotonic() - started < 10  # held about 1 s, then let go; never hung
 
 
 def test_a_canceled_queued_job_never_runs(history, idle_queue, valid_input):
@@ -145,7 +145,7 @@ def test_a_job_past_its_cancel_after_deadline_is_canceled_not_run(history, idle_
     worker = start_worker("predict", {"REDIS_URL": url})
     try:
         deadline = time.monotonic() + 15
-        while history.job_get(job["id"]).status == "queued" and time.monotonic() < deadline:
+        while history.job_get(job["id"]).status not in history.FINISHED and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         stop(worker)
@@ -160,7 +160,7 @@ def test_canceling_a_finished_job_leaves_it_as_it_is(history, live_worker, api, 
         "/api/v1/predictions/",
         {"model": "breast_cancer", "input": valid_input},
         format="json",
-        HTTP_PREFER="wait=10",
+        HTTP_PREFER="wait=60",
     )
     assert response.json()["status"] == "succeeded"
     canceled = api.post(f"/api/v1/predictions/{response.json()['id']}/cancel/")
@@ -260,6 +260,7 @@ def test_webhooks_are_signed_filtered_and_retried(
         assert json.loads(body)["urls"]["get"] == f"/api/v1/predictions/{job_id}/"
     assert not _verify(secret.replace("A", "B", 1) if "A" in secret else secret[:-2] + "AA", headers, body)
     # The worker logs a delivery after the receiver has answered it: wait for the log.
+    deliveries, deadline = [], time.monotonic() + 15
     while time.monotonic() < deadline:
         deliveries = api.get(f"/api/v1/predictions/{job_id}/webhooks/").json()["results"]
         if len(deliveries) >= 2:

@@ -157,7 +157,10 @@ def test_a_job_links_what_a_client_can_do_with_it(history, api, model_version, v
 
 
 def test_it_pages_the_history_newest_first(history, api, user, model_version, valid_input):
-    ids = [submit(api, {"model": "breast_cancer", "input": valid_input}).json()["id"] for _ in range(5)]
+    submitted = [submit(api, {"model": "breast_cancer", "input": valid_input}).json()["id"] for _ in range(5)]
+    # Two submits may share a millisecond (what MongoDB keeps); the id breaks the tie.
+    jobs = history.PredictionJob.objects(id__in=submitted)
+    ids = [job.id for job in sorted(jobs, key=lambda job: (job.created_at, job.id))]
     first = api.get("/api/v1/predictions/?limit=2").json()
     assert [job["id"] for job in first["results"]] == ids[::-1][:2]
     second = api.get(first["next"]).json()

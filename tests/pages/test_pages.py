@@ -73,7 +73,10 @@ def test_a_person_registers_predicts_and_finds_it_in_history(
     fill(browser, valid_input)
     submit(browser)
     assert "/history/" in browser.current_url
-    assert browser.find_element(By.ID, "status").text == "succeeded"
+    # The form waits up to 10 s for the job, then shows it as it stands and reloads.
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.find_element(By.ID, "status").text == "succeeded"
+    )
     assert browser.find_element(By.ID, "result").text == "Label: malignant"
     screenshot(browser, "job")
 
