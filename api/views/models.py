@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from predictor import registry
 from predictor.samples import samples_upload
+from predictor.services import UnknownVersion
 
 from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser
@@ -15,11 +16,13 @@ from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, 
 from ..services import version_promote_by, version_rollback_by
 from .base import ServiceApiView
 
+NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
+
 
 def model_or_404(name: str):
-    model = model_detail(name)
+    model = registry.model_get(name)
     if model is None:
-        raise NotFound("No model with this name; see /api/v1/models/.")
+        raise NotFound(NO_SUCH_MODEL)
     return model
 
 
@@ -35,7 +38,10 @@ class ModelListApi(ServiceApiView):
 class ModelDetailApi(ServiceApiView):
     @extend_schema(responses=ModelSerializer)
     def get(self, request, name: str):
-        return Response(ModelSerializer(model_or_404(name)).data)
+        model = model_detail(name)
+        if model is None:
+            raise NotFound(NO_SUCH_MODEL)
+        return Response(ModelSerializer(model).data)
 
 
 class ModelVersionListApi(ServiceApiView):
@@ -56,9 +62,13 @@ class ModelVersionPromoteApi(ServiceApiView):
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name: str, number: int):
         model_or_404(name)
-        if number > VERSION_MAX or registry.version_get(name, number) is None:
-            raise NotFound(f"{name} has no version {number}; see /api/v1/models/{name}/versions/.")
-        version = version_promote_by(user=request.user, model_name=name, number=number)
+        try:
+            if number > VERSION_MAX:
+                raise UnknownVersion(number)
+            version = version_promote_by(user=request.user, model_name=name, number=number)
+        except UnknownVersion:
+            # In the path, an unknown version is a 404 (in a submit's body it is a 400).
+            raise NotFound(f"{name} has no version {number}; see /api/v1/models/{name}/versions/.") from None
         return Response(ModelVersionSerializer(version).data)
 
 
