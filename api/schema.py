@@ -24,6 +24,15 @@ ERRORS = {
 }
 
 
+RETRY_AFTER = {"required": True, "schema": {"type": "integer"}, "description": "Seconds to wait."}
+# Set by api.middleware on every answer a rate limit counted (a submit, not a read).
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {"schema": {"type": "integer"}, "description": "Requests allowed per window."},
+    "RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "Requests left in it."},
+    "RateLimit-Reset": {"schema": {"type": "integer"}, "description": "Seconds until a slot frees."},
+}
+
+
 class AutoSchema(SpectacularAutoSchema):
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -40,6 +49,10 @@ class AutoSchema(SpectacularAutoSchema):
         for code, response in responses.items():
             if code in ERRORS and not response.get("description"):
                 response["description"] = ERRORS[code]  # declared by the view without one
+            if code in ("429", "503"):
+                response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
+            elif self.view.get_throttles():
+                response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
         return operation
 
     def _error_codes(self, operation) -> list[str]:

@@ -262,3 +262,11 @@ def test_the_documented_submit_examples_run_as_written(schema, history, api, liv
         assert job["status"] == "succeeded", job
         outputs = job["output"] if "inputs" in body else [job["output"]]
         assert [output["label"] for output in outputs] == ["setosa", "virginica"][: len(outputs)]
+
+
+def test_the_rate_limit_and_retry_headers_are_documented(schema):
+    submit = schema["paths"]["/api/v1/predictions/"]["post"]["responses"]
+    assert set(submit["202"]["headers"]) == {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+    for code in ("429", "503"):
+        assert submit[code]["headers"]["Retry-After"]["required"] is True
+    assert "headers" not in schema["paths"]["/api/v1/me/"]["get"]["responses"]["200"]

@@ -121,3 +121,23 @@ def test_a_forged_forwarded_for_header_does_not_reset_the_login_limit(user):
     for n in range(AUTH_ATTEMPTS):
         assert login("/login/", "alice", "wrong", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code == 401
     assert login("/login/", "alice", "wrong", HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 429
+
+
+def test_every_counted_answer_says_how_much_of_the_limit_is_left(history, api, model_version, valid_input):
+    remaining = []
+    for _ in range(SUBMITS + 1):
+        response = submit(api, valid_input)
+        assert response["RateLimit-Limit"] == str(SUBMITS)
+        assert 1 <= int(response["RateLimit-Reset"]) <= 60
+        remaining.append(int(response["RateLimit-Remaining"]))
+    assert remaining == [2, 1, 0, 0]
+    assert response.status_code == 429
+    # Reads are not counted, so they carry no budget.
+    assert "RateLimit-Limit" not in api.get("/api/v1/predictions/")
+
+
+def test_login_answers_carry_the_per_address_budget(make_user):
+    make_user("rita")
+    response = APIClient().post("/login/", {"username": "rita", "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+    assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == (str(AUTH_ATTEMPTS), "1")
