@@ -207,6 +207,11 @@ MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27018/predictions?retr
 # A dead MongoDB must turn into a fast 503, not a 30 s hang.
 MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 2000, minimum=100)
 ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
+# Signs each registered artifact (HMAC-SHA256); a worker loads only artifacts signed with
+# it, so a file written straight into MongoDB (GridFS) or a job naming one is never
+# unpickled. Unset, it is derived from DJANGO_SECRET_KEY; changing either makes the
+# registered artifacts unloadable until `manage.py artifacts_resign` signs them again.
+ARTIFACT_SIGNING_KEY = env_str("ARTIFACT_SIGNING_KEY", "")
 # One job holds at most this many rows: 1,000 rows of 30 features keep the job document
 # near 1 MB (MongoDB's limit is 16 MB) and one vectorised predict well under a second.
 PREDICTION_MAX_BATCH_ROWS = env_int("PREDICTION_MAX_BATCH_ROWS", 1000, minimum=1)
@@ -228,7 +233,12 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        # JSON, not Django's default pickle: a value planted in Redis must never run code here.
+        "OPTIONS": {
+            "socket_connect_timeout": 1,
+            "socket_timeout": 1,
+            "serializer": "myproject.cache.JSONSerializer",
+        },
         "KEY_PREFIX": "platform",
     }
 }

@@ -4,12 +4,16 @@ The store is MongoDB GridFS (bucket "artifacts", one file per artifact, named by
 SHA-256), so a worker on any host can fetch an artifact without a shared disk.
 settings.ARTIFACT_DIR is this host's cache of it.
 
-An artifact is only ever loaded after its bytes hash to the value the registry holds
-and it was written by the scikit-learn version this process runs.
+An artifact is only ever loaded when (1) the registry's signature of its SHA-256 checks
+out against settings.ARTIFACT_SIGNING_KEY (a key kept in neither MongoDB nor the SQL
+database), (2) its bytes hash to that SHA-256, and (3) it was written by the scikit-learn
+version this process runs. Loading unpickles, so a file or a job that anyone with write
+access to MongoDB could forge must never reach joblib.load on its own word.
 """
 
 import contextlib
 import hashlib
+import hmac
 import io
 import logging
 import os
@@ -19,6 +23,7 @@ from pathlib import Path
 import joblib
 import sklearn
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 from gridfs import GridFSBucket
 from gridfs.errors import CorruptGridFile, NoFile
 from mongoengine.connection import get_db
@@ -33,6 +38,23 @@ BUCKET = "artifacts"
 
 class ArtifactError(Exception):
     """The artifact is missing, tampered with, or from another scikit-learn version."""
+
+
+def artifact_sign(sha256: str, *, sklearn_version: str) -> str:
+    """The registry's signature of an artifact: HMAC-SHA256 over its hash and library version."""
+    key = settings.ARTIFACT_SIGNING_KEY or settings.SECRET_KEY
+    return salted_hmac(
+        "predictor.artifacts", f"{sha256}:{sklearn_version}", secret=key, algorithm="sha256"
+    ).hexdigest()
+
+
+def artifact_verify(sha256: str, *, sklearn_version: str, signature: str | None) -> None:
+    """Raise ArtifactError unless `signature` is the registry's signature of this artifact."""
+    expected = artifact_sign(sha256, sklearn_version=sklearn_version)
+    if not signature or not hmac.compare_digest(signature, expected):
+        raise ArtifactError(
+            f"artifact {sha256[:12]} is not signed by this platform's registry; refusing to load it"
+        )
 
 
 def _sha256(data: bytes) -> str:
@@ -113,13 +135,19 @@ def artifact_save(obj) -> str:
     return sha256
 
 
+def artifact_check_stored(sha256: str) -> None:
+    """Raise ArtifactError unless the store holds bytes that hash to `sha256`."""
+    _fetch(sha256)
+
+
 def artifact_exists(sha256: str) -> bool:
     """Whether the artifact store (GridFS) holds it; this host's cache does not count."""
     with _gridfs() as bucket:
         return _stored(bucket, sha256)
 
 
-def artifact_load(sha256: str, *, sklearn_version: str):
+def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
+    artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     if sklearn_version != sklearn.__version__:
         raise ArtifactError(
             f"artifact {sha256[:12]} was built with scikit-learn {sklearn_version}, "

@@ -4,18 +4,23 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .artifacts import artifact_load
+from .artifacts import artifact_load, artifact_verify
 
 # Champions of four models plus pinned older versions fit; the least recently used goes.
 MAX_CACHED_PIPELINES = 16
 _pipelines: OrderedDict[str, object] = OrderedDict()
 
 
-def pipeline_get(sha256: str, *, sklearn_version: str):
-    """Load (once per process) and return the verified pipeline with this SHA-256."""
+def pipeline_get(sha256: str, *, sklearn_version: str, signature: str | None):
+    """Load (once per process) and return the verified pipeline with this SHA-256.
+
+    The signature is checked on every call, cached or not: the caller's claim is what is
+    being verified, not the artifact.
+    """
+    artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     pipeline = _pipelines.get(sha256)
     if pipeline is None:
-        pipeline = artifact_load(sha256, sklearn_version=sklearn_version)
+        pipeline = artifact_load(sha256, sklearn_version=sklearn_version, signature=signature)
         _pipelines[sha256] = pipeline
         while len(_pipelines) > MAX_CACHED_PIPELINES:
             _pipelines.popitem(last=False)

@@ -33,6 +33,9 @@ class ModelVersion(models.Model):
     status_reason = models.TextField(blank=True)
     artifact_sha256 = models.CharField(max_length=64)
     sklearn_version = models.CharField(max_length=32)
+    # HMAC of artifact_sha256 and sklearn_version with settings.ARTIFACT_SIGNING_KEY: workers
+    # load nothing without it (predictor/artifacts.py).
+    artifact_signature = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     # [{"name", "type", "min", "max"}] in the order the pipeline expects them.

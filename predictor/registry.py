@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from .artifacts import artifact_sign
 from .models import MLModel, ModelVersion
 
 Status = ModelVersion.Status
@@ -75,6 +76,7 @@ def version_register(
         promoted_at=timezone.now() if first else None,
         artifact_sha256=artifact_sha256,
         sklearn_version=sklearn_version,
+        artifact_signature=artifact_sign(artifact_sha256, sklearn_version=sklearn_version),
         library_versions=library_versions(),
         params=result.params,
         metrics=result.metrics,

@@ -58,6 +58,7 @@ def prediction_prepare(
         "version": chosen.number,
         "artifact_sha256": chosen.artifact_sha256,
         "sklearn_version": chosen.sklearn_version,
+        "artifact_signature": chosen.artifact_signature,
     }
     if inputs is not None:
         if not inputs:
@@ -88,7 +89,10 @@ def prediction_run(job_id: str, *, on_event=lambda event, job: None) -> history.
     if job.attempts == 1:
         on_event("start", job)
     try:
-        pipeline = pipeline_get(job.artifact_sha256, sklearn_version=job.sklearn_version)
+        # The job names its artifact, but only the registry's signature makes it loadable.
+        pipeline = pipeline_get(
+            job.artifact_sha256, sklearn_version=job.sklearn_version, signature=job.artifact_signature
+        )
     except ArtifactError as exc:
         logger.error("job %s: %s", job_id, exc)
         return _finish(job_id, on_event, status=history.FAILED, error=str(exc))

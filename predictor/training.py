@@ -128,7 +128,11 @@ def _judge(spec: ModelSpec, version) -> tuple[str, str, dict | None]:
     metric = spec.primary_metric
     # The champion is scored again, now, on the very rows the challenger was scored on.
     held_out = split(spec)[3]
-    champion_pipeline = pipeline_get(champion.artifact_sha256, sklearn_version=champion.sklearn_version)
+    champion_pipeline = pipeline_get(
+        champion.artifact_sha256,
+        sklearn_version=champion.sklearn_version,
+        signature=champion.artifact_signature,
+    )
     champion_metrics = evaluate(spec, champion_pipeline, held_out)
     ours, theirs = version.metrics[metric], champion_metrics[metric]
     if _not_worse(spec, ours, theirs):

@@ -253,6 +253,7 @@ def stored_job(history, user, model_version, valid_input):
             version=model_version.number,
             artifact_sha256=model_version.artifact_sha256,
             sklearn_version=model_version.sklearn_version,
+            artifact_signature=model_version.artifact_signature,
             input=valid_input,
         )
         updates = {f"set__{name}": value for name, value in fields.items()}

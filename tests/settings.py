@@ -6,6 +6,7 @@ data of a running `make up`: other ports, other database names, a temporary var/
 """
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,10 @@ else:
     # (a developer's and CI's) sharing queues would run each other's tasks.
     os.environ["TEST_REDIS_PORT"] = str(free_port())
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{os.environ['TEST_REDIS_PORT']}/0"
+
+# One key for every process of the run (workers, web servers with their own var/): it signs
+# the registry's artifacts, and a worker refuses any it cannot verify.
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-" + secrets.token_urlsafe(32))
 
 # The suite's webhook receivers listen on 127.0.0.1.
 os.environ["WEBHOOK_ALLOW_PRIVATE"] = "true"

@@ -60,7 +60,7 @@ def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
     from gridfs import GridFSBucket
     from mongoengine.connection import get_db
 
-    from predictor.artifacts import artifact_save
+    from predictor.artifacts import artifact_save, artifact_sign
     from predictor.specs import get_spec
     from predictor.train_model import train
 
@@ -73,6 +73,8 @@ def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
     bucket.delete(stored._id)
     bucket.upload_from_stream(sha256, path.read_bytes())
     model_version.artifact_sha256 = sha256
+    # Signed as the registry signs: the signature vouches for the hash, the bytes must match it.
+    model_version.artifact_signature = artifact_sign(sha256, sklearn_version=model_version.sklearn_version)
     model_version.save()
 
     submitted = api.post(
@@ -89,11 +91,12 @@ def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
 ):
     from pathlib import Path
 
-    from predictor.artifacts import artifact_exists
+    from predictor.artifacts import artifact_exists, artifact_sign
 
     # A version whose recorded hash no artifact has (in GridFS or on disk): the worker must refuse.
     assert not artifact_exists("0" * 64)
     model_version.artifact_sha256 = "0" * 64
+    model_version.artifact_signature = artifact_sign("0" * 64, sklearn_version=model_version.sklearn_version)
     model_version.save()
     submitted = api.post(
         "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json"

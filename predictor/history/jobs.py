@@ -19,6 +19,9 @@ class PredictionJob(me.Document):
     version = me.IntField(required=True)
     artifact_sha256 = me.StringField(required=True)
     sklearn_version = me.StringField(required=True)
+    # The registry's signature of the artifact (predictor/artifacts.py): a job forged in
+    # MongoDB cannot carry a valid one, so its artifact is never loaded.
+    artifact_signature = me.StringField(null=True)
     # One row (`input`) or a batch (`inputs`); rows keep the model's feature order.
     input = me.DictField(null=True)
     inputs = me.ListField(me.DictField(), default=None, null=True)
@@ -60,12 +63,14 @@ class PredictionJob(me.Document):
 @_guard
 def job_create(
     *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str,
-    input: dict | None = None, inputs: list[dict] | None = None, cancel_after: datetime | None = None,
+    artifact_signature: str | None = None, input: dict | None = None, inputs: list[dict] | None = None,
+    cancel_after: datetime | None = None,
     webhook: str | None = None, webhook_events_filter: list[str] | None = None, job_id: str | None = None,
 ) -> PredictionJob:  # fmt: skip
     job = PredictionJob(
         id=job_id or str(uuid.uuid4()), owner_id=owner_id, model=model, version=version,
-        artifact_sha256=artifact_sha256, sklearn_version=sklearn_version, input=input, inputs=inputs,
+        artifact_sha256=artifact_sha256, sklearn_version=sklearn_version,
+        artifact_signature=artifact_signature, input=input, inputs=inputs,
         cancel_after=cancel_after, webhook=webhook, webhook_events_filter=webhook_events_filter or [],
         status=QUEUED, created_at=now(),
     )  # fmt: skip

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from myproject.stack import free_port
 from predictor import artifacts
-from predictor.artifacts import ArtifactError, artifact_exists, artifact_load, artifact_save
+from predictor.artifacts import ArtifactError, artifact_exists, artifact_load, artifact_save, artifact_sign
 from predictor.history import HistoryUnavailable
 
 X = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, 2.5], [3.0, 1.0], [4.0, 3.5], [5.0, 2.0]])
@@ -54,6 +54,15 @@ def cut_mongodb(monkeypatch):
     client.close()
 
 
+def signed_load(sha256: str, *, sklearn_version: str):
+    """Load as the registry would: with the signature it holds for this artifact."""
+    return artifact_load(
+        sha256,
+        sklearn_version=sklearn_version,
+        signature=artifact_sign(sha256, sklearn_version=sklearn_version),
+    )
+
+
 def _stored_files(bucket, sha256: str) -> list:
     return list(bucket.find({"filename": sha256}))
 
@@ -81,7 +90,7 @@ def _flip_a_stored_byte(bucket, sha256: str) -> None:
 def test_a_saved_pipeline_loads_back_and_predicts_the_same(store, pipeline):
     sha256 = artifact_save(pipeline)
 
-    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+    loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
     assert loaded is not pipeline
     np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
@@ -121,7 +130,7 @@ def test_a_host_with_an_empty_cache_fetches_the_artifact_and_caches_it(store, pi
     sha256 = artifact_save(pipeline)
     shutil.rmtree(store)  # another host: same GridFS, nothing on its disk
 
-    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+    loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
     np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
     path = store / f"{sha256}.joblib"
@@ -133,7 +142,7 @@ def test_a_valid_cached_copy_loads_without_mongodb(store, pipeline, cut_mongodb)
     sha256 = artifact_save(pipeline)
     cut_mongodb()
 
-    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+    loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
     np.testing.assert_array_equal(loaded.predict(X), pipeline.predict(X))
 
@@ -148,7 +157,7 @@ def test_a_tampered_cached_copy_is_repaired_from_gridfs(store, pipeline, damage)
         other = artifact_save({"not": "the pipeline"})
         path.write_bytes((store / f"{other}.joblib").read_bytes())
 
-    loaded = artifact_load(sha256, sklearn_version=sklearn.__version__)
+    loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
     np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
@@ -165,7 +174,7 @@ def test_it_refuses_a_gridfs_copy_changed_after_saving(store, bucket, pipeline, 
     _flip_a_stored_byte(bucket, sha256)
 
     with pytest.raises(ArtifactError, match="does not match its SHA-256") as raised:
-        artifact_load(sha256, sklearn_version=sklearn.__version__)
+        signed_load(sha256, sklearn_version=sklearn.__version__)
 
     assert sha256[:12] in str(raised.value)
     assert "refusing to load" in str(raised.value)
@@ -180,7 +189,7 @@ def test_it_refuses_a_gridfs_copy_replaced_by_another_artifact(store, bucket, pi
     _replace_stored(bucket, sha256, _stored_files(bucket, other)[0].read())
 
     with pytest.raises(ArtifactError, match=f"does not match its SHA-256 \\(found {other[:12]}\\)"):
-        artifact_load(sha256, sklearn_version=sklearn.__version__)
+        signed_load(sha256, sklearn_version=sklearn.__version__)
 
     assert not (store / f"{sha256}.joblib").exists()
 
@@ -192,7 +201,7 @@ def test_it_refuses_a_gridfs_copy_whose_chunks_are_gone(store, bucket, pipeline)
     get_db()["artifacts.chunks"].delete_many({"files_id": stored._id})
 
     with pytest.raises(ArtifactError, match="is damaged in the artifact store"):
-        artifact_load(sha256, sklearn_version=sklearn.__version__)
+        signed_load(sha256, sklearn_version=sklearn.__version__)
 
 
 def test_it_refuses_an_artifact_from_another_sklearn_version_before_fetching_it(store, pipeline, monkeypatch):
@@ -201,7 +210,7 @@ def test_it_refuses_an_artifact_from_another_sklearn_version_before_fetching_it(
     monkeypatch.setattr(artifacts, "get_db", lambda: pytest.fail("asked GridFS for a refused artifact"))
 
     with pytest.raises(ArtifactError, match=re.escape("scikit-learn 0.0.1")) as raised:
-        artifact_load(sha256, sklearn_version="0.0.1")
+        signed_load(sha256, sklearn_version="0.0.1")
 
     assert sklearn.__version__ in str(raised.value)
     assert "refusing to load" in str(raised.value)
@@ -213,7 +222,7 @@ def test_it_refuses_a_sha_that_is_not_in_the_store(store):
 
     assert not artifact_exists(missing)
     with pytest.raises(ArtifactError, match="not in the artifact store"):
-        artifact_load(missing, sklearn_version=sklearn.__version__)
+        signed_load(missing, sklearn_version=sklearn.__version__)
 
 
 def test_it_refuses_an_artifact_deleted_from_gridfs_and_this_host(store, bucket, pipeline):
@@ -224,7 +233,7 @@ def test_it_refuses_an_artifact_deleted_from_gridfs_and_this_host(store, bucket,
 
     assert not artifact_exists(sha256)
     with pytest.raises(ArtifactError, match="not in the artifact store"):
-        artifact_load(sha256, sklearn_version=sklearn.__version__)
+        signed_load(sha256, sklearn_version=sklearn.__version__)
 
 
 def test_an_artifact_only_cached_on_this_host_does_not_exist_in_the_store(store, bucket, pipeline):
@@ -243,6 +252,6 @@ def test_an_unreachable_mongodb_raises_history_unavailable(store, pipeline, cut_
     with pytest.raises(HistoryUnavailable):
         artifact_save(pipeline)
     with pytest.raises(HistoryUnavailable):
-        artifact_load(sha256, sklearn_version=sklearn.__version__)
+        signed_load(sha256, sklearn_version=sklearn.__version__)
     with pytest.raises(HistoryUnavailable):
         artifact_exists(sha256)

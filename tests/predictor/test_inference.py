@@ -1,19 +1,24 @@
 from collections import OrderedDict
 
+import sklearn
+
 from predictor import inference
+from predictor.artifacts import artifact_sign
+
+
+def sign(sha256: str) -> str:
+    return artifact_sign(sha256, sklearn_version=sklearn.__version__)
 
 
 def test_it_loads_a_pipeline_once_per_process(trained_breast_cancer, monkeypatch):
-    import sklearn
-
     _, sha256 = trained_breast_cancer
     loads = []
     real_load = inference.artifact_load
     monkeypatch.setattr(inference, "_pipelines", OrderedDict())
     monkeypatch.setattr(inference, "artifact_load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
 
-    first = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
-    second = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
+    first = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__, signature=sign(sha256))
+    second = inference.pipeline_get(sha256, sklearn_version=sklearn.__version__, signature=sign(sha256))
 
     assert first is second
     assert len(loads) == 1
@@ -28,11 +33,9 @@ def test_it_answers_a_label_and_class_probabilities(trained_breast_cancer, valid
 
 
 def test_it_keeps_a_bounded_number_of_pipelines(trained_breast_cancer, monkeypatch):
-    import sklearn
-
     _, sha256 = trained_breast_cancer
     monkeypatch.setattr(inference, "_pipelines", OrderedDict((f"old{i}", object()) for i in range(16)))
-    inference.pipeline_get(sha256, sklearn_version=sklearn.__version__)
+    inference.pipeline_get(sha256, sklearn_version=sklearn.__version__, signature=sign(sha256))
     assert len(inference._pipelines) == inference.MAX_CACHED_PIPELINES
     assert "old0" not in inference._pipelines
     assert next(reversed(inference._pipelines)) == sha256

@@ -1,0 +1,50 @@
+"""A pickle planted in Redis (the rate-limit cache) must never be unpickled by the web."""
+
+import pickle
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tests.conftest import PASSWORD
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_the_cache_round_trips_what_the_rate_limits_store():
+    cache.set("history", [1764201600.25, 1764201599.5])
+    cache.set("count", 3)
+    assert cache.get("history") == [1764201600.25, 1764201599.5]
+    assert cache.incr("count") == 4
+
+
+def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, tmp_path):
+    make_user("mallory-target")
+    marker = tmp_path / "attacker-code-ran"
+    planted = pickle.dumps(Payload(marker))
+    assert not isinstance(pickle.loads(planted), Payload) and marker.exists()  # the payload works
+    marker.unlink()
+    # The key DRF's AnonRateThrottle reads for a login from this client address.
+    redis.Redis.from_url(settings.REDIS_URL).set(cache.make_key("throttle_auth_127.0.0.1"), planted)
+
+    response = APIClient().post(
+        "/login/", {"username": "mallory-target", "password": PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert not marker.exists(), "the web process unpickled a value planted in Redis"
+
+
+@pytest.mark.parametrize("value", [b"\x80\x04K\x01.", b"not json", b"[1, 2"])
+def test_garbage_in_the_cache_reads_as_an_error_not_as_code(value):
+    redis.Redis.from_url(settings.REDIS_URL).set(cache.make_key("planted"), value)
+    with pytest.raises(ValueError):
+        cache.get("planted")
