@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 .PHONY: up test lint format bench chaos fuzz browser compose-check clean-var
 
 # Reinstalls only when a requirements file changes.
-$(BIN)/.runtime-installed: requirements.txt
+# make up's set: requirements-local.txt, which includes the production set, requirements.txt.
+$(BIN)/.runtime-installed: requirements.txt requirements-local.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet pip==26.3
+	$(BIN)/python -m pip install --quiet -r requirements-local.txt
 	@touch $@
 
 $(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.txt

@@ -13,7 +13,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from predictor.history import HistoryUnavailable
 from predictor.registry import RegistryError
-from predictor.samples import FeedbackRefused
+from predictor.samples import FeedbackQuotaExceeded, FeedbackRefused
 from predictor.services import UnknownModel, UnknownVersion
 from predictor.training import InvalidParams
 from predictor.validation import InvalidInput
@@ -49,6 +49,12 @@ class UnprocessableIdempotency(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
+class QuotaExceeded(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+    wait: int | None = None  # seconds; DRF's handler turns it into Retry-After
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
@@ -72,6 +78,10 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _domain_to_api(exc):
+    if isinstance(exc, FeedbackQuotaExceeded):
+        quota = QuotaExceeded(exc.errors["label"][0])
+        quota.wait = exc.retry_after_s
+        return quota
     if isinstance(exc, InvalidInput | InvalidParams | FeedbackRefused):
         return exceptions.ValidationError(exc.errors)
     if isinstance(exc, UnknownVersion):
@@ -110,7 +120,7 @@ def exception_handler(exc, context):
         body = {"code": str(code), "message": str(detail)}
     if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
         response["Retry-After"] = str(RETRY_AFTER_S)
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+    if isinstance(exc, exceptions.Throttled | QuotaExceeded) and exc.wait is not None:
         body["retry_after_s"] = int(exc.wait + 0.999)
     return Response(body, status=response.status_code, headers=dict(response.items()))
 

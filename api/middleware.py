@@ -1,4 +1,20 @@
-"""Response headers that belong to every rate-limited answer, whatever the view."""
+"""Middleware: response headers every rate-limited answer carries, and the request-size limit."""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+# Paths whose clients read the API's JSON error shape; the rest are pages for people.
+API_PREFIXES = ("/api/", "/login/", "/register/")
+# A refused body is read and dropped up to this size, so the client, still sending, gets
+# to read the 413: closing a socket with unread data resets it, and the client sees a broken
+# pipe instead of any answer. A bigger body is not worth a thread's time; it is cut off.
+DISCARD_MAX_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class RateLimitHeadersMiddleware:
@@ -18,3 +34,61 @@ class RateLimitHeadersMiddleware:
             response["RateLimit-Remaining"] = str(remaining)
             response["RateLimit-Reset"] = str(reset)
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """A body over REQUEST_MAX_BYTES is a 413 before any other code runs: JSON in the API's
+    error shape on API paths, plain text elsewhere.
+
+    It goes first in MIDDLEWARE so nothing else spends time on such a request. Django's own
+    limit (DATA_UPLOAD_MAX_MEMORY_SIZE, whose RequestDataTooBig Django answers with an HTML
+    400) is set to the same size; should a view still meet it, the answer is this 413 too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = _content_length(request)
+        if length > settings.REQUEST_MAX_BYTES:
+            logger.warning("refused a %d-byte body to %r", length, request.path)
+            _discard(request, length)
+            return _too_large(request)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return _too_large(request)
+        return None
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # as Django reads it: no body
+
+
+def _discard(request, length: int) -> None:
+    # Left unread, the server closes the connection after the answer (gunicorn drains only
+    # 64 KB of a body the app did not read); a WSGI app may not send `Connection` itself.
+    if length > DISCARD_MAX_BYTES:
+        return
+    try:
+        while request.read(_CHUNK):
+            pass
+    except OSError:
+        pass  # the client hung up, or sent less than it announced: nobody reads the answer
+
+
+def _too_large(request) -> HttpResponse:
+    message = f"The request body may be at most {_size(settings.REQUEST_MAX_BYTES)}."
+    if request.path.startswith(API_PREFIXES):
+        body = {"code": "request_too_large", "message": message}
+        return JsonResponse(body, status=413, json_dumps_params={"separators": (",", ":")})
+    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+def _size(n: int) -> str:
+    mb = 1024 * 1024
+    return f"{n // mb} MB" if n % mb == 0 else f"{n:,} bytes"

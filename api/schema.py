@@ -6,6 +6,11 @@ throttles, path and body, so they are added here from those, once, in the one er
 (`ErrorSerializer`); what a view declares itself (a 409, a specific 400) is kept as is.
 """
 
+from drf_spectacular.contrib.rest_framework_simplejwt import (
+    SimpleJWTScheme,
+    TokenObtainPairSerializerExtension,
+    TokenRefreshSerializerExtension,
+)
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -18,6 +23,7 @@ ERRORS = {
     "401": "No token, or an invalid or expired one.",
     "403": "Staff only.",
     "404": "No such object, or one that belongs to another user.",
+    "413": "The body is larger than the server takes (REQUEST_MAX_BYTES, 12 MB by default).",
     "415": "The body is not `application/json`.",
     "429": "Rate limited: retry after `Retry-After` seconds.",
     "503": "Redis or MongoDB is unavailable: nothing was changed; retry after `Retry-After` seconds.",
@@ -72,7 +78,7 @@ class AutoSchema(SpectacularAutoSchema):
         if "{" in self.path:
             codes.append("404")
         if "requestBody" in operation:
-            codes.append("415")
+            codes += ["413", "415"]
         if view.get_throttles():
             codes.append("429")
         if getattr(view, "needs_services", False):
@@ -88,3 +94,16 @@ class AccountEmailFieldExtension(OpenApiSerializerFieldExtension):
         if direction == "request":
             return {**schema, "format": "email"}
         return {**schema, "description": 'The account\'s email; "" for an account made without one.'}
+
+
+# drf-spectacular describes simplejwt's classes, not subclasses: the same for api/tokens.py's.
+class PlatformJWTScheme(SimpleJWTScheme):
+    target_class = "api.tokens.PlatformJWTAuthentication"
+
+
+class PlatformTokenObtainPairSerializerExtension(TokenObtainPairSerializerExtension):
+    target_class = "api.tokens.TokenObtainPairSerializer"
+
+
+class PlatformTokenRefreshSerializerExtension(TokenRefreshSerializerExtension):
+    target_class = "api.tokens.TokenRefreshSerializer"

@@ -19,6 +19,11 @@ PROFILE_FIELDS = ("display_name", "organization", "bio")
 
 
 class RegisterInputSerializer(serializers.Serializer):
+    """A new account. Usernames are unique (someone must be told theirs is taken; the
+    per-address rate limit slows anyone listing them). Emails are contact addresses, not
+    identifiers: two accounts may share one, so registering never tells whether an address
+    already has an account here."""
+
     username = TextField(
         max_length=150,
         validators=[RegexValidator(r"^[\w.@+-]+\Z", "Letters, digits and @ . + - _ only.")],
@@ -33,11 +38,6 @@ class RegisterInputSerializer(serializers.Serializer):
     def validate_username(self, value):
         if User.objects.filter(username__iexact=value).exists():
             raise serializers.ValidationError("This username is taken.")
-        return value
-
-    def validate_email(self, value):
-        if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("An account with this email exists.")
         return value
 
     def validate(self, attrs):
@@ -82,15 +82,31 @@ class ProfileSerializer(serializers.ModelSerializer):
         model = Profile
         fields = ("username", "email", "first_name", "last_name", "is_staff", "date_joined", *PROFILE_FIELDS)
 
-    def validate_email(self, value):
-        user = self.instance.user
-        if User.objects.filter(email__iexact=value).exclude(pk=user.pk).exists():
-            raise serializers.ValidationError("An account with this email exists.")
-        return value
-
 
 class LogoutInputSerializer(serializers.Serializer):
     refresh = TextField()
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    """The caller's current password, and the new one."""
+
+    # context["user"]: the account whose old password is checked and whose details the
+    # password validators compare the new one with.
+    old_password = TextField(write_only=True, trim_whitespace=False)
+    new_password = TextField(write_only=True, trim_whitespace=False)
+
+    def validate_old_password(self, value):
+        # A stolen access token alone must not be enough to take the account over.
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("Your old password is not correct.")
+        return value
+
+    def validate_new_password(self, value):
+        try:
+            password_validation.validate_password(value, self.context["user"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
 
 # Version numbers count up from 1; the bound keeps a fuzzed 10**30 a 400, not an overflow
@@ -155,10 +171,27 @@ def parse_cancel_after(header: str | None, field: str | None) -> datetime | None
         raise serializers.ValidationError(
             {"cancel_after": ["Use seconds or a unit: `90`, `30s`, `5m`, `1h`."]}
         )
-    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-    if not 1 <= seconds <= MAX_CANCEL_AFTER.total_seconds():
+    digits = match.group(1).lstrip("0") or "0"
+    unit = {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    # Over 6 digits is over a day in any unit; int() would raise on over 4,300 of them.
+    if len(digits) > 6 or not 1 <= int(digits) * unit <= MAX_CANCEL_AFTER.total_seconds():
         raise serializers.ValidationError({"cancel_after": ["Must be from 1 second to 24 hours."]})
-    return history.now() + timedelta(seconds=seconds)
+    return history.now() + timedelta(seconds=int(digits) * unit)
+
+
+# As Stripe's: room for any UUID or client-made key, and a bound on what a key stores.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+def parse_idempotency_key(header: str | None) -> str | None:
+    """The Idempotency-Key header, or None when absent or empty."""
+    if not header:
+        return None
+    if len(header) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise serializers.ValidationError(
+            {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; a UUID is ideal."]}
+        )
+    return header
 
 
 class JobMetricsSerializer(serializers.Serializer):

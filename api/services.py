@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from kombu.exceptions import OperationalError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from predictor import history, registry
 from predictor.models import ModelVersion
@@ -43,6 +45,35 @@ def user_register(*, username: str, email: str, password: str, profile: dict) ->
     user = User.objects.create_user(username=username, email=email, password=password)
     Profile.objects.create(user=user, **profile)
     return user
+
+
+def user_tokens_revoke(*, user) -> int:
+    """Blacklist every refresh token of the user that is still alive ("log out everywhere").
+
+    Returns how many. Access tokens are not stored: those already issued keep working until
+    they expire (JWT_ACCESS_MINUTES), unless the password changed (see api/tokens.py).
+    """
+    alive = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    # ignore_conflicts: a rotation may blacklist one of them at the same moment.
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in alive], ignore_conflicts=True
+    )
+    return len(revoked)
+
+
+@transaction.atomic
+def user_password_change(*, user, password: str) -> None:
+    """Set a new password and end every API session of the user.
+
+    The new password alone already invalidates every token (their password claim no longer
+    matches); blacklisting the refresh tokens as well keeps the outstanding-token records
+    true to that, and does not depend on the claim.
+    """
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user)
 
 
 def profile_ensure(*, user) -> Profile:
@@ -157,8 +188,8 @@ def version_promote_by(*, user, model_name: str, number: int) -> ModelVersion:
     version = registry.version_get(model_name, number)
     if version is None:
         raise UnknownVersion(f"{model_name} has no version {number}")
-    return registry.version_promote(version, reason=f"promoted by {user.get_username()}")
+    return registry.version_promote(version, reason="promoted by staff", by=user)
 
 
 def version_rollback_by(*, user, model_name: str) -> ModelVersion:
-    return registry.version_rollback(model_name, reason=f"rolled back by {user.get_username()}")
+    return registry.version_rollback(model_name, reason="rolled back by staff", by=user)

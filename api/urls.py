@@ -1,10 +1,17 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
 
 from .errors import unknown_route
 from .throttles import AuthRateThrottle
-from .views.accounts import ProfileMeApi, UserLogoutApi, UserRegisterApi
+from .views.accounts import (
+    ProfileMeApi,
+    UserLoginApi,
+    UserLogoutAllApi,
+    UserLogoutApi,
+    UserPasswordChangeApi,
+    UserRegisterApi,
+)
 from .views.feedback import PredictionFeedbackApi, PredictionWebhookDeliveriesApi, WebhookSecretApi
 from .views.models import (
     ModelDetailApi,
@@ -20,13 +27,15 @@ from .views.trainings import TrainingDetailApi, TrainingListCreateApi
 # Everything below is mounted at /api/v1/.
 urlpatterns = [
     path("auth/register/", UserRegisterApi.as_view(), name="auth-register"),
-    path("auth/token/", TokenObtainPairView.as_view(throttle_classes=[AuthRateThrottle]), name="auth-token"),
+    path("auth/token/", UserLoginApi.as_view(), name="auth-token"),
     path(
         "auth/token/refresh/",
         TokenRefreshView.as_view(throttle_classes=[AuthRateThrottle]),
         name="auth-token-refresh",
     ),
     path("auth/logout/", UserLogoutApi.as_view(), name="auth-logout"),
+    path("auth/logout-all/", UserLogoutAllApi.as_view(), name="auth-logout-all"),
+    path("auth/password/", UserPasswordChangeApi.as_view(), name="auth-password"),
     path("me/", ProfileMeApi.as_view(), name="me"),
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),

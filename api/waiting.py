@@ -24,9 +24,16 @@ _waiters = threading.BoundedSemaphore(settings.PREDICTION_MAX_WAITERS)
 
 
 def prefer_wait_seconds(header: str | None) -> int:
-    """Seconds asked for by `Prefer: wait=N` (capped at 60), or 0."""
+    """Seconds asked for by `Prefer: wait=N` (capped at 60), or 0.
+
+    As RFC 7240 has it, a preference is honoured as far as the server can: any N over 60,
+    however many digits, waits 60 s. int() is never given the digits (over 4,300 it raises).
+    """
     match = _PREFER_WAIT.search(header or "")
-    return min(int(match.group(1)), MAX_WAIT_S) if match else 0
+    if not match:
+        return 0
+    digits = match.group(1).lstrip("0")
+    return MAX_WAIT_S if len(digits) > len(str(MAX_WAIT_S)) else min(int(digits or "0"), MAX_WAIT_S)
 
 
 def job_wait(job: history.PredictionJob, seconds: float) -> history.PredictionJob:

@@ -70,8 +70,14 @@ HTTPS = env_bool("DJANGO_HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
+    # Health checks come from inside (the orchestrator, the load balancer), over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
+    # The platform's own subdomains (if any) are its own: HTTPS too.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Preloading is a promise to browsers (hstspreload.org) only a domain's owner can make.
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -86,12 +92,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "predictor",
     "workers",
     "api",
 ]
 
 MIDDLEWARE = [
+    # First: an oversized body is refused before anything else spends time on it.
+    "api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into api/lockout.py's page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "myproject.urls"
@@ -136,6 +147,32 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Counts failed logins and refuses a locked username before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "api.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins per username before it is locked (every login: API, page, admin), and for
+# how long. Per username, not per address: guesses spread over many addresses still count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = [
+    # "Lock addresses too": addresses get AuthRateThrottle instead (a rate, per minute), so
+    # many people behind one proxy or NAT are slowed down by a guesser among them, never
+    # locked out for a quarter of an hour.
+    "axes.W006",
+    # "HSTS preload is off": the owner's choice, by DJANGO_HSTS_PRELOAD (see above).
+    "security.W021",
+]
+AXES_RESET_ON_SUCCESS = True
+# The client's address as the rate limits see it (NUM_PROXIES), for axes' records.
+AXES_CLIENT_IP_CALLABLE = "api.throttles.client_address"
+AXES_LOCKOUT_CALLABLE = "api.lockout.lockout_response"
+# Failures are kept (the admin lists them); successful logins are not logged twice.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -157,12 +194,19 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # --- REST API ---------------------------------------------------------------
 
+# The largest request body accepted, in bytes; a bigger one is a 413. Room for the biggest
+# legitimate body, a 10 MB CSV sample upload (api/parsers.py), with its headers.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 12 * 1024 * 1024, minimum=1024)
+# Django's own cap answers an HTML 400; equal to ours, a body it would refuse never gets there.
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, refusing tokens issued before the password last changed.
+        "api.tokens.PlatformJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
@@ -183,8 +227,16 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": True,
+    # The login view sends Django's user_logged_in, which records last_login (api/views/accounts.py).
+    "UPDATE_LAST_LOGIN": False,
+    # A login starts a token family that rotation cannot extend past JWT_REFRESH_MAX_DAYS,
+    # and every token is bound to the password (api/tokens.py).
+    "TOKEN_OBTAIN_SERIALIZER": "api.tokens.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "api.tokens.TokenRefreshSerializer",
 }
+# The longest a login lasts, however often its refresh token is rotated: a stolen refresh
+# token dies by then at the latest. Log in again after it.
+JWT_REFRESH_MAX_LIFETIME = timedelta(days=env_int("JWT_REFRESH_MAX_DAYS", 30, minimum=1))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Prediction platform API",
@@ -222,6 +274,10 @@ PREDICTION_MAX_WAITERS = env_int("PREDICTION_MAX_WAITERS", 40, minimum=0)
 # (tests and a single-machine setup turn it on).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
+# New feedback labels one user may add in 24 hours (one full batch): feedback is training
+# data nobody reviews, so it is bounded per account; the promotion gate still refuses a
+# retrained model that scores worse on the held-out rows.
+FEEDBACK_DAILY_QUOTA = env_int("FEEDBACK_DAILY_QUOTA", 1000, minimum=0)
 # After this many deliveries that never finished (a worker killed each time) a job fails.
 PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 
@@ -308,6 +364,22 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# --- Flower -----------------------------------------------------------------
+
+# Where this web reaches Flower, which it serves to staff at /flower/ behind their login:
+# unix:///path/flower.sock or http://host:port, Flower running with --url_prefix=flower.
+# Empty: no Flower (/flower/ is a 404).
+FLOWER_URL = env_str("FLOWER_URL", "")
+if FLOWER_URL:
+    from myproject.flower import flower_address
+
+    try:
+        flower_address(FLOWER_URL)
+    except ValueError as problem:
+        raise ImproperlyConfigured(str(problem)) from None
+# Flower's own user:password (it keeps its lock too); the proxy sends the first pair.
+FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
 
 LOGGING = {
     "version": 1,

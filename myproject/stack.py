@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from myproject.flower import flower_address
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # 27018, not 27017: a real mongod on this machine keeps its port.
@@ -152,9 +154,16 @@ def up() -> None:
     var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
     _hold_var_lock(var)
     web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
-    flower_port = env.setdefault("FLOWER_PORT", "5555")
     _check_free(web, "WEB_BIND")
-    _check_free(f"127.0.0.1:{flower_port}", "FLOWER_PORT")
+    # A socket in a directory only this user may enter: the web reaches Flower there, and
+    # people through the web's /flower/, behind a staff login.
+    flower_url = env.setdefault("FLOWER_URL", f"unix://{var / 'flower' / 'flower.sock'}")
+    try:
+        flower = flower_address(flower_url)
+    except ValueError as problem:
+        sys.exit(str(problem))
+    if flower.port:
+        _check_free(f"{flower.host}:{flower.port}", "FLOWER_URL")
     env.setdefault("PUBLIC_BASE_URL", f"http://{web}")
     processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
@@ -192,17 +201,19 @@ def up() -> None:
     env["FLOWER_BASIC_AUTH"] = flower_auth
     admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
 
-    setup = [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--admin-password", admin_password]
+    setup = [sys.executable, str(ROOT / "manage.py"), "setup_platform"]
+    # In the setup's environment only, never on a command line (`ps` shows those to everyone).
+    setup_env = {**env, "ADMIN_PASSWORD": admin_password}
     # With a private SecantusDB, start it for the setup only when there is a model to train.
     private_mongo = not isinstance(mongo_for_setup, contextlib.nullcontext)
     quick = private_mongo and subprocess.run(
-        [*setup, "--no-train"], env=env, stderr=subprocess.PIPE, text=True
+        [*setup, "--no-train"], env=setup_env, stderr=subprocess.PIPE, text=True
     )
     if quick and quick.returncode not in (0, NEEDS_TRAINING):
         sys.exit(quick.stderr)
     if not quick or quick.returncode == NEEDS_TRAINING:
         with mongo_for_setup:
-            subprocess.run(setup, env=env, check=True)
+            subprocess.run(setup, env=setup_env, check=True)
 
     print(
         "\n".join(
@@ -211,7 +222,7 @@ def up() -> None:
                 "Prediction platform",
                 f"  API + pages  http://{web}/   (API docs: http://{web}/api/v1/docs/)",
                 f"  Admin        http://{web}/admin/   user admin, password {admin_password}",
-                f"  Flower       http://127.0.0.1:{flower_port}/   {flower_auth.replace(':', ' / ', 1)}",
+                f"  Flower       http://{web}/flower/   (staff login: admin)",
                 *[f"  {note}" for note in notes],
                 "  Register a user:  see README.md (curl examples).   Stop: Ctrl-C",
                 "",

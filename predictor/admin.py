@@ -18,12 +18,14 @@ class MLModelAdmin(admin.ModelAdmin):
     inlines = [ModelVersionInline]
     actions = ["roll_back"]
 
-    @admin.action(description="Roll back to the previous champion")
+    # Changing which version serves needs the change permission, not just staff status:
+    # a view-only staff user sees the action's results, never the action.
+    @admin.action(description="Roll back to the previous champion", permissions=["change"])
     def roll_back(self, request, queryset):
         for model in queryset:
             try:
                 version = registry.version_rollback(
-                    model.name, reason=f"rolled back by {request.user} (admin)"
+                    model.name, reason="rolled back by staff", by=request.user
                 )
             except registry.RegistryError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
@@ -39,14 +41,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "model", "number", "status", "status_reason", "artifact_sha256", "sklearn_version",
         "library_versions", "params", "metrics", "feature_schema", "classes", "training_rows",
-        "samples_used", "training_run_id", "created_at", "promoted_at",
+        "samples_used", "training_run_id", "created_at", "promoted_at", "status_changed_by",
     )  # fmt: skip
     actions = ["promote"]
 
-    @admin.action(description="Promote to champion")
+    @admin.action(description="Promote to champion", permissions=["change"])
     def promote(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
-        version = registry.version_promote(queryset.get(), reason=f"promoted by {request.user} (admin)")
+        version = registry.version_promote(queryset.get(), reason="promoted by staff", by=request.user)
         self.message_user(request, f"{version.model.name} v{version.number} is now champion")

@@ -52,6 +52,11 @@ class ModelVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # When it last became champion; a rollback returns to the most recent earlier one.
     promoted_at = models.DateTimeField(null=True, blank=True)
+    # The staff member who last changed its status by hand (promote, rollback): kept for the
+    # admin's audit, never shown to other users (the public reason says only "by staff").
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["model", "-number"]

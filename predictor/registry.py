@@ -89,7 +89,7 @@ def version_register(
 
 
 @transaction.atomic
-def version_promote(version: ModelVersion, *, reason: str) -> ModelVersion:
+def version_promote(version: ModelVersion, *, reason: str, by=None) -> ModelVersion:
     """Make this version the champion; the one it replaces is archived."""
     MLModel.objects.select_for_update().get(pk=version.model_id)
     for old in ModelVersion.objects.filter(model_id=version.model_id, status=Status.CHAMPION).exclude(
@@ -98,7 +98,8 @@ def version_promote(version: ModelVersion, *, reason: str) -> ModelVersion:
         old.status, old.status_reason = Status.ARCHIVED, f"replaced by v{version.number}"
         old.save(update_fields=["status", "status_reason"])
     version.status, version.status_reason, version.promoted_at = Status.CHAMPION, reason, timezone.now()
-    version.save(update_fields=["status", "status_reason", "promoted_at"])
+    version.status_changed_by = by
+    version.save(update_fields=["status", "status_reason", "promoted_at", "status_changed_by"])
     return version
 
 
@@ -109,7 +110,7 @@ def version_reject(version: ModelVersion, *, reason: str) -> ModelVersion:
 
 
 @transaction.atomic
-def version_rollback(model_name: str, *, reason: str) -> ModelVersion:
+def version_rollback(model_name: str, *, reason: str, by=None) -> ModelVersion:
     """Return to the version that was champion before the current one."""
     current = champion_get(model_name)
     previous = (
@@ -120,4 +121,4 @@ def version_rollback(model_name: str, *, reason: str) -> ModelVersion:
     )
     if previous is None:
         raise RegistryError(f"{model_name} has no earlier champion to roll back to")
-    return version_promote(previous, reason=reason)
+    return version_promote(previous, reason=reason, by=by)

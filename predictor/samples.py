@@ -3,6 +3,9 @@
 import csv
 import io
 import math
+from datetime import timedelta
+
+from django.conf import settings
 
 from . import history, registry
 from .services import UnknownModel
@@ -94,6 +97,14 @@ class FeedbackRefused(Exception):
         self.errors = errors
 
 
+class FeedbackQuotaExceeded(FeedbackRefused):
+    """The user gave as much feedback as one user may in a day; the label was not kept."""
+
+    def __init__(self, errors: dict[str, list[str]], *, retry_after_s: int):
+        super().__init__(errors)
+        self.retry_after_s = retry_after_s
+
+
 def feedback_record(*, job: history.PredictionJob, label, index: int | None, given_by: int) -> dict:
     """Keep the true label of a finished prediction as a training sample (one per row:
     sending it again replaces it)."""
@@ -109,7 +120,27 @@ def feedback_record(*, job: history.PredictionJob, label, index: int | None, giv
     version = registry.version_get(job.model, job.version)
     if problem := label_error(version, label):
         raise FeedbackRefused({"label": [problem]})
+    _check_quota(given_by, job_id=job.id, row=index)
     history.sample_upsert(
         model=job.model, features=job.rows[index], label=label, job_id=job.id, row=index, created_by=given_by
     )
     return {"prediction": job.id, "index": index, "model": job.model, "label": label}
+
+
+def _check_quota(user_id: int, *, job_id: str, row: int) -> None:
+    """Feedback becomes training data with nobody reviewing it: one user adds at most
+    FEEDBACK_DAILY_QUOTA new samples a day (correcting a label already given is free); the
+    promotion gate is the last line."""
+    quota = settings.FEEDBACK_DAILY_QUOTA
+    if history.sample_exists(job_id=job_id, row=row):
+        return
+    window = timedelta(days=1)
+    since = history.now() - window
+    given, oldest = history.samples_count_since(created_by=user_id, source="feedback", since=since)
+    if given >= quota:
+        # A slot frees when the oldest counted label leaves the 24-hour window.
+        retry_after = (oldest + window - history.now()).total_seconds() if oldest else window.total_seconds()
+        raise FeedbackQuotaExceeded(
+            {"label": [f"You have given {quota} labels in the last 24 hours, the most one user may."]},
+            retry_after_s=max(int(retry_after) + 1, 1),
+        )

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sklearn
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from api.tokens import PlatformRefreshToken
 from myproject.stack import mongo_command, port_open, redis_command, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +186,7 @@ def make_user(db):
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {PlatformRefreshToken.for_user(user).access_token}")
     return client
 
 

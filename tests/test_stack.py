@@ -1,19 +1,23 @@
 """`make up` itself: private services, a working platform, a clean Ctrl-C, a fast second run."""
 
 import contextlib
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from base64 import b64encode
 
 import psutil
 import pytest
 
+from api.views.flower import UnixHTTPConnection
 from myproject.stack import free_port, port_open, wait_until
 from tests.conftest import ROOT
 
@@ -30,6 +34,46 @@ def _http(method, url, body=None, headers=None):
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _browser():
+    """A client keeping cookies, as a browser does, and showing redirects instead of following them."""
+    return urllib.request.build_opener(
+        _NoRedirects, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+
+
+def _fetch(opener, url, form=None):
+    data = urllib.parse.urlencode(form).encode() if form else None
+    try:
+        with opener.open(url, data=data, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _log_in(opener, base, username, password):
+    _, _, page = _fetch(opener, f"{base}/accounts/login/")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
+    status, _, _ = _fetch(
+        opener,
+        f"{base}/accounts/login/",
+        {"username": username, "password": password, "csrfmiddlewaretoken": token},
+    )
+    assert status == 302, "the admin login failed"
+
+
+def _flower_process(var_dir: str) -> psutil.Process:
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if {"celery", "flower"} <= set(cmdline) and any(var_dir in part for part in cmdline):
+            return process
+    raise AssertionError("no Flower process")
 
 
 def _start(env, log):
@@ -73,26 +117,35 @@ def _assert_nothing_left(var_dir: str, ports: list[int]) -> None:
 
 
 def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, valid_input):
-    web_port, flower_port = free_port(), free_port()
-    env = {key: value for key, value in os.environ.items() if key not in ("MONGODB_URI", "DATABASE_URL")}
+    web_port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("MONGODB_URI", "DATABASE_URL", "FLOWER_URL", "FLOWER_BASIC_AUTH")
+    }
     env.update(
         VAR_DIR=str(tmp_path / "var"),
         # Nothing listens there, so make up must start its own Redis (and its own SecantusDB).
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
         WEB_BIND=f"127.0.0.1:{web_port}",
-        FLOWER_PORT=str(flower_port),
         DJANGO_SETTINGS_MODULE="myproject.settings",
+        # Flower's process must not inherit it (nor anything else of the web's).
+        DJANGO_SECRET_KEY="stack-test-secret-key",
     )
     base = f"http://127.0.0.1:{web_port}"
+    flower_socket = tmp_path / "var" / "flower" / "flower.sock"
     log_path = tmp_path / "up.log"
     with open(log_path, "wb") as log:
         proc = _start(env, log)
     try:
-        wait_until(lambda: port_open(web_port) and port_open(flower_port), timeout=180, what="make up")
+        wait_until(lambda: port_open(web_port) and flower_socket.exists(), timeout=180, what="make up")
         printed = log_path.read_text()
         assert "private SecantusDB" in printed
         assert "/0 (private, data in" in printed
         assert "breast_cancer: trained v1 (champion)" in printed
+        assert f"Flower       {base}/flower/   (staff login: admin)" in printed
+        credentials = (tmp_path / "var" / "flower-credentials").read_text().strip()
+        assert credentials not in printed
 
         user = {"username": "ada", "password": "tumour-Lab-2048"}
         status, _ = _http(
@@ -116,14 +169,43 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         assert job["status"] == "succeeded", job
         assert job["output"]["label"] == "malignant"
 
-        flower = f"http://127.0.0.1:{flower_port}/api/workers"
-        assert _http("GET", flower)[0] == 401
-        credentials = (tmp_path / "var" / "flower-credentials").read_text().strip()
-        basic = {"Authorization": "Basic " + b64encode(credentials.encode()).decode()}
-        assert _http("GET", flower, headers=basic)[0] == 200
+        # Flower: through the web's staff login only.
+        browser = _browser()
+        status, headers, body = _fetch(browser, f"{base}/flower/")
+        assert status == 302
+        assert headers["Location"] == "/accounts/login/?next=/flower/"
+        status, _, body = _fetch(browser, f"{base}/flower/metrics")
+        assert status == 302
+        assert b"# HELP" not in body
+        _log_in(browser, base, "admin", (tmp_path / "var" / "admin-password").read_text().strip())
+        wait_until(
+            lambda: _fetch(browser, f"{base}/flower/")[0] == 200, timeout=30, what="Flower via /flower/"
+        )
+        assert b"Flower</title>" in _fetch(browser, f"{base}/flower/")[2]
+        assert b"# HELP flower_" in _fetch(browser, f"{base}/flower/metrics")[2]
+
+        # Nothing of Flower on TCP: a socket in a directory only this user may enter.
+        flower = _flower_process(str(tmp_path))
+        listening = [c for c in flower.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        assert listening == []
+        assert {conn.laddr for conn in flower.net_connections(kind="unix")} >= {str(flower_socket)}
+        assert flower_socket.parent.stat().st_mode & 0o777 == 0o700
+        # Flower keeps its own password as a second lock.
+        connection = UnixHTTPConnection(str(flower_socket), timeout=10)
+        connection.request("GET", "/flower/api/workers")
+        assert connection.getresponse().status == 401
+        connection.close()
+        basic = "Basic " + b64encode(credentials.encode()).decode()
+        connection = UnixHTTPConnection(str(flower_socket), timeout=10)
+        connection.request("GET", "/flower/api/workers", headers={"Authorization": basic})
+        assert connection.getresponse().status == 200
+        connection.close()
+        # ... and none of the web's secrets.
+        assert {"DJANGO_SECRET_KEY", "MONGODB_URI", "DATABASE_URL"}.isdisjoint(flower.environ())
+        assert "stack-test-secret-key" not in "".join(flower.environ().values())
     finally:
         _interrupt(proc)
-    ports = [web_port, flower_port]
+    ports = [web_port]
     _assert_nothing_left(str(tmp_path), ports)
 
     # Second run: same data, no retraining, up quickly.

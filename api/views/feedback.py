@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -15,7 +15,15 @@ class PredictionFeedbackApi(ServiceApiView):
     """The true label (or value) of a finished prediction; the next retraining learns from it."""
 
     @extend_schema(
-        request=FeedbackInputSerializer, responses={201: dict, 400: ErrorSerializer, 404: ErrorSerializer}
+        request=FeedbackInputSerializer,
+        responses={
+            201: dict,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer, description="The daily feedback quota (FEEDBACK_DAILY_QUOTA) is used up."
+            ),
+        },
     )
     def post(self, request, job_id: str):
         job = history.job_get(job_id, owner_id=request.user.pk)

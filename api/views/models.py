@@ -1,7 +1,6 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
@@ -10,7 +9,7 @@ from predictor.samples import samples_upload
 from predictor.services import UnknownVersion
 
 from ..errors import ErrorSerializer
-from ..parsers import CSVTextParser
+from ..parsers import CSVTextParser, JSONParser
 from ..selectors import model_detail, model_list
 from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
 from ..services import version_promote_by, version_rollback_by

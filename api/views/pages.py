@@ -1,10 +1,12 @@
 """Server-rendered pages for people: the same services as the API, with a session login."""
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
@@ -14,7 +16,15 @@ from predictor.validation import InvalidInput
 
 from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
 from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer, register_kwargs
-from ..services import prediction_cancel, prediction_submit, profile_ensure, profile_update, user_register
+from ..services import (
+    prediction_cancel,
+    prediction_submit,
+    profile_ensure,
+    profile_update,
+    user_password_change,
+    user_register,
+)
+from ..throttles import AuthRateThrottle, SubmitRateThrottle, page_throttle
 from ..waiting import job_wait
 from .history import csv_response
 
@@ -42,6 +52,7 @@ def index_page(request):
     return render(request, "api/index.html", {"models": _with_metrics(model_list())})
 
 
+@page_throttle(AuthRateThrottle)
 def register_page(request):
     fields = [("username", "Username", "text"), ("email", "Email", "email"),
               ("password", "Password", "password"), ("password_confirm", "Password again", "password"),
@@ -98,7 +109,21 @@ def profile_page(request):
     return render(request, "api/profile.html", {"fields": fields, "values": values, "errors": errors})
 
 
+@sensitive_post_parameters()
 @login_required
+def password_page(request):
+    form = PasswordChangeForm(request.user, request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        user_password_change(user=request.user, password=form.cleaned_data["new_password1"])
+        # The new password ends every other session and every API token; not this session.
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "Password changed. Apps and scripts using API tokens must log in again.")
+        return redirect("profile")
+    return render(request, "api/password.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@page_throttle(SubmitRateThrottle)
 def predict_page(request):
     models = [item for item in model_list() if item.champion]
     name = request.POST.get("model") or request.GET.get("model") or (models[0].model.name if models else None)
@@ -215,6 +240,7 @@ def history_csv_page(request):
     return csv_response(_history_query(request)[1])
 
 
+@login_required
 def models_page(request):
     models = model_list()
     for item in models:

@@ -10,7 +10,13 @@ from rest_framework.response import Response
 from predictor import history
 
 from ..errors import ErrorSerializer
-from ..serializers import PredictionInputSerializer, PredictionJobSerializer, parse_cancel_after
+from ..serializers import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    PredictionInputSerializer,
+    PredictionJobSerializer,
+    parse_cancel_after,
+    parse_idempotency_key,
+)
 from ..services import prediction_cancel, prediction_submit
 from ..throttles import SubmitRateThrottle
 from ..waiting import job_wait, prefer_wait_seconds
@@ -18,9 +24,10 @@ from .base import ServiceApiView
 from .history import PREDICTION_LIST_SCHEMA, prediction_list
 
 SUBMIT_HEADERS = [
-    OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+    OpenApiParameter("Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
+                     OpenApiParameter.HEADER,
                      description="Same key and body within 24 h: the same job, never a second one. "
-                     "Same key, other body: 422."),
+                     f"Same key, other body: 422. At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."),
     OpenApiParameter("Prefer", str, OpenApiParameter.HEADER,
                      description="`wait=N` (N <= 60): hold the request until the job finishes or N s pass; "
                      "200 with the finished job, else 202."),
@@ -81,7 +88,10 @@ class PredictionListCreateApi(ServiceApiView):
         serializer = PredictionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # Every header is judged before anything is written: a bad one leaves no job behind.
         cancel_after = parse_cancel_after(request.headers.get("Cancel-After"), data.get("cancel_after"))
+        key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
+        wait_s = prefer_wait_seconds(request.headers.get("Prefer"))
         job, created = prediction_submit(
             user=request.user,
             model_name=data["model"],
@@ -91,10 +101,10 @@ class PredictionListCreateApi(ServiceApiView):
             cancel_after=cancel_after,
             webhook=data.get("webhook"),
             webhook_events_filter=data.get("webhook_events_filter"),
-            idempotency_key=(key := request.headers.get("Idempotency-Key")),
+            idempotency_key=key,
             request_hash=request_hash(request.data) if key else "",
         )
-        job = job_wait(job, prefer_wait_seconds(request.headers.get("Prefer")))
+        job = job_wait(job, wait_s)
         finished = job.status in history.FINISHED
         headers = {"Location": request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))}
         if not created:

@@ -33,7 +33,14 @@ from .jobs import (
     jobs_page,
     jobs_query,
 )
-from .samples import LabelledSample, sample_upsert, samples_add, samples_for
+from .samples import (
+    LabelledSample,
+    sample_exists,
+    sample_upsert,
+    samples_add,
+    samples_count_since,
+    samples_for,
+)
 from .trainings import (
     DuplicateRun,
     TrainingRun,

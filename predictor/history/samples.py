@@ -1,6 +1,7 @@
 """Labelled samples: rows with their true label, added to a model's training data."""
 
 import uuid
+from datetime import datetime
 
 import mongoengine as me
 
@@ -27,6 +28,8 @@ class LabelledSample(me.Document):
             {"fields": ["model", "created_at"]},
             {"fields": ["batch_id"]},
             {"fields": ["job_id", "row"]},
+            # Counting a user's recent feedback against their quota.
+            {"fields": ["created_by", "source", "created_at"]},
         ],
         "auto_create_index": False,
     }
@@ -68,3 +71,16 @@ def sample_upsert(*, model: str, features: dict, label, job_id: str, row: int, c
         set_on_insert__batch_id=f"feedback:{job_id}",
         set_on_insert__created_at=now(),
     )
+
+
+@_guard
+def sample_exists(*, job_id: str, row: int) -> bool:
+    return LabelledSample.objects(job_id=job_id, row=row).only("id").first() is not None
+
+
+@_guard
+def samples_count_since(*, created_by: int, source: str, since) -> tuple[int, datetime | None]:
+    """How many samples the user added from `source` since then, and when the oldest was."""
+    query = LabelledSample.objects(created_by=created_by, source=source, created_at__gte=since)
+    oldest = query.order_by("created_at").only("created_at").first()
+    return query.count(), oldest.created_at if oldest else None

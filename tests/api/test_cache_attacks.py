@@ -1,5 +1,6 @@
 """A pickle planted in Redis (the rate-limit cache) must never be unpickled by the web."""
 
+import json
 import pickle
 
 import pytest
@@ -30,7 +31,8 @@ def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, t
     make_user("mallory-target")
     marker = tmp_path / "attacker-code-ran"
     planted = pickle.dumps(Payload(marker))
-    assert not isinstance(pickle.loads(planted), Payload) and marker.exists()  # the payload works
+    pickle.loads(planted)  # the payload works: unpickling it creates the marker
+    assert marker.exists()
     marker.unlink()
     # The key DRF's AnonRateThrottle reads for a login from this client address.
     redis.Redis.from_url(settings.REDIS_URL).set(cache.make_key("throttle_auth_127.0.0.1"), planted)
@@ -46,5 +48,5 @@ def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, t
 @pytest.mark.parametrize("value", [b"\x80\x04K\x01.", b"not json", b"[1, 2"])
 def test_garbage_in_the_cache_reads_as_an_error_not_as_code(value):
     redis.Redis.from_url(settings.REDIS_URL).set(cache.make_key("planted"), value)
-    with pytest.raises(ValueError):
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)):
         cache.get("planted")

@@ -1,5 +1,7 @@
 """Feedback: the true label of a succeeded prediction, kept (once per row) as a training sample."""
 
+from datetime import timedelta
+
 import pytest
 
 from tests.conftest import client_for
@@ -207,3 +209,40 @@ def test_another_user_cannot_overwrite_my_feedback(history, api, make_job, make_
     send(api, job.id, {"label": "benign"})
     assert send(client_for(make_user("mallory")), job.id, {"label": "malignant"}).status_code == 404
     assert history.LabelledSample.objects.get(job_id=job.id).label == "benign"
+
+
+def test_one_user_cannot_flood_the_training_data_past_the_daily_quota(
+    history, api, make_job, make_user, valid_input, second_row, settings
+):
+    settings.FEEDBACK_DAILY_QUOTA = 3
+    batch = make_job(inputs=[valid_input, second_row, valid_input, second_row])
+    for index in range(3):
+        assert send(api, batch.id, {"index": index, "label": "benign"}).status_code == 201
+
+    refused = send(api, batch.id, {"index": 3, "label": "benign"})
+
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["code"] == "quota_exceeded"
+    assert "3 labels in the last 24 hours" in body["message"]
+    assert 0 < body["retry_after_s"] <= 24 * 3600
+    assert int(refused["Retry-After"]) == body["retry_after_s"]
+    assert history.LabelledSample.objects.count() == 3
+    # Correcting a label already given adds no sample: it is still allowed.
+    assert send(api, batch.id, {"index": 0, "label": "malignant"}).status_code == 201
+    # The quota is per user: another user's feedback is still taken.
+    bob = make_user("bob")
+    assert (
+        send(client_for(bob), make_job(owner=bob, input=valid_input).id, {"label": "benign"}).status_code
+        == 201
+    )
+
+
+def test_labels_older_than_a_day_leave_the_quota(history, api, make_job, valid_input, settings):
+    settings.FEEDBACK_DAILY_QUOTA = 1
+    first, second = make_job(input=valid_input), make_job(input=valid_input)
+    assert send(api, first.id, {"label": "benign"}).status_code == 201
+    assert send(api, second.id, {"label": "benign"}).status_code == 429
+    history.LabelledSample.objects.update(set__created_at=history.now() - timedelta(days=1, seconds=1))
+
+    assert send(api, second.id, {"label": "benign"}).status_code == 201

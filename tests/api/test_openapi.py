@@ -47,7 +47,7 @@ def test_every_api_route_is_documented(schema):
 
     routes = {str(p.pattern) for p in urlpatterns} - {"schema/", "docs/", r"^[\s\S]*$"}
     expected = {openapi_path("/api/v1/", route) for route in routes} | {"/login/", "/register/"}
-    assert len(expected) == 21, "a route was added or removed: check the schema covers it"
+    assert len(expected) == 23, "a route was added or removed: check the schema covers it"
     assert expected <= set(schema["paths"])
     assert "/api/v1/schema/" not in schema["paths"]
     assert {str(p.pattern) for p in root_patterns} >= {"login/", "register/"}
@@ -74,6 +74,8 @@ def test_every_api_route_is_documented(schema):
         ("/api/v1/auth/token/", {"post"}),
         ("/api/v1/auth/token/refresh/", {"post"}),
         ("/api/v1/auth/logout/", {"post"}),
+        ("/api/v1/auth/logout-all/", {"post"}),
+        ("/api/v1/auth/password/", {"post"}),
         ("/api/v1/me/", {"get", "patch"}),
         ("/login/", {"post"}),
         ("/register/", {"post"}),
@@ -97,11 +99,11 @@ def test_submitting_documents_its_headers(schema):
 
 def test_submitting_documents_each_outcome_with_the_error_shape(schema):
     responses = schema["paths"]["/api/v1/predictions/"]["post"]["responses"]
-    assert set(responses) == {"200", "202", "400", "401", "415", "422", "429", "503"}
+    assert set(responses) == {"200", "202", "400", "401", "413", "415", "422", "429", "503"}
     for code in ("200", "202"):
         job = resolve(schema, responses[code]["content"]["application/json"]["schema"])
         assert {"id", "status", "output", "metrics"} <= set(job["properties"])
-    for code in ("400", "401", "422", "429", "503"):
+    for code in ("400", "401", "413", "422", "429", "503"):
         assert responses[code]["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}
         assert responses[code]["description"]
 
@@ -122,7 +124,7 @@ def test_every_operation_documents_the_errors_it_can_answer_in_the_one_shape(sch
         if "{" in path:
             assert "404" in responses, where
         if "requestBody" in operation:
-            assert {"400", "415"} <= set(responses), where
+            assert {"400", "413", "415"} <= set(responses), where
         for code, response in responses.items():
             if code >= "400" and path != "/readyz":  # its 503 is the readiness report itself
                 assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, where
@@ -132,12 +134,15 @@ def test_every_operation_documents_the_errors_it_can_answer_in_the_one_shape(sch
 @pytest.mark.parametrize(
     ("path", "method", "codes"),
     [
-        ("/api/v1/trainings/", "post", {"400", "401", "403", "415", "503"}),
+        ("/api/v1/trainings/", "post", {"400", "401", "403", "413", "415", "503"}),
         ("/api/v1/models/{name}/versions/{number}/promote/", "post", {"401", "403", "404", "503"}),
         ("/api/v1/models/{name}/rollback/", "post", {"401", "403", "404", "409", "503"}),
         ("/api/v1/predictions/{job_id}/", "get", {"401", "404", "503"}),
-        ("/api/v1/auth/token/", "post", {"400", "401", "415", "429"}),
-        ("/api/v1/auth/register/", "post", {"400", "415", "429"}),
+        ("/api/v1/auth/token/", "post", {"400", "401", "413", "415", "429"}),
+        ("/api/v1/auth/register/", "post", {"400", "413", "415", "429"}),
+        ("/api/v1/auth/token/refresh/", "post", {"400", "401", "413", "415", "429"}),
+        ("/api/v1/auth/password/", "post", {"400", "401", "413", "415", "429"}),
+        ("/api/v1/auth/logout-all/", "post", {"401"}),
         ("/api/v1/me/", "get", {"401"}),
     ],
 )

@@ -11,7 +11,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.checks import (
     content_type_conformance,
     ignored_auth,
@@ -22,6 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from api.tokens import PlatformRefreshToken
 from myproject.wsgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,7 @@ def staff_auth(history, model_version, make_user, monkeypatch):
     # (their 429s are tested in test_throttling) so its cases reach the views.
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"submit": None, "auth": None})
     staff = make_user("fuzz-staff", is_staff=True)
-    return {"Authorization": f"Bearer {RefreshToken.for_user(staff).access_token}"}
+    return {"Authorization": f"Bearer {PlatformRefreshToken.for_user(staff).access_token}"}
 
 
 @schema.parametrize()

@@ -12,7 +12,7 @@ SUBMITS, AUTH_ATTEMPTS = 3, 2
 def low_rates(settings, monkeypatch):
     from rest_framework.settings import api_settings
 
-    from api.throttles import AuthRateThrottle, SubmitRateThrottle
+    from api.throttles import AuthRateThrottle, PasswordRateThrottle, SubmitRateThrottle
 
     rates = {"submit": f"{SUBMITS}/minute", "auth": f"{AUTH_ATTEMPTS}/minute"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
@@ -20,6 +20,7 @@ def low_rates(settings, monkeypatch):
     # SimpleRateThrottle reads the rates into a class attribute when DRF is imported.
     monkeypatch.setattr(SubmitRateThrottle, "THROTTLE_RATES", rates)
     monkeypatch.setattr(AuthRateThrottle, "THROTTLE_RATES", rates)
+    monkeypatch.setattr(PasswordRateThrottle, "THROTTLE_RATES", rates)
     yield
     api_settings.reload()
 
@@ -141,3 +142,19 @@ def test_login_answers_carry_the_per_address_budget(make_user):
     response = APIClient().post("/login/", {"username": "rita", "password": PASSWORD}, format="json")
     assert response.status_code == 200
     assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == (str(AUTH_ATTEMPTS), "1")
+
+
+def test_password_changes_are_limited_per_account_so_a_stolen_token_cannot_guess_the_old_one(make_user):
+    def change(client, old_password):
+        body = {"old_password": old_password, "new_password": "quartz-Lantern-5150"}
+        return client.post("/api/v1/auth/password/", body, format="json")
+
+    user = make_user("alice")
+    alice = client_for(user)
+    for n in range(AUTH_ATTEMPTS):
+        assert change(alice, f"guess-{n}").status_code == 400
+    assert_throttled(change(alice, PASSWORD))  # even the right guess is not checked
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    # Another account, from the same address, has its own budget.
+    assert change(client_for(make_user("bob")), "guess-0").status_code == 400

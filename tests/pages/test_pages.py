@@ -137,7 +137,9 @@ def test_a_person_edits_their_profile(history, make_user, page):
     assert browser.find_element(By.NAME, "organization").get_attribute("value") == "Analytical Engines"
 
 
-def test_the_models_page_shows_versions_and_metrics(history, model_version, page):
+def test_the_models_page_shows_versions_and_metrics(history, model_version, page, make_user):
+    make_user("ada")
+    log_in(page, "ada")
     browser = page("/models/")
     section = browser.find_element(By.ID, "model-breast_cancer")
     assert section.text == "breast_cancer"

@@ -1,3 +1,5 @@
+import os
+
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -15,24 +17,28 @@ NEEDS_TRAINING = 3
 class Command(BaseCommand):
     help = (
         "Bring a checkout to a runnable state, doing only what is missing: migrate, collect "
-        "static files, create the admin user, train every model that has no champion. "
+        "static files, create the admin user (password from ADMIN_PASSWORD), train every "
+        "model that has no champion. "
         "One process, so that a second `make up` spends its time starting, not importing."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")
-        parser.add_argument("--admin-password", required=True)
         parser.add_argument(
             "--no-train",
             action="store_true",
             help=f"do not train (it needs MongoDB); exit {NEEDS_TRAINING} if a model has no champion",
         )
 
-    def handle(self, *args, admin_username, admin_password, no_train, **options):
+    def handle(self, *args, admin_username, no_train, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         User = get_user_model()
         if not User.objects.filter(username=admin_username).exists():
+            # From the environment, never an argument: a command line shows in `ps` to every user.
+            admin_password = os.environ.get("ADMIN_PASSWORD")
+            if not admin_password:
+                raise CommandError(f"set ADMIN_PASSWORD to create the {admin_username} user")
             user = User.objects.create_superuser(username=admin_username, email="", password=admin_password)
             profile_ensure(user=user)
             self.stdout.write(f"created superuser {admin_username}")
