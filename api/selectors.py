@@ -12,7 +12,7 @@ class BadCursor(ValueError):
     pass
 
 
-def cursor_encode(job: history.PredictionJob) -> str:
+def cursor_encode(job: history.JobView) -> str:
     raw = f"{job.created_at.isoformat()}|{job.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

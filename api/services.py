@@ -100,7 +100,7 @@ def prediction_submit(
     *, user, model_name: str, input: dict | None = None, inputs: list | None = None,
     version: int | None = None, cancel_after: datetime | None = None, webhook: str | None = None,
     webhook_events_filter: list | None = None, idempotency_key: str | None = None, request_hash: str = "",
-) -> tuple[history.PredictionJob, bool]:  # fmt: skip
+) -> tuple[history.JobView, bool]:  # fmt: skip
     """Validate, record the job, then queue it. Returns (job, created).
 
     With an idempotency key, the same key and body return the first job (created False)
@@ -153,7 +153,7 @@ def _undo(job_id: str, *, user, idempotency_key: str | None) -> None:
         pass
 
 
-def _replayed(held, *, request_hash: str) -> history.PredictionJob | None:
+def _replayed(held, *, request_hash: str) -> history.JobView | None:
     """The job the key already names, or None if its request never wrote one."""
     if held.request_hash != request_hash:
         raise IdempotencyConflict(
@@ -166,7 +166,7 @@ def _replayed(held, *, request_hash: str) -> history.PredictionJob | None:
     return job
 
 
-def prediction_cancel(*, user, job_id: str) -> history.PredictionJob | None:
+def prediction_cancel(*, user, job_id: str) -> history.JobView | None:
     job, canceled = history.job_cancel(job_id, owner_id=user.pk)
     if canceled:
         job_event("completed", job)

@@ -36,7 +36,7 @@ def prefer_wait_seconds(header: str | None) -> int:
     return MAX_WAIT_S if len(digits) > len(str(MAX_WAIT_S)) else min(int(digits or "0"), MAX_WAIT_S)
 
 
-def job_wait(job: history.PredictionJob, seconds: float) -> history.PredictionJob:
+def job_wait(job: history.JobView, seconds: float) -> history.JobView:
     """The job once finished, or as it is when `seconds` pass (or no waiter slot is free)."""
     if job.status in history.FINISHED or seconds <= 0 or not _waiters.acquire(blocking=False):
         return job

@@ -278,6 +278,12 @@ WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
 # data nobody reviews, so it is bounded per account; the promotion gate still refuses a
 # retrained model that scores worse on the held-out rows.
 FEEDBACK_DAILY_QUOTA = env_int("FEEDBACK_DAILY_QUOTA", 1000, minimum=0)
+# Micro-batching: a worker that takes a one-row job also takes up to this many queued
+# one-row jobs of the same model version (1 turns it off), predicts them in one call and
+# writes them back in one bulk write. When it finds some queued, it waits this long once
+# for more; when it finds none (no load), it waits not at all.
+PREDICTION_BATCH_MAX_JOBS = env_int("PREDICTION_BATCH_MAX_JOBS", 64, minimum=1)
+PREDICTION_BATCH_MAX_WAIT_MS = env_int("PREDICTION_BATCH_MAX_WAIT_MS", 5, minimum=0)
 # After this many deliveries that never finished (a worker killed each time) a job fails.
 PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 

@@ -1,6 +1,7 @@
 """Runs a pipeline on validated rows. Pipelines are cached per process, keyed by hash."""
 
 from collections import OrderedDict
+from operator import itemgetter
 
 import numpy as np
 
@@ -30,16 +31,16 @@ def pipeline_get(sha256: str, *, sklearn_version: str, signature: str | None):
 
 
 def predict_rows(pipeline, rows: list[dict[str, float]], feature_names: list[str]) -> list[dict]:
-    X = np.array([[row[name] for name in feature_names] for row in rows], dtype=float)
+    """One output per row, in order. Per-row Python is only what the output's shape needs
+    (one dict a row); conversions and rounding are numpy's, whole-array."""
+    take = itemgetter(*feature_names)
+    X = np.array([take(row) for row in rows], dtype=float).reshape(len(rows), len(feature_names))
     if hasattr(pipeline, "predict_proba"):
-        labels = pipeline.predict(X)
-        probabilities = pipeline.predict_proba(X)
+        labels = pipeline.predict(X).astype(str).tolist()
+        probabilities = np.round(pipeline.predict_proba(X), 6).tolist()
         classes = [str(c) for c in pipeline.classes_]
         return [
-            {
-                "label": str(label),
-                "probabilities": {cls: round(float(p), 6) for cls, p in zip(classes, probs, strict=True)},
-            }
+            {"label": label, "probabilities": dict(zip(classes, probs, strict=True))}
             for label, probs in zip(labels, probabilities, strict=True)
         ]
-    return [{"value": float(value)} for value in pipeline.predict(X)]
+    return [{"value": value} for value in pipeline.predict(X).astype(float).tolist()]

@@ -105,7 +105,7 @@ class FeedbackQuotaExceeded(FeedbackRefused):
         self.retry_after_s = retry_after_s
 
 
-def feedback_record(*, job: history.PredictionJob, label, index: int | None, given_by: int) -> dict:
+def feedback_record(*, job: history.JobView, label, index: int | None, given_by: int) -> dict:
     """Keep the true label of a finished prediction as a training sample (one per row:
     sending it again replaces it)."""
     if job.status != history.SUCCEEDED:

@@ -1,6 +1,7 @@
 """Writes of the prediction pipeline: prepare a job (web side) and run it (worker side)."""
 
 import logging
+import time
 
 from django.conf import settings
 
@@ -22,7 +23,7 @@ class UnknownVersion(Exception):
 
 def _version(model_name: str, number: int | None):
     if number is None:
-        version = registry.champion_get(model_name)
+        version = registry.champion_serving(model_name)
         if version is None:
             raise UnknownModel(model_name)
         return version
@@ -70,50 +71,96 @@ def prediction_prepare(
     return {**fields, "input": _clean_rows(chosen.feature_schema, [input], path="input")[0]}
 
 
-def prediction_run(job_id: str, *, on_event=lambda event, job: None) -> history.PredictionJob | None:
-    """Run one job; returns it finished, or None when there was nothing to run.
+DEADLINE_PASSED = "canceled: its Cancel-After deadline passed"
 
-    `on_event("start" | "completed", job)` hears the job's progress (webhooks, waiters).
+
+def prediction_run(
+    job_id: str, *, on_event=lambda event, job: None, requeue=lambda job_id: None, batch_max_jobs: int = 1,
+    batch_wait_s: float = 0.0, failure_message=lambda exc: f"prediction failed: {exc}",
+) -> list[history.ClaimedJob]:  # fmt: skip
+    """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
+    queued one-row jobs of the same model version: one vectorised predict, one bulk write,
+    each job with its own status, result, timings, attempts and events. Returns the jobs
+    finished here (none when the job was finished, gone, or held by another batch).
+
+    `on_event("start" | "completed", job)` hears each job's progress (webhooks, waiters);
+    `requeue(job_id)` publishes again a job an earlier, lost delivery had claimed with this one.
     """
-    job = history.job_claim(job_id)
+    job, released = history.job_claim(job_id)
+    for orphan in released:
+        requeue(orphan)
     if job is None:
-        logger.info("job %s is finished or gone; nothing to run", job_id)
-        return None
+        logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
+        return []
     if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
         error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
-        return _finish(job_id, on_event, status=history.FAILED, error=error)
-    if _past_deadline(job):
-        return _finish(
-            job_id, on_event, status=history.CANCELED, error="canceled: its Cancel-After deadline passed"
+        return _finish([(job, {"status": history.FAILED, "error": error})], on_event)
+    jobs = [job]
+    if job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
+        jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s)
+    try:
+        return _run(jobs, on_event)
+    except Exception as exc:
+        # Whatever stopped the run (a soft time limit included), every job it held ends.
+        _finish(
+            [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs], on_event
         )
-    if job.attempts == 1:
-        on_event("start", job)
+        raise
+
+
+def _peers(leader: history.ClaimedJob, *, limit: int, wait_s: float) -> list[history.ClaimedJob]:
+    peers = history.peers_claim(leader, limit=limit)
+    # Others are queued, so more are likely on their way: wait for them once, briefly.
+    if peers and len(peers) < limit and wait_s > 0:
+        time.sleep(wait_s)
+        peers += history.peers_claim(leader, limit=limit - len(peers))
+    return peers
+
+
+def _run(jobs: list[history.ClaimedJob], on_event) -> list[history.ClaimedJob]:
+    done, live = [], []
+    for job in jobs:
+        if _past_deadline(job):
+            done.append((job, {"status": history.CANCELED, "error": DEADLINE_PASSED}))
+        else:
+            live.append(job)
+            if job.attempts == 1:
+                on_event("start", job)
+    if live:
+        done += _predict(live)
+    return _finish(done, on_event)
+
+
+def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, dict]]:
+    first = jobs[0]
     try:
         # The job names its artifact, but only the registry's signature makes it loadable.
         pipeline = pipeline_get(
-            job.artifact_sha256, sklearn_version=job.sklearn_version, signature=job.artifact_signature
+            first.artifact_sha256, sklearn_version=first.sklearn_version, signature=first.artifact_signature
         )
     except ArtifactError as exc:
-        logger.error("job %s: %s", job_id, exc)
-        return _finish(job_id, on_event, status=history.FAILED, error=str(exc))
-    try:
-        outputs = predict_rows(pipeline, job.rows, list(job.rows[0]))
-    except Exception as exc:
-        _finish(job_id, on_event, status=history.FAILED, error=f"prediction failed: {exc}")
-        raise
-    if _past_deadline(job):
-        return _finish(
-            job_id, on_event, status=history.CANCELED, error="canceled: its Cancel-After deadline passed"
-        )
-    return _finish(job_id, on_event, status=history.SUCCEEDED, output=outputs if job.is_batch else outputs[0])
+        logger.error("job %s: %s", first.id, exc)
+        return [(job, {"status": history.FAILED, "error": str(exc)}) for job in jobs]
+    rows = [row for job in jobs for row in job.rows]
+    # Stored rows keep the model's feature order (prediction_prepare writes them so).
+    outputs = predict_rows(pipeline, rows, list(rows[0]))
+    results, start = [], 0
+    for job in jobs:
+        mine = outputs[start : start + len(job.rows)]
+        start += len(job.rows)
+        if _past_deadline(job):
+            results.append((job, {"status": history.CANCELED, "error": DEADLINE_PASSED}))
+        else:
+            results.append((job, {"status": history.SUCCEEDED, "output": mine if job.is_batch else mine[0]}))
+    return results
 
 
 def _past_deadline(job) -> bool:
     return job.cancel_after is not None and history.now() > job.cancel_after
 
 
-def _finish(job_id: str, on_event, **result) -> history.PredictionJob | None:
-    job = history.job_finish(job_id, **result)
-    if job is not None:
+def _finish(results: list[tuple[history.ClaimedJob, dict]], on_event) -> list[history.ClaimedJob]:
+    finished = history.claimed_finish(results)
+    for job in finished:
         on_event("completed", job)
-    return job
+    return finished

@@ -76,10 +76,10 @@ def history(mongo_server):
     empty()
 
 
-def start_worker(queue: str, env: dict, *, pool: str = "prefork"):
+def start_worker(queue: str, env: dict, *, pool: str = "prefork", app: str = "myproject"):
     name = f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
     command = [
-        sys.executable, "-m", "celery", "-A", "myproject", "worker", "--queues", queue,
+        sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queue,
         "--concurrency", "1" if pool == "prefork" else "4", "--pool", pool, "--hostname", name,
         "--without-mingle", "--without-gossip", "--loglevel", "INFO",
     ]  # fmt: skip

@@ -25,14 +25,25 @@ from .events import job_finished_announce
 )
 def predict_task(job_id: str) -> None:
     try:
-        prediction_run(job_id, on_event=job_event)
+        prediction_run(
+            job_id,
+            on_event=job_event,
+            requeue=prediction_enqueue,
+            batch_max_jobs=settings.PREDICTION_BATCH_MAX_JOBS,
+            batch_wait_s=settings.PREDICTION_BATCH_MAX_WAIT_MS / 1000,
+            failure_message=_failure_message,
+        )
     except SoftTimeLimitExceeded:
-        error = f"timed out after {settings.PREDICTION_SOFT_TIME_LIMIT} s"
-        if job := history.job_finish(job_id, status=history.FAILED, error=error):
-            job_event("completed", job)
+        pass  # every job of the run was failed with the reason; the task is over
 
 
-def job_event(event: str, job: history.PredictionJob) -> None:
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return f"timed out after {settings.PREDICTION_SOFT_TIME_LIMIT} s"
+    return f"prediction failed: {exc}"
+
+
+def job_event(event: str, job) -> None:
     """A job started or finished (however: run, failed, canceled): wake its waiters and
     call its webhook."""
     if event == "completed":

@@ -18,12 +18,13 @@ from .base import (
     ping,
     requeue_stale,
 )
+from .claims import ClaimedJob, claimed_finish, job_claim, peers_claim
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
 from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
 from .jobs import (
+    JobView,
     PredictionJob,
     job_cancel,
-    job_claim,
     job_create,
     job_delete,
     job_finish,

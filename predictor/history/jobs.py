@@ -40,6 +40,8 @@ class PredictionJob(me.Document):
     completed_at = me.DateTimeField(null=True)
     # Set when the sweeper re-publishes a job whose task never arrived (see base.requeue_stale).
     requeued_at = me.DateTimeField(null=True)
+    # The task running it: its own, or the one whose batch it joined (history/claims.py).
+    claimed_by = me.StringField(null=True)
 
     meta = {
         "collection": "prediction_jobs",
@@ -60,22 +62,66 @@ class PredictionJob(me.Document):
         return self.inputs if self.is_batch else [self.input]
 
 
+class JobView:
+    """A stored job as pymongo read it, with the document's attribute names.
+
+    Reads and writes of jobs skip mongoengine's conversions: they cost more than the
+    database call itself (a 1,000-row job: 91 ms to create through the ODM against 10 ms
+    raw; 43 ms to read against 11 ms). PredictionJob stays the schema's home (fields,
+    indexes) and the way to query the collection.
+    """
+
+    __slots__ = ("_doc",)
+
+    def __init__(self, doc: dict):
+        self._doc = doc
+
+    def __getattr__(self, name):
+        if name == "id":
+            return self._doc["_id"]
+        try:
+            default = _DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return self._doc.get(name, default)
+
+    def __eq__(self, other):
+        return isinstance(other, JobView) and other._doc == self._doc
+
+    __hash__ = None
+
+    @property
+    def is_batch(self) -> bool:
+        return self._doc.get("inputs") is not None
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.inputs if self.is_batch else [self.input]
+
+
+_DEFAULTS = {
+    name: field.default() if callable(field.default) else field.default
+    for name, field in PredictionJob._fields.items()
+    if name != "id"
+}
+
+
 @_guard
 def job_create(
     *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str,
     artifact_signature: str | None = None, input: dict | None = None, inputs: list[dict] | None = None,
     cancel_after: datetime | None = None,
     webhook: str | None = None, webhook_events_filter: list[str] | None = None, job_id: str | None = None,
-) -> PredictionJob:  # fmt: skip
-    job = PredictionJob(
-        id=job_id or str(uuid.uuid4()), owner_id=owner_id, model=model, version=version,
-        artifact_sha256=artifact_sha256, sklearn_version=sklearn_version,
-        artifact_signature=artifact_signature, input=input, inputs=inputs,
-        cancel_after=cancel_after, webhook=webhook, webhook_events_filter=webhook_events_filter or [],
-        status=QUEUED, created_at=now(),
-    )  # fmt: skip
-    job.save(force_insert=True)
-    return job
+) -> JobView:  # fmt: skip
+    doc = {
+        "_id": job_id or str(uuid.uuid4()), "owner_id": owner_id, "model": model, "version": version,
+        "artifact_sha256": artifact_sha256, "sklearn_version": sklearn_version,
+        "artifact_signature": artifact_signature, "input": input, "inputs": inputs, "output": None,
+        "error": None, "status": QUEUED, "attempts": 0, "cancel_after": cancel_after, "webhook": webhook,
+        "webhook_events_filter": webhook_events_filter or [], "created_at": now(),
+    }  # fmt: skip
+    PredictionJob._get_collection().insert_one(doc)
+    return JobView(doc)
 
 
 @_guard
@@ -84,11 +130,11 @@ def job_delete(job_id: str) -> None:
 
 
 @_guard
-def job_get(job_id: str, *, owner_id: int | None = None) -> PredictionJob | None:
-    query = PredictionJob.objects(id=job_id)
-    if owner_id is not None:
-        query = query.filter(owner_id=owner_id)
-    return query.first()
+def job_get(job_id: str, *, owner_id: int | None = None) -> JobView | None:
+    # `_id` first: SecantusDB looks a filter up by its first indexed clause.
+    query = {"_id": job_id} if owner_id is None else {"_id": job_id, "owner_id": owner_id}
+    doc = PredictionJob._get_collection().find_one(query)
+    return JobView(doc) if doc is not None else None
 
 
 def jobs_query(*, owner_id: int, model: str | None = None, version: int | None = None,
@@ -109,16 +155,16 @@ def jobs_query(*, owner_id: int, model: str | None = None, version: int | None =
 
 
 @_guard
-def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) -> list[PredictionJob]:
+def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) -> list[JobView]:
     """One page of `query`; `before` is the (created_at, id) of the last job already seen."""
     if before is not None:
         created_at, job_id = before
         query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
-    return list(query.limit(limit))
+    return [JobView(doc) for doc in query.limit(limit).as_pymongo()]
 
 
 @_guard
-def jobs_cancel_expired(*, limit: int) -> list[PredictionJob]:
+def jobs_cancel_expired(*, limit: int) -> list[JobView]:
     """Cancel unfinished jobs whose Cancel-After deadline has passed; returns them."""
     expired = (
         PredictionJob.objects(status__in=[QUEUED, RUNNING], cancel_after__lt=now()).only("id").limit(limit)
@@ -129,24 +175,23 @@ def jobs_cancel_expired(*, limit: int) -> list[PredictionJob]:
 
 
 @_guard
-def job_claim(job_id: str) -> PredictionJob | None:
-    """Mark the job running and count the attempt; None when it is already finished or gone."""
-    return PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).modify(
-        new=True, set__status=RUNNING, set__started_at=now(), inc__attempts=1
+def job_finish(job_id: str, *, status: str, output=None, error: str | None = None) -> JobView | None:
+    """Finish an unfinished job (a cancel, a deadline, a give-up); None if it had finished
+    already, so a result never overwrites a cancellation and a cancel never a result.
+
+    update_one, then a read: SecantusDB's findAndModify scans the whole collection (see
+    history/claims.py).
+    """
+    collection = PredictionJob._get_collection()
+    moved = collection.update_one(
+        {"_id": job_id, "status": {"$in": [QUEUED, RUNNING]}},
+        {"$set": {"status": status, "output": output, "error": error, "completed_at": now()}},
     )
+    return job_get(job_id) if moved.modified_count else None
 
 
 @_guard
-def job_finish(job_id: str, *, status: str, output=None, error: str | None = None) -> PredictionJob | None:
-    """Finish an unfinished job; None if it had finished already (a late duplicate, or a
-    job canceled while it ran), so a result never overwrites a cancellation."""
-    return PredictionJob.objects(id=job_id, status__in=[QUEUED, RUNNING]).modify(
-        new=True, set__status=status, set__output=output, set__error=error, set__completed_at=now()
-    )
-
-
-@_guard
-def job_cancel(job_id: str, *, owner_id: int) -> tuple[PredictionJob | None, bool]:
+def job_cancel(job_id: str, *, owner_id: int) -> tuple[JobView | None, bool]:
     """Cancel the owner's job if unfinished. Returns (job, whether this call canceled it);
     a finished job is returned as it is."""
     if job_get(job_id, owner_id=owner_id) is None:
@@ -187,7 +232,7 @@ def job_urls(job_id: str) -> dict:
     return {name: base + template.replace(_ID, job_id) for name, template in _job_url_templates().items()}
 
 
-def job_public(job: PredictionJob) -> dict:
+def job_public(job: JobView) -> dict:
     """The job as clients see it, in the API and in webhook bodies alike."""
     return {
         "id": job.id,

@@ -10,10 +10,14 @@ from workers.tasks import requeue_stale_jobs_task
 pytestmark = pytest.mark.pipeline
 
 
-def test_it_requeues_a_job_that_was_never_published(history, live_worker, api, stored_job, settings):
+def test_it_requeues_a_job_that_was_never_published(
+    history, live_worker, api, stored_job, settings, valid_input
+):
     # Recorded but never published, as when the web process dies in between.
     old = stored_job(age_s=settings.STALE_JOB_SECONDS + 60)
-    recent = stored_job(age_s=1)
+    # A batch job: a worker's micro-batch takes one-row jobs only, so nothing but the
+    # sweeper could start it.
+    recent = stored_job(age_s=1, input=None, inputs=[valid_input])
 
     assert requeue_stale_jobs_task() == 1
     assert wait_for_job(api, old.id)["status"] == "succeeded"

@@ -1,0 +1,165 @@
+"""Micro-batching: a worker that takes a one-row job also runs the queued one-row jobs of
+the same model version with it, each job keeping its own result, status and events.
+
+prediction_run is called in this process against the suite's MongoDB: what a worker does
+with one delivery, with no Celery in between.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from predictor.services import prediction_run
+
+
+class Events:
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, event, job):
+        self.seen.append((event, job.id))
+
+    def of(self, event):
+        return [job_id for name, job_id in self.seen if name == event]
+
+
+@pytest.fixture
+def rows(valid_input):
+    """Three different real rows, so each job's output can be told apart."""
+    return [valid_input, {**valid_input, "worst_radius": 9.0, "worst_area": 250.0}, valid_input]
+
+
+def test_one_delivery_runs_the_queued_one_row_jobs_with_it(history, stored_job, rows):
+    jobs = [stored_job(input=row) for row in rows]
+    events = Events()
+
+    finished = prediction_run(jobs[0].id, on_event=events, batch_max_jobs=64)
+
+    assert [job.id for job in finished] == [job.id for job in jobs]
+    stored = [history.job_get(job.id) for job in jobs]
+    assert {job.status for job in stored} == {"succeeded"}
+    assert {job.claimed_by for job in stored} == {jobs[0].id}
+    assert [job.attempts for job in stored] == [1, 1, 1]
+    # Each job has its own answer: the same row gives the same output, another row another.
+    assert stored[0].output == stored[2].output != stored[1].output
+    assert set(stored[0].output) == {"label", "probabilities"}
+    assert sorted(events.of("start")) == sorted(events.of("completed")) == sorted(job.id for job in jobs)
+
+
+def test_a_peers_own_delivery_then_finds_nothing_to_run(history, stored_job, rows):
+    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    prediction_run(leader.id, batch_max_jobs=64)
+    before = history.job_get(peer.id)
+
+    assert prediction_run(peer.id, batch_max_jobs=64) == []
+
+    after = history.job_get(peer.id)
+    assert (after.status, after.attempts, after.completed_at) == ("succeeded", 1, before.completed_at)
+
+
+def test_it_takes_no_more_than_the_batch_size(history, stored_job, valid_input):
+    jobs = [stored_job(input=valid_input, age_s=10 - n) for n in range(5)]
+
+    finished = prediction_run(jobs[0].id, batch_max_jobs=3)
+
+    assert len(finished) == 3
+    statuses = [history.job_get(job.id).status for job in jobs]
+    # The oldest queued jobs go first.
+    assert statuses == ["succeeded", "succeeded", "succeeded", "queued", "queued"]
+
+
+def test_it_leaves_batch_jobs_jobs_tried_before_and_other_versions_alone(
+    history, stored_job, valid_input, model_version
+):
+    leader = stored_job(input=valid_input)
+    batch = stored_job(input=None, inputs=[valid_input, valid_input])
+    tried = stored_job(input=valid_input, attempts=1)
+    other_version = stored_job(input=valid_input, version=model_version.number + 1)
+    other_model = stored_job(input=valid_input, model="iris")
+
+    assert [job.id for job in prediction_run(leader.id, batch_max_jobs=64)] == [leader.id]
+
+    for job in (batch, tried, other_version, other_model):
+        assert history.job_get(job.id).status == "queued"
+
+
+def test_a_job_tried_before_runs_alone(history, stored_job, valid_input):
+    # It may be what killed its last worker: it must not take others down with it.
+    retried = stored_job(input=valid_input, status="running", attempts=1, claimed_by=None)
+    fresh = stored_job(input=valid_input)
+
+    assert [job.id for job in prediction_run(retried.id, batch_max_jobs=64)] == [retried.id]
+    assert history.job_get(fresh.id).status == "queued"
+
+
+def test_a_peer_canceled_during_the_batch_stays_canceled(history, stored_job, rows, user):
+    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    events = Events()
+
+    def cancel_the_peer_once_it_starts(event, job):
+        events(event, job)
+        if (event, job.id) == ("start", peer.id):
+            history.job_cancel(peer.id, owner_id=user.pk)
+
+    finished = prediction_run(leader.id, on_event=cancel_the_peer_once_it_starts, batch_max_jobs=64)
+
+    assert [job.id for job in finished] == [leader.id]
+    assert history.job_get(peer.id).status == "canceled"
+    assert history.job_get(peer.id).output is None
+    assert events.of("completed") == [leader.id]  # the cancel announces its own job
+
+
+def test_a_peer_past_its_deadline_is_canceled_not_run(history, stored_job, rows):
+    leader = stored_job(input=rows[0])
+    late = stored_job(input=rows[1], cancel_after=history.now() - timedelta(seconds=1))
+
+    prediction_run(leader.id, batch_max_jobs=64)
+
+    assert history.job_get(leader.id).status == "succeeded"
+    assert (history.job_get(late.id).status, history.job_get(late.id).output) == ("canceled", None)
+
+
+def test_a_failure_ends_every_job_of_the_batch(history, stored_job, rows, monkeypatch):
+    from predictor import services
+
+    jobs = [stored_job(input=row) for row in rows]
+    monkeypatch.setattr(services, "predict_rows", lambda *a: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):
+        prediction_run(jobs[0].id, batch_max_jobs=64)
+
+    for job in jobs:
+        stored = history.job_get(job.id)
+        assert (stored.status, stored.error) == ("failed", "prediction failed: division by zero")
+
+
+def test_a_redelivered_leader_sends_its_unfinished_peers_back_to_the_queue(history, stored_job, rows):
+    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    # A first delivery claims both, then its worker dies before finishing either.
+    first, _ = history.job_claim(leader.id)
+    assert [job.id for job in history.peers_claim(first, limit=63)] == [peer.id]
+    requeued = []
+
+    finished = prediction_run(leader.id, requeue=requeued.append, batch_max_jobs=64)
+
+    assert [job.id for job in finished] == [leader.id]  # it runs alone now: attempt 2
+    assert history.job_get(leader.id).attempts == 2
+    assert requeued == [peer.id]
+    back = history.job_get(peer.id)
+    assert (back.status, back.claimed_by, back.attempts) == ("queued", None, 1)
+    # Published again, it runs alone too: it has been tried before.
+    assert [job.id for job in prediction_run(peer.id, batch_max_jobs=64)] == [peer.id]
+
+
+def test_a_job_held_by_a_batch_the_sweeper_declared_dead_can_be_claimed(history, stored_job, rows):
+    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    first, _ = history.job_claim(leader.id)
+    history.peers_claim(first, limit=63)
+    assert prediction_run(peer.id, batch_max_jobs=64) == []  # its batch may still finish it
+    # Past the hard time limit the sweeper re-publishes it and marks it so.
+    history.PredictionJob.objects(id=peer.id).update_one(
+        set__requeued_at=history.now() + timedelta(seconds=1)
+    )
+
+    assert [job.id for job in prediction_run(peer.id, batch_max_jobs=64)] == [peer.id]
+    assert history.job_get(peer.id).attempts == 2
