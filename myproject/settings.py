@@ -293,7 +293,7 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Rate-limit counters, shared by every web process. A dead Redis makes them fail open.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "myproject.cache.PlatformRedisCache",
         "LOCATION": REDIS_URL,
         # JSON, not Django's default pickle: a value planted in Redis must never run code here.
         "OPTIONS": {

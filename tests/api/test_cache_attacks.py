@@ -50,3 +50,10 @@ def test_garbage_in_the_cache_reads_as_an_error_not_as_code(value):
     redis.Redis.from_url(settings.REDIS_URL).set(cache.make_key("planted"), value)
     with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)):
         cache.get("planted")
+
+
+def test_the_cache_reuses_one_redis_client_per_pool():
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client(write=True) is client
+    cache.set("reused", [1.5])
+    assert cache.get("reused") == [1.5]
