@@ -31,9 +31,8 @@ from .jobs import (
     job_get,
     job_public,
     jobs_cancel_expired,
-    jobs_page,
-    jobs_query,
 )
+from .listing import JobsQuery, jobs_page, jobs_query
 from .samples import (
     LabelledSample,
     sample_exists,

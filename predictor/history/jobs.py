@@ -2,7 +2,7 @@
 
 import functools
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import mongoengine as me
 from django.conf import settings
@@ -135,32 +135,6 @@ def job_get(job_id: str, *, owner_id: int | None = None) -> JobView | None:
     query = {"_id": job_id} if owner_id is None else {"_id": job_id, "owner_id": owner_id}
     doc = PredictionJob._get_collection().find_one(query)
     return JobView(doc) if doc is not None else None
-
-
-def jobs_query(*, owner_id: int, model: str | None = None, version: int | None = None,
-               status: str | None = None, created_after: datetime | None = None,
-               created_before: datetime | None = None):  # fmt: skip
-    """The owner's jobs matching the filters, newest first (a lazy query)."""
-    query = PredictionJob.objects(owner_id=owner_id)
-    if created_after is not None:
-        # Inclusive, written as "after one millisecond earlier": SecantusDB 0.7.0b3 drops
-        # documents equal to a $gte bound on a descending compound-index key; $gt is exact,
-        # and stored times are whole milliseconds.
-        created_after = created_after.replace(microsecond=created_after.microsecond // 1000 * 1000)
-        created_after -= timedelta(milliseconds=1)
-    filters = {"model": model, "version": version, "status": status,
-               "created_at__gt": created_after, "created_at__lt": created_before}  # fmt: skip
-    query = query.filter(**{name: value for name, value in filters.items() if value is not None})
-    return query.order_by("-created_at", "-id")
-
-
-@_guard
-def jobs_page(query, *, limit: int, before: tuple[datetime, str] | None = None) -> list[JobView]:
-    """One page of `query`; `before` is the (created_at, id) of the last job already seen."""
-    if before is not None:
-        created_at, job_id = before
-        query = query.filter(me.Q(created_at__lt=created_at) | me.Q(created_at=created_at, id__lt=job_id))
-    return [JobView(doc) for doc in query.limit(limit).as_pymongo()]
 
 
 @_guard

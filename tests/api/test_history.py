@@ -295,3 +295,38 @@ def test_another_users_client_exports_only_their_own(history, api, make_job, mak
         theirs
     ]
     assert [row["id"] for row in csv_rows(api.get("/api/v1/predictions/?format=csv"))] == [mine]
+
+
+@pytest.mark.parametrize(
+    "created_at", ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59.999000"]
+)
+def test_a_cursor_at_the_ends_of_time_is_a_page_not_a_500(api, make_job, created_at):
+    import base64
+
+    make_job()
+    cursor = base64.urlsafe_b64encode(f"{created_at}|x".encode()).decode().rstrip("=")
+
+    response = api.get(f"/api/v1/predictions/?cursor={cursor}")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == [] or created_at.startswith("9999")
+
+
+def test_a_page_of_a_long_history_holds_the_newest_jobs_across_windows(api, history, user):
+    # Jobs minutes and days apart: the page walks back through widening windows.
+    from datetime import timedelta
+
+    now = history.now()
+    ages = [timedelta(seconds=s) for s in (0, 3, 40, 700, 5_000, 90_000, 3_000_000)]
+    for n, age in enumerate(ages):
+        history.job_create(
+            owner_id=user.pk, model="breast_cancer", version=1, artifact_sha256="0" * 64,
+            sklearn_version="1.9.1", input={"n": float(n)}, job_id=f"job-{n}",
+        )  # fmt: skip
+        history.PredictionJob.objects(id=f"job-{n}").update_one(set__created_at=now - age)
+
+    first = api.get("/api/v1/predictions/?limit=4").json()
+    second = api.get(first["next"]).json()
+
+    assert [job["id"] for job in first["results"]] == ["job-0", "job-1", "job-2", "job-3"]
+    assert [job["id"] for job in second["results"]] == ["job-4", "job-5", "job-6"]

@@ -1,0 +1,94 @@
+"""A user's history, newest first, a page at a time, at a cost that does not grow with it.
+
+SecantusDB (the embedded server) answers a query by fetching every document its index
+lookup yields, then sorting and cutting in Python: a page of a user with 20,000 jobs took
+0.9 s, and a filter its indexes do not cover exactly (status, version) fell back to every
+job of the user. So a page is read in time windows walked back from the newest end, each
+window a range on the (owner, [model,] created_at) indexes, widening while it finds too
+little; status and version are checked on the window's jobs here. A page costs what its
+windows hold, not what the history holds; on a real MongoDB the same ranges are index scans.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .base import guard, now
+from .jobs import JobView, PredictionJob
+
+MS = timedelta(milliseconds=1)
+# The first window, and how much each next one grows: a busy user's page is found in the
+# first window or two, a quiet user's after a few empty (cheap) ones.
+FIRST_WINDOW = timedelta(seconds=1)
+GROWTH = 4
+
+
+@dataclass(frozen=True)
+class JobsQuery:
+    """The owner's jobs matching the filters, newest first (`created_after` inclusive,
+    `created_before` exclusive)."""
+
+    owner_id: int
+    model: str | None = None
+    version: int | None = None
+    status: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def matches(self, doc: dict) -> bool:
+        return (self.status is None or doc.get("status") == self.status) and (
+            self.version is None or doc.get("version") == self.version
+        )
+
+
+def jobs_query(**filters) -> JobsQuery:
+    return JobsQuery(**filters)
+
+
+def _ms(value: datetime) -> datetime:
+    # Stored times are whole milliseconds (base.now): bounds are compared at that grain.
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@guard
+def jobs_page(query: JobsQuery, *, limit: int, before: tuple[datetime, str] | None = None) -> list[JobView]:
+    """One page of `query`; `before` is the (created_at, id) of the last job already seen."""
+    # Windows are (lower, upper), both exclusive, each next one's upper one millisecond
+    # above this one's lower: every stored millisecond is in exactly one window. ($gt and
+    # $lt only: SecantusDB 0.7.0b3 drops documents equal to a $gte bound on a descending
+    # compound-index key.)
+    upper = now() + MS
+    if query.created_before is not None:
+        upper = min(upper, _aware(query.created_before))
+    seen_at = _aware(before[0]) if before is not None else None
+    if seen_at is not None and seen_at < upper:
+        upper = _ms(seen_at) + MS
+    floor = _ms(_aware(query.created_after)) - MS if query.created_after is not None else EARLIEST
+    found: list[dict] = []
+    span, first = FIRST_WINDOW, True
+    collection = PredictionJob._get_collection()
+    while len(found) < limit and upper > floor:
+        lower = max(upper - span, floor) if upper - EARLIEST > span else floor
+        window = {"owner_id": query.owner_id}
+        if query.model is not None:
+            window["model"] = query.model
+        window["created_at"] = {"$gt": lower, "$lt": upper}
+        cursor = collection.find(window).sort([("created_at", -1), ("_id", -1)])
+        # What is checked here, not by the server, needs every job of the window.
+        if query.status is None and query.version is None and not (first and seen_at is not None):
+            cursor = cursor.limit(limit - len(found))
+        for doc in cursor:
+            if first and seen_at is not None and doc["created_at"] == seen_at and doc["_id"] >= before[1]:
+                continue  # on an earlier page
+            if query.matches(doc):
+                found.append(doc)
+        if lower == floor:
+            break
+        upper, span, first = lower + MS, span * GROWTH, False
+    return [JobView(doc) for doc in found[:limit]]
