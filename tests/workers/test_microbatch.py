@@ -30,7 +30,7 @@ def rows(valid_input):
 
 
 def test_one_delivery_runs_the_queued_one_row_jobs_with_it(history, stored_job, rows):
-    jobs = [stored_job(input=row) for row in rows]
+    jobs = [stored_job(input=row, age_s=1) for row in rows]
     events = Events()
 
     finished = prediction_run(jobs[0].id, on_event=events, batch_max_jobs=64)
@@ -47,7 +47,7 @@ def test_one_delivery_runs_the_queued_one_row_jobs_with_it(history, stored_job, 
 
 
 def test_a_peers_own_delivery_then_finds_nothing_to_run(history, stored_job, rows):
-    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    leader, peer = stored_job(input=rows[0], age_s=1), stored_job(input=rows[1], age_s=1)
     prediction_run(leader.id, batch_max_jobs=64)
     before = history.job_get(peer.id)
 
@@ -71,11 +71,11 @@ def test_it_takes_no_more_than_the_batch_size(history, stored_job, valid_input):
 def test_it_leaves_batch_jobs_jobs_tried_before_and_other_versions_alone(
     history, stored_job, valid_input, model_version
 ):
-    leader = stored_job(input=valid_input)
-    batch = stored_job(input=None, inputs=[valid_input, valid_input])
-    tried = stored_job(input=valid_input, attempts=1)
-    other_version = stored_job(input=valid_input, version=model_version.number + 1)
-    other_model = stored_job(input=valid_input, model="iris")
+    leader = stored_job(input=valid_input, age_s=1)
+    batch = stored_job(input=None, inputs=[valid_input, valid_input], age_s=1)
+    tried = stored_job(input=valid_input, attempts=1, age_s=1)
+    other_version = stored_job(input=valid_input, version=model_version.number + 1, age_s=1)
+    other_model = stored_job(input=valid_input, model="iris", age_s=1)
 
     assert [job.id for job in prediction_run(leader.id, batch_max_jobs=64)] == [leader.id]
 
@@ -85,15 +85,15 @@ def test_it_leaves_batch_jobs_jobs_tried_before_and_other_versions_alone(
 
 def test_a_job_tried_before_runs_alone(history, stored_job, valid_input):
     # It may be what killed its last worker: it must not take others down with it.
-    retried = stored_job(input=valid_input, status="running", attempts=1, claimed_by=None)
-    fresh = stored_job(input=valid_input)
+    retried = stored_job(input=valid_input, status="running", attempts=1, claimed_by=None, age_s=1)
+    fresh = stored_job(input=valid_input, age_s=1)
 
     assert [job.id for job in prediction_run(retried.id, batch_max_jobs=64)] == [retried.id]
     assert history.job_get(fresh.id).status == "queued"
 
 
 def test_a_peer_canceled_during_the_batch_stays_canceled(history, stored_job, rows, user):
-    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    leader, peer = stored_job(input=rows[0], age_s=1), stored_job(input=rows[1], age_s=1)
     events = Events()
 
     def cancel_the_peer_once_it_starts(event, job):
@@ -110,8 +110,8 @@ def test_a_peer_canceled_during_the_batch_stays_canceled(history, stored_job, ro
 
 
 def test_a_peer_past_its_deadline_is_canceled_not_run(history, stored_job, rows):
-    leader = stored_job(input=rows[0])
-    late = stored_job(input=rows[1], cancel_after=history.now() - timedelta(seconds=1))
+    leader = stored_job(input=rows[0], age_s=1)
+    late = stored_job(input=rows[1], cancel_after=history.now() - timedelta(seconds=1), age_s=1)
 
     prediction_run(leader.id, batch_max_jobs=64)
 
@@ -122,7 +122,7 @@ def test_a_peer_past_its_deadline_is_canceled_not_run(history, stored_job, rows)
 def test_a_failure_ends_every_job_of_the_batch(history, stored_job, rows, monkeypatch):
     from predictor import services
 
-    jobs = [stored_job(input=row) for row in rows]
+    jobs = [stored_job(input=row, age_s=1) for row in rows]
     monkeypatch.setattr(services, "predict_rows", lambda *a: 1 / 0)
 
     with pytest.raises(ZeroDivisionError):
@@ -134,7 +134,7 @@ def test_a_failure_ends_every_job_of_the_batch(history, stored_job, rows, monkey
 
 
 def test_a_redelivered_leader_sends_its_unfinished_peers_back_to_the_queue(history, stored_job, rows):
-    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    leader, peer = stored_job(input=rows[0], age_s=1), stored_job(input=rows[1], age_s=1)
     # A first delivery claims both, then its worker dies before finishing either.
     first, _ = history.job_claim(leader.id)
     assert [job.id for job in history.peers_claim(first, limit=63)] == [peer.id]
@@ -152,7 +152,7 @@ def test_a_redelivered_leader_sends_its_unfinished_peers_back_to_the_queue(histo
 
 
 def test_a_job_held_by_a_batch_the_sweeper_declared_dead_can_be_claimed(history, stored_job, rows):
-    leader, peer = stored_job(input=rows[0]), stored_job(input=rows[1])
+    leader, peer = stored_job(input=rows[0], age_s=1), stored_job(input=rows[1], age_s=1)
     first, _ = history.job_claim(leader.id)
     history.peers_claim(first, limit=63)
     assert prediction_run(peer.id, batch_max_jobs=64) == []  # its batch may still finish it
@@ -163,3 +163,12 @@ def test_a_job_held_by_a_batch_the_sweeper_declared_dead_can_be_claimed(history,
 
     assert [job.id for job in prediction_run(peer.id, batch_max_jobs=64)] == [peer.id]
     assert history.job_get(peer.id).attempts == 2
+
+
+def test_a_worker_keeping_up_runs_a_fresh_job_alone(history, stored_job, rows):
+    # Started as soon as it was queued: nothing says others wait, so no look for them.
+    waiting = stored_job(input=rows[1], age_s=1)
+    fresh = stored_job(input=rows[0])
+
+    assert [job.id for job in prediction_run(fresh.id, batch_max_jobs=64)] == [fresh.id]
+    assert history.job_get(waiting.id).status == "queued"
