@@ -36,9 +36,12 @@ def predict_rows(pipeline, rows: list[dict[str, float]], feature_names: list[str
     take = itemgetter(*feature_names)
     X = np.array([take(row) for row in rows], dtype=float).reshape(len(rows), len(feature_names))
     if hasattr(pipeline, "predict_proba"):
-        labels = pipeline.predict(X).astype(str).tolist()
-        probabilities = np.round(pipeline.predict_proba(X), 6).tolist()
+        # The label is the most probable class: what the probabilities beside it show, and
+        # one model call, not two (predict() is the same argmax for the shipped models).
+        probabilities = pipeline.predict_proba(X)
         classes = [str(c) for c in pipeline.classes_]
+        labels = [classes[i] for i in probabilities.argmax(axis=1).tolist()]
+        probabilities = np.round(probabilities, 6).tolist()
         return [
             {"label": label, "probabilities": dict(zip(classes, probs, strict=True))}
             for label, probs in zip(labels, probabilities, strict=True)

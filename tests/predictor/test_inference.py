@@ -39,3 +39,18 @@ def test_it_keeps_a_bounded_number_of_pipelines(trained_breast_cancer, monkeypat
     assert len(inference._pipelines) == inference.MAX_CACHED_PIPELINES
     assert "old0" not in inference._pipelines
     assert next(reversed(inference._pipelines)) == sha256
+
+
+def test_the_label_is_what_predict_says_for_every_shipped_classifier():
+    from predictor.specs import SPECS
+    from predictor.train_model import train
+
+    classifiers = [spec for spec in SPECS.values() if spec.is_classifier]
+    assert classifiers
+    for spec in classifiers:
+        result = train(spec)
+        data = spec.load()
+        names = list(data.feature_names)
+        rows = [dict(zip(names, map(float, x), strict=True)) for x in data.X]
+        labels = [output["label"] for output in inference.predict_rows(result.pipeline, rows, names)]
+        assert labels == [str(label) for label in result.pipeline.predict(data.X)], spec.name
