@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery
@@ -16,3 +17,10 @@ def _connect_history_after_fork(**_):
     from predictor import history
 
     history.connect()
+    # The history's indexes: without them every page of a user's history reads all of it.
+    # Idempotent (a no-op once built); here because every deployment runs workers, with
+    # MongoDB up, whatever else it runs.
+    try:
+        history.ensure_indexes()
+    except history.HistoryUnavailable as exc:
+        logging.getLogger(__name__).warning("history indexes not checked: %s", exc)

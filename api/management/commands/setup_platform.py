@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from api.services import profile_ensure
+from predictor import history
 from predictor.registry import champion_get
 from predictor.specs import SPECS
 from predictor.train_model import train_and_register
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         untrained = [name for name in SPECS if champion_get(name) is None]
         if untrained and no_train:
             raise CommandError(f"no champion yet for {', '.join(untrained)}", returncode=NEEDS_TRAINING)
+        if not no_train:
+            history.ensure_indexes()  # MongoDB is up here (training needs it too)
         if not untrained:
             self.stdout.write("every model has a champion; not retraining")
         for name in untrained:

@@ -1,0 +1,58 @@
+"""The history's indexes are built wherever the platform runs, not only by the tests:
+without them every page of a user's history reads all of it."""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from pymongo import MongoClient
+
+from myproject.stack import wait_until
+from tests.conftest import ROOT, start_worker, stop
+
+JOB_INDEXES = {
+    "owner_id_1_created_at_-1__id_-1",
+    "owner_id_1_model_1_created_at_-1__id_-1",
+    "status_1_created_at_1",
+}
+
+
+@pytest.fixture
+def fresh_database(mongo_server):
+    """A database of the suite's MongoDB-wire server that nothing has touched."""
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    base, _, query = os.environ["MONGODB_URI"].partition("?")
+    uri = f"{base.rsplit('/', 1)[0]}/{name}?{query}"
+    client = MongoClient(uri)
+    yield uri, client[name]
+    client.drop_database(name)
+    client.close()
+
+
+def job_indexes(database) -> set:
+    return set(database["prediction_jobs"].index_information())
+
+
+def test_setup_builds_them(fresh_database, tmp_path):
+    uri, database = fresh_database
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(tmp_path),
+           "MONGODB_URI": uri, "ADMIN_PASSWORD": "an-admin-Pass-9"}  # fmt: skip
+    env.pop("DATABASE_URL", None)
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "setup_platform"], env=env, cwd=ROOT, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    assert JOB_INDEXES <= job_indexes(database)
+
+
+def test_a_worker_builds_them_when_it_starts(fresh_database):
+    uri, database = fresh_database
+    assert not JOB_INDEXES & job_indexes(database)
+    worker = start_worker("nothing-here", {"MONGODB_URI": uri})
+    try:
+        # Its pool process builds them as it starts, perhaps just after the worker says ready.
+        wait_until(lambda: JOB_INDEXES <= job_indexes(database), timeout=30, what="the indexes")
+    finally:
+        stop(worker)
