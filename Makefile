@@ -39,9 +39,11 @@ browser:
 test: lint browser
 	$(BIN)/python -m pytest
 
-# Speed and capacity figures, appended to bench/RESULTS.md (a few minutes; not part of test).
-bench: $(BIN)/.runtime-installed
-	$(BIN)/python bench/run.py
+# Latency, throughput, CPU and memory next to the limits they are judged against (bench/run.py),
+# appended to bench/RESULTS.md, all figures in bench/results.json; under 10 minutes on 2 cores; not
+# part of test. BENCH_ARGS="--quick" for a short run, "--profile" for py-spy flamegraphs too.
+bench: $(BIN)/.dev-installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Workers killed mid-task; every job must still end succeeded or failed (a minute or two).
 chaos: $(BIN)/.dev-installed

@@ -1,327 +1,230 @@
-"""`make bench`: measure the platform as `make up` runs it, and append the figures to
-bench/RESULTS.md with the machine and the date.
+"""`make bench`: measure the platform as `make up` runs it, next to the limits it is judged
+against, and append the figures to bench/RESULTS.md (bench/results.json: the latest run).
 
-It starts its own SecantusDB, redis-server, gunicorn (the Procfile's settings) and Celery
-workers on free ports, with a temporary var/, so a running `make up` is never touched.
+    python -m bench.run [--quick] [--profile] [--no-write] [--only TEXT] [--modes on,off]
+
+It starts its own SecantusDB, redis-server, gunicorn and Celery workers (bench/stack.py),
+its HTTP clients in processes of their own (bench/load.py), and stops them all at the end.
 """
 
-import json
+import argparse
 import os
 import platform
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from myproject.stack import (  # noqa: E402
-    free_port,
-    mongo_command,
-    mongo_uri,
-    port_open,
-    redis_command,
-    stop,
-    wait_until,
-)
+from bench import history, limits, report, scenarios  # noqa: E402
+from bench.load import Clients  # noqa: E402
+from bench.procs import Meter, rss_mb  # noqa: E402
+from bench.stack import Stack, http, token_user_id  # noqa: E402
 
-PASSWORD = "bench-Pass-2026"
-
-
-def http(method, url, body=None, token=None, headers=None, timeout=90):
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+# The predict worker's micro-batching settings (myproject/settings.py): "on" is the default,
+# "off" runs one job per task.
+MODES = {
+    "on": {"PREDICTION_BATCH_MAX_JOBS": "64", "PREDICTION_BATCH_MAX_WAIT_MS": "5"},
+    "off": {"PREDICTION_BATCH_MAX_JOBS": "1", "PREDICTION_BATCH_MAX_WAIT_MS": "5"},
+}
+FULL = {
+    "warmup_s": 1.0, "duration_s": 4.0, "duration_1_s": 5.0, "duration_long_s": 7.0, "roundtrips": 500,
+    "noop_tasks": 3000, "mongo_n": 500, "history_sizes": [1000, 100_000], "history_budget_s": 12.0,
+    "csv_cap_s": 10.0,
+}  # fmt: skip
+QUICK = {
+    "warmup_s": 0.3, "duration_s": 1.0, "duration_1_s": 1.5, "duration_long_s": 2.0, "roundtrips": 100,
+    "noop_tasks": 500, "mongo_n": 100, "history_sizes": [1000, 5000], "history_budget_s": 2.0,
+    "csv_cap_s": 3.0,
+}  # fmt: skip
+CLIENT_PROCESSES = 2  # one per core: more would only take turns
 
 
-class Stack:
-    def __init__(self, var: Path):
-        self.var, self.procs = var, {}
-        self.web_port, mongo_port, redis_port = free_port(), free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.web_port}"
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "myproject.settings",
-            "VAR_DIR": str(var),
-            "MONGODB_URI": mongo_uri(mongo_port, "bench"),
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "THROTTLE_SUBMIT": "1000000/minute",
-            "THROTTLE_AUTH": "1000/minute",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        self.env.pop("DATABASE_URL", None)
-        self.start("mongo", mongo_command(mongo_port, str(var / "mongo")), mongo_port)
-        self.start("redis", redis_command(redis_port, var / "redis", persist=False), redis_port)
-        subprocess.run(
-            [sys.executable, "manage.py", "setup_platform", "--admin-password", PASSWORD],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        self.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "myproject.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-                "--workers",
-                "2",
-                "--threads",
-                "48",
-                "--no-control-socket",
-                "--graceful-timeout",
-                "2",
-            ],
-            self.web_port,
-        )
-
-    def start(self, name, command, port=None):
-        log = open(self.var / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        if port:
-            wait_until(lambda: port_open(port), timeout=60, what=name)
-
-    def worker(self, queue: str, concurrency: int = 2):
-        name = f"{queue}-bench@localhost"
-        self.start(
-            queue,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "myproject",
-                "worker",
-                "--queues",
-                queue,
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                name,
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "WARNING",
-            ],
-        )
-        time.sleep(4)  # celery logs "ready" only at INFO; its start takes ~3 s here
-
-    def stop(self, name):
-        stop(self.procs.pop(name), timeout=30)
-
-    def close(self):
-        for name in list(self.procs)[::-1]:
-            self.stop(name)
-
-
-def one_row(stack, token):
-    _, models = http("GET", f"{stack.base}/api/v1/models/breast_cancer/", token=token)
-    return {feature["name"]: (feature["min"] + feature["max"]) / 2 for feature in models["input_schema"]}
-
-
-def predict_waiting(stack, token, body: dict, wait_s: int = 30) -> dict:
-    """Submit with `Prefer: wait` and return the finished job (it must have succeeded)."""
-    status, job = http(
-        "POST",
-        f"{stack.base}/api/v1/predictions/",
-        {"model": "breast_cancer", **body},
-        token,
-        headers={"Prefer": f"wait={wait_s}"},
+def arguments():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    assert (status, job["status"]) == (200, "succeeded"), job
-    return job
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows and 5,000 jobs of history; writes nothing"
+    )
+    parser.add_argument("--profile", action="store_true", help="repeat one scenario under py-spy")
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave RESULTS.md and results.json"
+    )
+    parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument("--modes", default="on,off", help="micro-batching modes to run, in order")
+    parser.add_argument("--skip-history", action="store_true", help="leave out history at scale")
+    parser.add_argument(
+        "--ensure-indexes",
+        action="store_true",
+        help="build the MongoDB indexes the documents declare first (for a version whose setup does not)",
+    )
+    return parser.parse_args()
 
 
-def bench_wait_latency(stack, token, row, n=50):
-    seconds = []
-    for _ in range(n):
-        started = time.perf_counter()
-        predict_waiting(stack, token, {"input": row})
-        seconds.append(time.perf_counter() - started)
-    seconds.sort()
-    return {"n": n, "median_s": statistics.median(seconds), "p95_s": seconds[int(n * 0.95) - 1]}
-
-
-def bench_throughput(stack, token, row, n=300, clients=8):
-    def submit(_):
-        return http(
-            "POST", f"{stack.base}/api/v1/predictions/", {"model": "breast_cancer", "input": row}, token
-        )
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        answers = list(pool.map(submit, range(n)))
-    submitted = time.perf_counter() - started
-    assert all(status == 202 for status, _ in answers)
-    last = answers[-1][1]["id"]
-    while http("GET", f"{stack.base}/api/v1/predictions/{last}/", token=token)[1]["status"] not in (
-        "succeeded",
-    ):
-        time.sleep(0.05)
-    drained = time.perf_counter() - started
-    return {"jobs": n, "clients": clients, "submits_per_s": n / submitted, "all_done_per_s": n / drained}
-
-
-def bench_batch(stack, token, row, rows=1000):
-    started = time.perf_counter()
-    job = predict_waiting(stack, token, {"inputs": [row] * rows}, wait_s=60)
-    return {
-        "rows": rows,
-        "submit_to_result_s": time.perf_counter() - started,
-        "predict_s": job["metrics"]["predict_s"],
-    }
-
-
-def bench_waiters(stack, token, row, counts=(20, 60, 80, 120), hold_s=5):
-    """With no predict worker, every job stays queued: how many waits does the server hold?"""
-    results = []
-    for count in counts:
-
-        def wait(_):
-            started = time.perf_counter()
-            status, _ = http(
-                "POST",
-                f"{stack.base}/api/v1/predictions/",
-                {"model": "breast_cancer", "input": row},
-                token,
-                headers={"Prefer": f"wait={hold_s}"},
-            )
-            return status, time.perf_counter() - started
-
-        with ThreadPoolExecutor(count + 1) as pool:
-            futures = [pool.submit(wait, i) for i in range(count)]
-            time.sleep(1)
-            probe_started = time.perf_counter()
-            probe_status, _ = http("GET", f"{stack.base}/api/v1/models/", token=token)
-            probe_s = time.perf_counter() - probe_started
-            answers = [future.result() for future in futures]
-        held = sum(1 for status, seconds in answers if status == 202 and seconds >= hold_s - 0.5)
-        results.append(
-            {
-                "clients": count,
-                "held": held,
-                "answered_at_once": count - held,
-                "other_request_s": round(probe_s, 3),
-                "other_status": probe_status,
-            }
-        )
-    return results
-
-
-def bench_trainings():
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
-    django.setup()
-    from predictor.specs import SPECS
-    from predictor.train_model import train
-
-    timings = {}
-    for name, spec in SPECS.items():
-        train(spec)  # warm the dataset loaders
-        started = time.perf_counter()
-        result = train(spec)
-        timings[name] = {"seconds": round(time.perf_counter() - started, 3), "metrics": result.metrics}
-    return timings
-
-
-def bench_promotion(stack, admin_token, token, row):
-    status, run = http("POST", f"{stack.base}/api/v1/trainings/", {"model": "breast_cancer"}, admin_token)
-    assert status == 202, run
-    while (run := http("GET", f"{stack.base}/api/v1/trainings/{run['id']}/", token=admin_token)[1])[
-        "status"
-    ] not in ("succeeded", "failed"):
-        time.sleep(0.1)
-    assert run["decision"] == "promoted", run
-    started = time.perf_counter()
-    job = predict_waiting(stack, token, {"input": row})
-    return {
-        "training_run_s": run["duration_s"],
-        "new_version": run["version"],
-        "served_by": job["version"],
-        "promotion_to_served_s": time.perf_counter() - started,
-    }
-
-
-def main():
+def main() -> None:
+    args = arguments()
+    timing = QUICK if args.quick else FULL
+    began = time.monotonic()
     var = Path(tempfile.mkdtemp(prefix="platform-bench-"))
-    stack = Stack(var)
-    figures = {}
+    meter = Meter()
+    meter.add("bench", os.getpid(), tree=False)
+    run_span = meter.whole_run()
+    measured = machine()
+    results = {
+        "config": {
+            **timing,
+            "quick": args.quick,
+            "client_processes": CLIENT_PROCESSES,
+            "ensure_indexes": args.ensure_indexes,
+            "modes": MODES,
+            "var_dir": str(var),
+        }
+    }
+    stack = clients = None
     try:
-        user = {"username": "bench", "password": PASSWORD}
-        http(
-            "POST",
-            f"{stack.base}/register/",
-            {**user, "email": "b@example.com", "password_confirm": PASSWORD},
-        )
-        token = http("POST", f"{stack.base}/login/", user)[1]["access"]
-        admin = http("POST", f"{stack.base}/login/", {"username": "admin", "password": PASSWORD})[1]["access"]
-        row = one_row(stack, token)
-        stack.worker("predict")
-        stack.worker("train", concurrency=1)
-        figures["one row, submit -> succeeded with Prefer: wait"] = bench_wait_latency(stack, token, row)
-        figures["throughput, one-row jobs"] = bench_throughput(stack, token, row)
-        figures["batch of 1000 rows with Prefer: wait"] = bench_batch(stack, token, row)
-        figures["promotion reaches the workers"] = bench_promotion(stack, admin, token, row)
-        # Last: with the predict worker stopped, every waiter's job stays queued.
-        stack.stop("predict")
-        figures["waiters (no worker; Prefer: wait=5)"] = bench_waiters(stack, token, row)
+        stack = Stack(var, meter)
+        results["setup_platform_s"] = stack.setup_s
+        print(f"bench: stack up in {time.monotonic() - began:.0f} s (logs in {var / 'logs'})", flush=True)
+        users = [stack.user(f"bench-load-{index}") for index in range(CLIENT_PROCESSES)]
+        owner = stack.user("bench-history")
+        token = http("POST", f"{stack.base}/login/", owner)[1]["access"]
+        every_model = [
+            model["name"] for model in http("GET", f"{stack.base}/api/v1/models/", token=token)[1]["results"]
+        ]
+        rows = {model: scenarios.rows_for(stack.base, token, model, 1000) for model in every_model}
+        clients = Clients(stack.base, users, CLIENT_PROCESSES, stack.env, meter)
+        if args.ensure_indexes:
+            stack.manage_python("from predictor import history; history.ensure_indexes()")
+        results["mongo_indexes"] = history.indexes(stack)
+
+        step("limits: no-op Celery task", began)
+        results["limits"] = {
+            "noop": limits.noop_limits(
+                stack, clients, meter, roundtrips=timing["roundtrips"], tasks=timing["noop_tasks"]
+            )
+        }
+        step("limits: the model in process", began)
+        used = {model: rows[model] for model in scenarios.MODELS}
+        results["limits"]["model"] = limits.model_limits(stack, used, [1, *scenarios.BATCH_ROWS])
+
+        modes = [mode for mode in args.modes.split(",") if mode]
+        results["scenarios"], results["memory"], examples = {}, {}, []
+        for index, mode in enumerate(modes):
+            step(f"predict worker, micro-batching {mode}", began)
+            # Each mode starts on an empty collection: the earlier mode's jobs would make every
+            # query that is not by _id slower for the later one.
+            history.collection(stack).delete_many({})
+            stack.worker("predict", env=MODES[mode])
+            if index == 0:
+                results["memory"] = limits.worker_memory(stack, clients, rows)
+                examples = history.templates(stack)
+                results["limits"]["mongo"] = history.mongo_limits(stack, examples[0], timing["mongo_n"])
+            results["scenarios"][mode] = run_scenarios(
+                clients, meter, rows, timing, args.only, began, history.collection(stack)
+            )
+            if index == 0:
+                results["memory"]["pool_after_scenarios"] = [
+                    {"pid": pid, **rss_mb(pid)} for pid in stack.pool_pids("predict")
+                ]
+                if args.profile:
+                    from bench import profile
+
+                    results["profile"] = profile.record(stack, clients, meter, rows, timing)
+            stack.stop("predict")
+        if not args.skip_history:
+            # Last: 100,000 stored jobs (and their deletion) would slow what came after them.
+            step("history at scale", began)
+            history.collection(stack).delete_many({})
+            results["history"] = history_phase(stack, owner, token, meter, timing, examples)
+            results["history"]["indexes"] = results["mongo_indexes"]
     finally:
-        stack.close()
-    figures["training, in process"] = bench_trainings()
-    report(figures)
+        if clients:
+            clients.close()
+        if stack:
+            stack.close()
+    results["usage"] = run_span.stop()
+    results["peaks_resettable"] = meter.peaks_resettable
+    results["run_s"] = round(time.monotonic() - began, 1)
+    results["machine"] = measured
+    if code_state() != {key: measured[key] for key in ("commit", "dirty")}:
+        # Workers started after the change ran the new code: the figures mix two versions.
+        results["machine"]["code_changed_during_run"] = code_state()
+    # RESULTS.md and results.json hold whole runs only: a partial one would read as a regression.
+    partial = args.quick or args.only or args.skip_history or args.modes != "on,off"
+    report.finish(results, write=not (args.no_write or partial))
+    if not args.profile:
+        shutil.rmtree(var, ignore_errors=True)
 
 
-def report(figures):
-    def fmt(value):
-        return f"{value:.3f}" if isinstance(value, float) else str(value)
+def step(what: str, began: float) -> None:
+    print(f"bench: [{time.monotonic() - began:5.0f} s] {what}", flush=True)
 
-    lines = [
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.machine()}, "
-        f"Python {platform.python_version()}, {platform.platform()}.",
-        "Web: gunicorn 2 workers x 48 threads (as the Procfile); predict worker: 2 processes; SecantusDB.",
-        "",
-    ]
-    for title, value in figures.items():
-        lines.append(f"### {title}")
-        if isinstance(value, list):  # one line per run
-            entries = [("", entry) for entry in value]
-        elif all(isinstance(entry, dict) for entry in value.values()):  # one line per model
-            entries = [(f"{name}: ", entry) for name, entry in value.items()]
-        else:
-            entries = [("", value)]
-        for label, entry in entries:
-            lines.append(f"- {label}" + ", ".join(f"{key} {fmt(item)}" for key, item in entry.items()))
-        lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    results = ROOT / "bench" / "RESULTS.md"
-    header = "# Benchmark results\n\nAppended by `make bench` (bench/run.py); newest last.\n\n"
-    previous = results.read_text() if results.exists() else header
-    results.write_text(previous + text + "\n")
+
+def history_phase(stack, owner: dict, token: str, meter: Meter, timing: dict, examples: list) -> dict:
+    # A client process of its own, logged in as the user whose history it reads.
+    reader = Clients(stack.base, [owner], 1, stack.env, meter)
+    try:
+        span = meter.start()
+        figures = history.history_phase(stack, reader, token_user_id(token), examples, timing)
+        figures["cpu"] = span.stop()
+        return figures
+    finally:
+        reader.close()
+
+
+def run_scenarios(clients, meter, rows, timing, only: str, began: float, stored) -> dict:
+    done = {}
+    for spec in scenarios.matrix():
+        name = scenarios.name(spec)
+        if only and only not in name:
+            continue
+        figures = scenarios.run(clients, meter, spec, rows[spec["model"]], timing)
+        figures["jobs_stored_after"] = stored.estimated_document_count()
+        done[name] = figures
+        step(
+            f"{name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+            f"{figures['jobs_per_s']} jobs/s, {figures['errors']} errors",
+            began,
+        )
+    return done
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "node": platform.node(),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **code_state(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
+
+
+# The bench's own files: changes to them do not change what is measured.
+BENCH_FILES = [":!bench", ":!Makefile", ":!requirements-dev.txt"]
+
+
+def code_state() -> dict:
+    """The commit measured, and whether the platform's files (bench/ aside) differ from it."""
+
+    def git(*words):
+        return subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", ".", *BENCH_FILES)),
+    }
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""`make bench` (bench/run.py) and `make fuzz` (bench/fuzz.py)."""

@@ -1,0 +1,67 @@
+"""The limits every scenario is compared against, measured in the same run on the same
+servers: a bare Celery no-op, the model in process, raw MongoDB writes (history.py)."""
+
+import json
+import subprocess
+import sys
+
+from .procs import rss_mb
+from .stack import NOOP_QUEUE, ROOT
+from .stats import latency
+
+
+def noop_limits(stack, clients, meter, *, roundtrips: int, tasks: int) -> dict:
+    """The no-op task's round trip (one client, one task at a time) and its throughput, on a
+    worker with the predict worker's pool and concurrency, alone on the machine."""
+    stack.worker("noop", app="bench.noop", queue=NOOP_QUEUE)
+    try:
+        clients.call({"kind": "noop_roundtrip", "n": 20})  # connections, first-call imports
+        span = meter.start()
+        seconds = clients.call({"kind": "noop_roundtrip", "n": roundtrips})["seconds"]
+        roundtrip = {**latency(seconds), "cpu": span.stop()}
+        span = meter.start()
+        flow = clients.call({"kind": "noop_throughput", "n": tasks})
+        flow["cpu"] = span.stop()
+    finally:
+        stack.stop("noop")
+    return {"roundtrip": roundtrip, "throughput": flow}
+
+
+def model_limits(stack, rows: dict[str, list[dict]], sizes: list[int]) -> dict:
+    """predict / predict_proba of the scenarios' rows in one process (bench/inprocess.py)."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess"],
+        cwd=ROOT,
+        env=stack.env,
+        input=json.dumps({"rows": rows, "sizes": sizes}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if answer.returncode:
+        raise RuntimeError(f"bench.inprocess failed:\n{answer.stderr[-3000:]}")
+    return json.loads(answer.stdout)
+
+
+def worker_memory(stack, clients, rows: dict[str, list[dict]], *, worker: str = "predict") -> dict:
+    """RSS of the predict worker's processes once each has served every shipped model: two
+    jobs at once per model, so that both pool processes (concurrency 2) take one."""
+    before = {pid: rss_mb(pid) for pid in stack.pool_pids(worker)}
+    for model, model_rows in rows.items():
+        body = json.dumps({"model": model, "input": model_rows[0]})
+        spec = {
+            "kind": "wait",
+            "bodies": [body],
+            "wait_s": 30,
+            "warmup_s": 0.0,
+            "duration_s": 30.0,
+            "max_requests": 2,
+        }
+        records = clients.run(spec, 2)
+        assert not records["errors"], records["error_samples"]
+    main = stack.procs[worker].pid
+    return {
+        "main": rss_mb(main),
+        "pool_before": list(before.values()),
+        "pool_after": [rss_mb(pid) for pid in stack.pool_pids(worker)],
+    }

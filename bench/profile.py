@@ -1,0 +1,62 @@
+"""`--profile`: one scenario again, with py-spy sampling the web, the predict worker and
+SecantusDB (each with its child processes), after the measured runs so that the sampling
+never slows a figure that is reported as measured.
+
+Per process: a flamegraph (SVG, for a browser) and the raw collapsed stacks (text, one
+stack per line with its sample count: grep it, or load it in speedscope or inferno).
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from . import scenarios
+
+SCENARIO = {"model": "breast_cancer", "kind": "wait", "rows": 1, "clients": 16}
+TARGETS = ("web", "predict", "mongo")
+RATE_HZ = 50  # two samplers per process (SVG and raw): half the rate each
+
+
+def record(stack, clients, meter, rows: dict, timing: dict) -> dict:
+    out = stack.var / "profile"
+    out.mkdir(exist_ok=True)
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    seconds = int(timing["warmup_s"] + timing["duration_s"]) + 2
+    samplers, files = [], {}
+    for target in TARGETS:
+        for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
+            path = out / f"{target}.{suffix}"
+            files.setdefault(target, []).append(str(path))
+            command = [
+                py_spy,
+                "record",
+                "--pid",
+                str(stack.procs[target].pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--rate",
+                str(RATE_HZ),
+                "--duration",
+                str(seconds),
+                "--format",
+                fmt,
+                "--output",
+                str(path),
+            ]
+            log = open(stack.log(f"py-spy-{target}-{fmt}"), "wb")  # closed once py-spy is done
+            samplers.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log))
+    figures = scenarios.run(clients, meter, SCENARIO, rows[SCENARIO["model"]], timing)
+    for sampler, log in samplers:
+        sampler.wait(timeout=seconds + 60)
+        log.close()
+    name = scenarios.name(SCENARIO)
+    print(
+        f"bench: profiled {name} (figures under py-spy: p50 {figures['p50_ms']} ms, "
+        f"{figures['jobs_per_s']} jobs/s); files:",
+        flush=True,
+    )
+    for target, paths in files.items():
+        for path in paths:
+            state = "" if Path(path).exists() else f"  (missing: see {stack.log('py-spy-' + target)}*)"
+            print(f"  {target}: {path}{state}", flush=True)
+    return {"scenario": name, "files": files, "under_py_spy": figures}

@@ -1,0 +1,98 @@
+"""The scenario matrix, and each scenario's figures next to the limits it is judged against."""
+
+import json
+import random
+
+from .stack import http
+from .stats import latency, ratio, summarize
+
+MODELS = ["breast_cancer", "diabetes"]  # a classifier and the regressor
+BATCH_ROWS = [10, 100, 1000]
+# Batches of 1,000 rows at 64 clients would be 64 MB of JSON in flight: 1 and 16 show the
+# latency and the throughput of big jobs.
+CLIENTS = {"wait": [1, 16, 64], "poll": [1, 16, 64], "batch": [1, 16]}
+WAIT_S = 30
+
+
+def rows_for(base: str, token: str, model: str, count: int, seed: int = 7) -> list[dict]:
+    """Random rows inside the model's input schema (every feature between its min and max)."""
+    status, detail = http("GET", f"{base}/api/v1/models/{model}/", token=token)
+    assert status == 200, detail
+    rng = random.Random(f"{seed}:{model}")
+    schema = detail["input_schema"]
+    return [
+        {feature["name"]: round(rng.uniform(feature["min"], feature["max"]), 4) for feature in schema}
+        for _ in range(count)
+    ]
+
+
+def matrix(models=MODELS) -> list[dict]:
+    """Models alternate at each step: every stored job makes some queries slower (those not by
+    _id, on a MongoDB without indexes), so each model meets about the same history."""
+    shapes = [("wait", 1, clients) for clients in CLIENTS["wait"]]
+    shapes += [("poll", 1, clients) for clients in CLIENTS["poll"]]
+    shapes += [("wait", rows, clients) for rows in BATCH_ROWS for clients in CLIENTS["batch"]]
+    return [{"model": model, "kind": kind, "rows": rows, "clients": clients}
+            for kind, rows, clients in shapes for model in models]  # fmt: skip
+
+
+def name(spec: dict) -> str:
+    shape = f"{spec['kind']}-1" if spec["rows"] == 1 else f"batch-{spec['rows']}"
+    return f"{spec['model']}/{shape}/c{spec['clients']}"
+
+
+def bodies(spec: dict, rows: list[dict]) -> list[str]:
+    if spec["rows"] == 1:  # sixteen different rows, taken in turn
+        return [json.dumps({"model": spec["model"], "input": row}) for row in rows[:16]]
+    return [json.dumps({"model": spec["model"], "inputs": rows[: spec["rows"]]})]
+
+
+def duration(spec: dict, timing: dict) -> float:
+    """Long enough for p99 at one client, and for several round trips of the slowest jobs."""
+    if spec["clients"] == 1:
+        return timing["duration_1_s"]
+    if spec["rows"] == 1000 or spec["clients"] >= 64:
+        return timing["duration_long_s"]
+    return timing["duration_s"]
+
+
+def run(clients, meter, spec: dict, rows: list[dict], timing: dict) -> dict:
+    load = {
+        "kind": spec["kind"],
+        "bodies": bodies(spec, rows),
+        "wait_s": WAIT_S,
+        "warmup_s": timing["warmup_s"],
+        "duration_s": duration(spec, timing),
+    }
+    if spec["rows"] > 1 and spec["clients"] == 1:
+        # The per-row cost is a difference of two latencies: measure them side by side.
+        load["paired_body"] = bodies({**spec, "rows": 1}, rows)[0]
+    span = meter.start()
+    records = clients.run(load, spec["clients"])
+    usage = span.stop()
+    figures = {**spec, **summarize(records, spec["rows"]), "cpu": usage}
+    if records.get("paired_s"):
+        figures["paired_one_row"] = latency(records["paired_s"])
+    return figures
+
+
+def compare(results: dict, limits: dict) -> None:
+    """Add each scenario's ratios to the limits (in place)."""
+    noop = limits["noop"]
+    for scenarios in results.values():
+        for figures in scenarios.values():
+            model_s = limits["model"]["models"][figures["model"]]
+            figures["vs_noop"] = {
+                "p50": ratio(figures["p50_ms"], noop["roundtrip"]["p50_ms"]),
+                "p99": ratio(figures["p99_ms"], noop["roundtrip"]["p99_ms"]),
+                "jobs_per_s": ratio(figures["jobs_per_s"], noop["throughput"]["tasks_per_s"]),
+            }
+            if figures["rows"] == 1 or figures["clients"] != 1:
+                continue
+            one = figures.get("paired_one_row") or scenarios.get(f"{figures['model']}/wait-1/c1")
+            in_process = model_s[str(figures["rows"])]["model_s"] * 1000
+            if one and figures["p50_ms"] is not None and one["p50_ms"] is not None:
+                beyond = figures["p50_ms"] - one["p50_ms"] - in_process
+                figures["model_ms"] = round(in_process, 3)
+                figures["beyond_model_us_per_row"] = round(1000 * beyond / figures["rows"], 1)
+                figures["vs_model"] = ratio(figures["p50_ms"], in_process)

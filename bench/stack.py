@@ -1,0 +1,163 @@
+"""The platform as `make up` runs it, started privately for one bench run.
+
+Its own SecantusDB, redis-server, gunicorn and Celery workers on free ports, with a
+temporary VAR_DIR, so a running `make up` is never touched. The web and the predict worker
+run the Procfile's own command lines, so the bench follows any change made there.
+"""
+
+import base64
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from myproject.stack import free_port, mongo_command, mongo_uri, port_open, redis_command, stop, wait_until
+
+from .procs import Meter
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-Pass-2026"
+NOOP_QUEUE = "bench-noop"
+
+
+def procfile_command(name: str, env: dict) -> list[str]:
+    """The Procfile entry's command after its `exec`, with $VARIABLES filled in from env."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            words = shlex.split(line.split("exec ", 1)[1])
+            return [re.sub(r"\$\{?(\w+)\}?", lambda match: env[match.group(1)], word) for word in words]
+    raise RuntimeError(f"the Procfile has no {name!r} entry")
+
+
+def http(method, url, body=None, token=None, timeout=60):
+    """Setup requests only (users, schemas); everything measured goes through bench/load.py."""
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def token_user_id(token: str) -> int:
+    payload = token.split(".")[1]
+    return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["user_id"])
+
+
+class Stack:
+    def __init__(self, var: Path, meter: Meter):
+        self.var, self.meter, self.procs = var, meter, {}
+        (var / "logs").mkdir(parents=True, exist_ok=True)
+        self.web_port, self.mongo_port, redis_port = free_port(), free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.web_port}"
+        self.mongo_uri = mongo_uri(self.mongo_port, "bench")
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "myproject.settings",
+            "VAR_DIR": str(var),
+            "MONGODB_URI": self.mongo_uri,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "WEB_BIND": f"127.0.0.1:{self.web_port}",
+            "PUBLIC_BASE_URL": self.base,
+            # The bench's clients submit far faster than a person; the limits are not what it measures.
+            "THROTTLE_SUBMIT": "100000000/minute",
+            "THROTTLE_AUTH": "100000/minute",
+            # Tokens outlive the run (the default, 15 min, is about the length of one).
+            "JWT_ACCESS_MINUTES": "120",
+            "PYTHONUNBUFFERED": "1",  # as `make up` runs its processes
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        for name in ("DATABASE_URL", "FLOWER_URL", "ARTIFACT_DIR"):
+            self.env.pop(name, None)
+        self.redis_url = self.env["REDIS_URL"]
+        self.start("mongo", mongo_command(self.mongo_port, str(var / "mongo")))
+        wait_until(lambda: port_open(self.mongo_port), timeout=60, what="SecantusDB")
+        self.start("redis", redis_command(redis_port, var / "redis", persist=False))
+        wait_until(lambda: port_open(redis_port), timeout=60, what="redis-server")
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "manage.py", "setup_platform"],
+            cwd=ROOT,
+            env={**self.env, "ADMIN_PASSWORD": PASSWORD},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self.setup_s = round(time.monotonic() - started, 1)
+        self.start("web", procfile_command("web", self.env))
+        wait_until(lambda: self._healthy(), timeout=60, what="gunicorn")
+
+    def manage_python(self, code: str) -> None:
+        """Python run with Django set up on the bench's settings (what `manage.py shell -c` does)."""
+        setup = "import django; django.setup(); "
+        subprocess.run([sys.executable, "-c", setup + code], cwd=ROOT, env=self.env, check=True)
+
+    def _healthy(self) -> bool:
+        if self.procs["web"].poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {self.log('web')}")
+        try:
+            return http("GET", f"{self.base}/healthz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def log(self, name: str) -> Path:
+        return self.var / "logs" / f"{name}.log"
+
+    def start(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = open(self.log(name), "ab")
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.procs[name] = proc
+        self.meter.add(name, proc.pid)
+        return proc
+
+    def worker(self, name: str, *, app: str = "myproject", queue: str = "predict", env: dict | None = None):
+        """The Procfile's predict worker (its concurrency and pool), on `app` and `queue`; returns
+        once it logs that it is ready (connected and consuming)."""
+        command = procfile_command("worker", self.env)
+        for flag, value in (("-A", app), ("--queues", queue), ("--hostname", f"{name}@%h")):
+            command[command.index(flag) + 1] = value
+        offset = self.log(name).stat().st_size if self.log(name).exists() else 0
+        proc = self.start(name, command, env)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker {name} exited; see {self.log(name)}")
+            with open(self.log(name), "rb") as log:
+                log.seek(offset)
+                return b" ready." in log.read()
+
+        wait_until(ready, timeout=90, what=f"the {name} worker")
+        return proc
+
+    def pool_pids(self, name: str) -> list[int]:
+        return [proc.pid for proc in self.meter.processes(name)[1:]]
+
+    def stop(self, name: str) -> None:
+        self.meter.retire(name)
+        stop(self.procs.pop(name), timeout=30)
+
+    def close(self) -> None:
+        for name in list(self.procs)[::-1]:
+            self.stop(name)
+
+    def user(self, username: str) -> dict:
+        """Register a user through the API; the load processes log in as it themselves."""
+        body = {"username": username, "password": PASSWORD}
+        status, answer = http(
+            "POST",
+            f"{self.base}/register/",
+            {**body, "email": f"{username}@example.com", "password_confirm": PASSWORD},
+        )
+        assert status == 201, answer
+        return body

@@ -1,0 +1,208 @@
+"""The issue's targets, judged on the default configuration (micro-batching on), and the
+spread between this run and the previous one."""
+
+from .scenarios import BATCH_ROWS, MODELS
+
+
+def _row(target, measured, limit, ratio, met, unit="") -> dict:
+    return {
+        "target": target,
+        "measured": measured,
+        "limit": limit,
+        "ratio": ratio,
+        "unit": unit,
+        "met": None if met is None else bool(met),
+    }
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a is not None and b else None
+
+
+def targets(results: dict) -> list[dict]:
+    noop = results["limits"]["noop"]
+    rt50, rt99 = noop["roundtrip"]["p50_ms"], noop["roundtrip"]["p99_ms"]
+    noop_tps = noop["throughput"]["tasks_per_s"]
+    on = results["scenarios"].get("on", {})
+    off = results["scenarios"].get("off", {})
+    rows = []
+    for model in MODELS:
+        if one := on.get(f"{model}/wait-1/c1"):
+            r = ratio(one["p50_ms"], rt50)
+            rows.append(
+                _row(
+                    f"{model}: one-row wait, 1 client, p50 <= 4x no-op round trip p50",
+                    one["p50_ms"],
+                    round(4 * rt50, 2),
+                    r,
+                    r is not None and r <= 4,
+                    "ms",
+                )
+            )
+            r = ratio(one["p99_ms"], rt99)
+            rows.append(
+                _row(
+                    f"{model}: one-row wait, 1 client, p99 <= 6x no-op round trip p99",
+                    one["p99_ms"],
+                    round(6 * rt99, 2),
+                    r,
+                    r is not None and r <= 6,
+                    "ms",
+                )
+            )
+        if many := on.get(f"{model}/wait-1/c16"):
+            r = ratio(many["jobs_per_s"], noop_tps)
+            rows.append(
+                _row(
+                    f"{model}: one-row wait, 16 clients, finished jobs/s >= 50% of no-op tasks/s",
+                    many["jobs_per_s"],
+                    round(noop_tps / 2, 1),
+                    r,
+                    r is not None and r >= 0.5,
+                    "/s",
+                )
+            )
+            r = ratio(many["p99_ms"], 100)
+            rows.append(
+                _row(
+                    f"{model}: one-row wait, 16 clients, p99 <= 100 ms",
+                    many["p99_ms"],
+                    100,
+                    r,
+                    r is not None and r <= 1,
+                    "ms",
+                )
+            )
+            rows.append(
+                _row(
+                    f"{model}: one-row wait, 16 clients, no errors",
+                    many["errors"],
+                    0,
+                    None,
+                    many["errors"] == 0,
+                )
+            )
+        key = f"{model}/wait-1/c64"
+        if key in on and key in off:
+            r = ratio(on[key]["jobs_per_s"], off[key]["jobs_per_s"])
+            rows.append(
+                _row(
+                    f"{model}: micro-batching, 64 clients, finished jobs/s >= 3x without",
+                    on[key]["jobs_per_s"],
+                    round(3 * off[key]["jobs_per_s"], 1),
+                    r,
+                    r is not None and r >= 3,
+                    "/s",
+                )
+            )
+            r = ratio(on[key]["p99_ms"], off[key]["p99_ms"])
+            rows.append(
+                _row(
+                    f"{model}: micro-batching, 64 clients, p99 no worse than without",
+                    on[key]["p99_ms"],
+                    off[key]["p99_ms"],
+                    r,
+                    r is not None and r <= 1,
+                    "ms",
+                )
+            )
+        per_row = {n: on.get(f"{model}/batch-{n}/c1", {}).get("beyond_model_us_per_row") for n in BATCH_ROWS}
+        if per_row.get(1000) is not None:
+            value = per_row[1000]
+            rows.append(
+                _row(
+                    f"{model}: batch of 1,000 rows, cost beyond the model <= 50 us/row",
+                    value,
+                    50,
+                    ratio(value, 50),
+                    value <= 50,
+                    "us",
+                )
+            )
+        known = [value for value in per_row.values() if value is not None]
+        if len(known) == len(BATCH_ROWS):
+            positive = min(known) > 0
+            spread = round(max(known) / min(known), 2) if positive else None
+            rows.append(
+                _row(
+                    f"{model}: cost beyond the model per row flat within 2x, 10 to 1,000 rows",
+                    "/".join(f"{value:g}" for value in known),
+                    "max/min <= 2",
+                    spread,
+                    positive and spread <= 2,
+                    "us",
+                )
+            )
+    memory = results.get("memory", {})
+    pool = [entry["rss_mb"] for entry in memory.get("pool_after", [])]
+    if pool:
+        worst = max([*pool, memory["main"]["rss_mb"]])
+        rows.append(
+            _row(
+                "predict worker RSS, largest process (main or pool), every model loaded, <= 250 MB",
+                worst,
+                250,
+                ratio(worst, 250),
+                worst <= 250,
+                "MB",
+            )
+        )
+    past = results.get("history", {})
+    sizes = [key for key in past if key.isdigit()]
+    if len(sizes) >= 2:
+        small, large = past[min(sizes, key=int)]["filtered"], past[max(sizes, key=int)]["filtered"]
+        r = ratio(large["p99_ms"], small["p99_ms"])
+        rows.append(
+            _row(
+                f"history: filtered page p99 at {int(max(sizes, key=int)):,} jobs <= 1.5x at "
+                f"{int(min(sizes, key=int)):,}",
+                large["p99_ms"],
+                round(1.5 * small["p99_ms"], 1),
+                r,
+                r is not None and r <= 1.5,
+                "ms",
+            )
+        )
+    return rows
+
+
+def _relative(a, b):
+    if a is None or b is None or a + b == 0:
+        return None
+    return abs(a - b) / ((a + b) / 2)
+
+
+def spread(current: dict, previous: dict | None) -> dict | None:
+    """Relative difference |a - b| / mean for each scenario figure the two runs share."""
+    if not previous or previous.get("config", {}).get("quick") != current["config"]["quick"]:
+        return None
+    per_metric = {}
+    for mode, now in current["scenarios"].items():
+        before = previous.get("scenarios", {}).get(mode, {})
+        for name, figures in now.items():
+            for metric in ("p50_ms", "p99_ms", "jobs_per_s"):
+                value = _relative(figures.get(metric), before.get(name, {}).get(metric))
+                if value is not None:
+                    per_metric.setdefault(metric, []).append((value, f"{mode} {name}"))
+    summary = {
+        "previous_run": previous.get("machine", {}).get("date_utc"),
+        "previous_commit": previous.get("machine", {}).get("commit"),
+    }
+    for metric, values in per_metric.items():
+        values.sort()
+        summary[metric] = {
+            "median_pct": round(100 * values[len(values) // 2][0], 1),
+            "max_pct": round(100 * values[-1][0], 1),
+            "max_at": values[-1][1],
+            "scenarios": len(values),
+        }
+    limits_now, limits_before = current["limits"], previous.get("limits", {})
+    pairs = {
+        "noop round trip p50": ("noop", "roundtrip", "p50_ms"),
+        "noop tasks/s": ("noop", "throughput", "tasks_per_s"),
+        "mongo insert_one p50": ("mongo", "insert_one", "p50_ms"),
+    }
+    for label, (a, b, c) in pairs.items():
+        value = _relative(limits_now.get(a, {}).get(b, {}).get(c), limits_before.get(a, {}).get(b, {}).get(c))
+        summary[label] = None if value is None else round(100 * value, 1)
+    return summary
