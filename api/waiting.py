@@ -55,6 +55,11 @@ class _Finishes:
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End the listening thread (at the next message or recheck); for orderly shutdowns."""
+        self._stopping.set()
 
     def watch(self, job_id: str) -> threading.Event | None:
         """An event set when the job's finish is announced; None while Redis is unreachable."""
@@ -93,7 +98,7 @@ class _Finishes:
 
     def _listen(self) -> None:
         prefix = finished_channel("")
-        while True:
+        while not self._stopping.is_set():
             pubsub = redis_client().pubsub()
             try:
                 pubsub.psubscribe(prefix + "*")
@@ -102,12 +107,14 @@ class _Finishes:
                 self._subscribed.set()
                 # Anything may have finished while we were not listening: every waiter reads again.
                 self._wake()
-                while True:
+                while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=RECHECK_S)
                     if message is not None and message["type"] == "pmessage":
                         self._wake({message["channel"].decode().removeprefix(prefix)})
             except redis.RedisError as exc:
                 self._subscribed.clear()
+                if self._stopping.is_set():
+                    return
                 logger.warning("waiters lost their Redis subscription (%s); retrying", exc)
                 time.sleep(RECONNECT_S)
             finally:

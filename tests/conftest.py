@@ -55,6 +55,15 @@ def redis_server(tmp_path_factory):
     stop(proc)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _waiters_stop_listening_before_redis_stops(redis_server):
+    # The web's listener (api/waiting.py) would otherwise report the session's Redis going away.
+    yield
+    from api.waiting import _finishes
+
+    _finishes.stop()
+
+
 @pytest.fixture
 def history(mongo_server):
     """The MongoDB history, empty at the start of each test."""

@@ -27,6 +27,23 @@ def _kill_children(proc) -> int:
     return len(children)
 
 
+def _recover(history, ids, settings) -> None:
+    """A new worker, and the sweeper every two seconds as beat would run it (with short
+    thresholds so the test ends), until no job of `ids` is left open or two minutes pass."""
+    settings.STALE_JOB_SECONDS = 1
+    settings.PREDICTION_TIME_LIMIT = 1
+    worker = start_worker("predict", {})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            requeue_stale_jobs_task()
+            if not history.PredictionJob.objects(id__in=ids, status__in=["queued", "running"]).count():
+                break
+    finally:
+        stop(worker)
+
+
 def test_jobs_survive_killed_workers(history, api, model_version, valid_input, settings, monkeypatch):
     rows = [valid_input] * ROWS
     ids = []
@@ -54,20 +71,7 @@ def test_jobs_survive_killed_workers(history, api, model_version, valid_input, s
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
 
-    # A new worker, and the sweeper as beat runs it, with short thresholds so the test ends.
-    settings.STALE_JOB_SECONDS = 1
-    settings.PREDICTION_TIME_LIMIT = 1
-    worker = start_worker("predict", {})
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(2)
-            requeue_stale_jobs_task()
-            open_jobs = history.PredictionJob.objects(id__in=ids, status__in=["queued", "running"]).count()
-            if open_jobs == 0:
-                break
-    finally:
-        stop(worker)
+    _recover(history, ids, settings)
 
     jobs = list(history.PredictionJob.objects(id__in=ids))
     statuses = {job.id: (job.status, job.error) for job in jobs}
@@ -126,18 +130,7 @@ def test_micro_batches_survive_killed_workers(history, user, model_version, vali
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
 
-    settings.STALE_JOB_SECONDS = 1
-    settings.PREDICTION_TIME_LIMIT = 1
-    worker = start_worker("predict", {})
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(2)
-            requeue_stale_jobs_task()
-            if not history.PredictionJob.objects(id__in=ids, status__in=["queued", "running"]).count():
-                break
-    finally:
-        stop(worker)
+    _recover(history, ids, settings)
 
     jobs = list(history.PredictionJob.objects(id__in=ids))
     assert len(jobs) == ONE_ROW_JOBS
