@@ -19,6 +19,22 @@ def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
 
 
+def _bounded(target, measured, base, factor, unit, *, at_least: bool) -> dict:
+    """`measured` against `factor` times `base`: the ratio shown is measured / base."""
+    r = ratio(measured, base)
+    met = r is not None and (r >= factor if at_least else r <= factor)
+    limit = round(factor * base, 2) if base is not None else None
+    return _row(target, measured, limit, r, met, unit)
+
+
+def _at_most(target, measured, base, factor, unit) -> dict:
+    return _bounded(target, measured, base, factor, unit, at_least=False)
+
+
+def _at_least(target, measured, base, factor, unit) -> dict:
+    return _bounded(target, measured, base, factor, unit, at_least=True)
+
+
 def targets(results: dict) -> list[dict]:
     noop = results["limits"]["noop"]
     rt50, rt99 = noop["roundtrip"]["p50_ms"], noop["roundtrip"]["p99_ms"]
@@ -28,50 +44,21 @@ def targets(results: dict) -> list[dict]:
     rows = []
     for model in MODELS:
         if one := on.get(f"{model}/wait-1/c1"):
-            r = ratio(one["p50_ms"], rt50)
             rows.append(
-                _row(
-                    f"{model}: one-row wait, 1 client, p50 <= 4x no-op round trip p50",
-                    one["p50_ms"],
-                    round(4 * rt50, 2),
-                    r,
-                    r is not None and r <= 4,
-                    "ms",
-                )
-            )
-            r = ratio(one["p99_ms"], rt99)
+                _at_most(f"{model}: one-row wait, 1 client, p50 <= 4x no-op round trip p50",
+                         one["p50_ms"], rt50, 4, "ms")
+            )  # fmt: skip
             rows.append(
-                _row(
-                    f"{model}: one-row wait, 1 client, p99 <= 6x no-op round trip p99",
-                    one["p99_ms"],
-                    round(6 * rt99, 2),
-                    r,
-                    r is not None and r <= 6,
-                    "ms",
-                )
-            )
+                _at_most(f"{model}: one-row wait, 1 client, p99 <= 6x no-op round trip p99",
+                         one["p99_ms"], rt99, 6, "ms")
+            )  # fmt: skip
         if many := on.get(f"{model}/wait-1/c16"):
-            r = ratio(many["jobs_per_s"], noop_tps)
             rows.append(
-                _row(
-                    f"{model}: one-row wait, 16 clients, finished jobs/s >= 50% of no-op tasks/s",
-                    many["jobs_per_s"],
-                    round(noop_tps / 2, 1),
-                    r,
-                    r is not None and r >= 0.5,
-                    "/s",
-                )
-            )
-            r = ratio(many["p99_ms"], 100)
+                _at_least(f"{model}: one-row wait, 16 clients, finished jobs/s >= 50% of no-op tasks/s",
+                          many["jobs_per_s"], noop_tps, 0.5, "/s")
+            )  # fmt: skip
             rows.append(
-                _row(
-                    f"{model}: one-row wait, 16 clients, p99 <= 100 ms",
-                    many["p99_ms"],
-                    100,
-                    r,
-                    r is not None and r <= 1,
-                    "ms",
-                )
+                _at_most(f"{model}: one-row wait, 16 clients, p99 <= 100 ms", many["p99_ms"], 100, 1, "ms")
             )
             rows.append(
                 _row(
@@ -84,41 +71,20 @@ def targets(results: dict) -> list[dict]:
             )
         key = f"{model}/wait-1/c64"
         if key in on and key in off:
-            r = ratio(on[key]["jobs_per_s"], off[key]["jobs_per_s"])
             rows.append(
-                _row(
-                    f"{model}: micro-batching, 64 clients, finished jobs/s >= 3x without",
-                    on[key]["jobs_per_s"],
-                    round(3 * off[key]["jobs_per_s"], 1),
-                    r,
-                    r is not None and r >= 3,
-                    "/s",
-                )
-            )
-            r = ratio(on[key]["p99_ms"], off[key]["p99_ms"])
+                _at_least(f"{model}: micro-batching, 64 clients, finished jobs/s >= 3x without",
+                          on[key]["jobs_per_s"], off[key]["jobs_per_s"], 3, "/s")
+            )  # fmt: skip
             rows.append(
-                _row(
-                    f"{model}: micro-batching, 64 clients, p99 no worse than without",
-                    on[key]["p99_ms"],
-                    off[key]["p99_ms"],
-                    r,
-                    r is not None and r <= 1,
-                    "ms",
-                )
-            )
+                _at_most(f"{model}: micro-batching, 64 clients, p99 no worse than without",
+                         on[key]["p99_ms"], off[key]["p99_ms"], 1, "ms")
+            )  # fmt: skip
         per_row = {n: on.get(f"{model}/batch-{n}/c1", {}).get("beyond_model_us_per_row") for n in BATCH_ROWS}
         if per_row.get(1000) is not None:
-            value = per_row[1000]
             rows.append(
-                _row(
-                    f"{model}: batch of 1,000 rows, cost beyond the model <= 50 us/row",
-                    value,
-                    50,
-                    ratio(value, 50),
-                    value <= 50,
-                    "us",
-                )
-            )
+                _at_most(f"{model}: batch of 1,000 rows, cost beyond the model <= 50 us/row",
+                         per_row[1000], 50, 1, "us")
+            )  # fmt: skip
         known = [value for value in per_row.values() if value is not None]
         if len(known) == len(BATCH_ROWS):
             positive = min(known) > 0
