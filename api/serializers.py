@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from predictor import history, webhooks
 
-from .fields import AccountEmailField, TextField
+from .fields import AccountEmailField, RowsField, TextField
 from .models import Profile
 
 User = get_user_model()
@@ -122,9 +122,7 @@ class PredictionInputSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=VERSION_MAX, help_text="Pin a version; default: the champion."
     )
     input = serializers.DictField(required=False, help_text="One row: {feature: number}.")
-    inputs = serializers.ListField(
-        child=serializers.JSONField(), required=False, help_text="A batch of rows, run as one job."
-    )
+    inputs = RowsField(required=False, help_text="A batch of rows, run as one job.")
     webhook = serializers.URLField(
         required=False, max_length=2000, help_text="Called (signed) as the job progresses."
     )

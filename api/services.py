@@ -100,8 +100,12 @@ def prediction_submit(
     *, user, model_name: str, input: dict | None = None, inputs: list | None = None,
     version: int | None = None, cancel_after: datetime | None = None, webhook: str | None = None,
     webhook_events_filter: list | None = None, idempotency_key: str | None = None, request_hash: str = "",
+    on_created=lambda job_id: None,
 ) -> tuple[history.JobView, bool]:  # fmt: skip
     """Validate, record the job, then queue it. Returns (job, created).
+
+    `on_created(job_id)` is called once the job is written and before it is queued (a
+    waiter watches for its finish then: api/waiting.py).
 
     With an idempotency key, the same key and body return the first job (created False)
     instead of a second one; the key is reserved before the job is written, so racing
@@ -135,6 +139,7 @@ def prediction_submit(
         job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
         webhook_events_filter=webhook_events_filter, **fields,
     )  # fmt: skip
+    on_created(job.id)
     try:
         prediction_enqueue(job.id)
     except OperationalError as exc:

@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 
 from predictor import history
-from workers.events import finished_channel, redis_client
+from workers.events import finish_state, finished_channel, redis_client
 
 _PREFER_WAIT = re.compile(r"(?:^|[;,\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 logger = logging.getLogger(__name__)
@@ -44,6 +44,16 @@ def prefer_wait_seconds(header: str | None) -> int:
     return MAX_WAIT_S if len(digits) > len(str(MAX_WAIT_S)) else min(int(digits or "0"), MAX_WAIT_S)
 
 
+class _Waiter:
+    """One waiting request: woken with the finish's fields when its message carried them."""
+
+    __slots__ = ("event", "state")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.state: dict | None = None
+
+
 class _Finishes:
     """Every finish the workers announce, heard on one Redis subscription per web process
     (a pattern over all jobs' channels) and handed to the requests waiting on those jobs.
@@ -51,7 +61,7 @@ class _Finishes:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiting: dict[str, list[threading.Event]] = {}
+        self._waiting: dict[str, list[_Waiter]] = {}
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -61,22 +71,22 @@ class _Finishes:
         """End the listening thread (at the next message or recheck); for orderly shutdowns."""
         self._stopping.set()
 
-    def watch(self, job_id: str) -> threading.Event | None:
-        """An event set when the job's finish is announced; None while Redis is unreachable."""
+    def watch(self, job_id: str) -> _Waiter | None:
+        """A waiter woken when the job's finish is announced; None while Redis is unreachable."""
         self._start()
         if not self._subscribed.wait(timeout=SUBSCRIBE_TIMEOUT_S):
             return None
-        event = threading.Event()
+        waiter = _Waiter()
         with self._lock:
-            self._waiting.setdefault(job_id, []).append(event)
-        return event
+            self._waiting.setdefault(job_id, []).append(waiter)
+        return waiter
 
-    def unwatch(self, job_id: str, event: threading.Event) -> None:
+    def unwatch(self, job_id: str, waiter: _Waiter) -> None:
         with self._lock:
-            events = self._waiting.get(job_id, [])
-            if event in events:
-                events.remove(event)
-            if not events:
+            waiters = self._waiting.get(job_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
                 self._waiting.pop(job_id, None)
 
     def _start(self) -> None:
@@ -88,13 +98,21 @@ class _Finishes:
             self._thread = threading.Thread(target=self._listen, name="finishes", daemon=True)
             self._thread.start()
 
-    def _wake(self, job_ids=None) -> None:
+    def _wake_all(self) -> None:
         with self._lock:
-            events = [
-                e for job_id, es in self._waiting.items() if job_ids is None or job_id in job_ids for e in es
-            ]
-        for event in events:
-            event.set()
+            waiters = [waiter for each in self._waiting.values() for waiter in each]
+        for waiter in waiters:
+            waiter.event.set()
+
+    def _wake(self, job_id: str, message: bytes) -> None:
+        with self._lock:
+            waiters = list(self._waiting.get(job_id, ()))
+        if not waiters:
+            return  # another process's request, or one that stopped waiting
+        state = finish_state(message)
+        for waiter in waiters:
+            waiter.state = state
+            waiter.event.set()
 
     def _listen(self) -> None:
         prefix = finished_channel("")
@@ -106,11 +124,11 @@ class _Finishes:
                     pass  # until Redis confirms: from then on no announcement is missed
                 self._subscribed.set()
                 # Anything may have finished while we were not listening: every waiter reads again.
-                self._wake()
+                self._wake_all()
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=RECHECK_S)
                     if message is not None and message["type"] == "pmessage":
-                        self._wake({message["channel"].decode().removeprefix(prefix)})
+                        self._wake(message["channel"].decode().removeprefix(prefix), message["data"])
             except redis.RedisError as exc:
                 self._subscribed.clear()
                 if self._stopping.is_set():
@@ -124,32 +142,80 @@ class _Finishes:
 _finishes = _Finishes()
 
 
+class Waiting:
+    """A waiter registered for a job after it is written and before it is queued, so that no
+    finish can come before the watch: the job need not be read again before waiting.
+
+        waiting = Waiting(seconds)
+        job, created = prediction_submit(..., on_created=waiting.watch)
+        job = waiting.wait(job)
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._job_id: str | None = None
+        self._waiter: _Waiter | None = None
+        self._slot = False
+
+    def watch(self, job_id: str) -> None:
+        if self.seconds <= 0 or not _waiters.acquire(blocking=False):
+            return
+        self._slot, self._job_id = True, job_id
+        self._waiter = _finishes.watch(job_id)
+
+    def wait(self, job: history.JobView) -> history.JobView:
+        """The job once finished, or as it is when the time is up (see job_wait)."""
+        if self._job_id != job.id:
+            self.close()
+            return job_wait(job, self.seconds)  # not watched before queueing (a replayed job)
+        try:
+            if self._waiter is None:
+                return history.job_get(job.id) or job
+            return _wait(job, self._waiter, self.seconds, fresh=True)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            _finishes.unwatch(self._job_id, self._waiter)
+            self._waiter = None
+        if self._slot:
+            self._slot = False
+            _waiters.release()
+
+
 def job_wait(job: history.JobView, seconds: float) -> history.JobView:
     """The job once finished, or as it is when `seconds` pass (or no waiter slot is free,
     or Redis cannot tell us of finishes)."""
     if job.status in history.FINISHED or seconds <= 0 or not _waiters.acquire(blocking=False):
         return job
     try:
-        event = _finishes.watch(job.id)
-        if event is None:
+        waiter = _finishes.watch(job.id)
+        if waiter is None:
             return history.job_get(job.id) or job
         try:
-            return _wait(job, event, seconds)
+            return _wait(job, waiter, seconds, fresh=False)
         finally:
-            _finishes.unwatch(job.id, event)
+            _finishes.unwatch(job.id, waiter)
     finally:
         _waiters.release()
 
 
-def _wait(job, event: threading.Event, seconds: float):
+def _wait(job, waiter: _Waiter, seconds: float, *, fresh: bool):
+    """`fresh`: the watch began before the job could finish, so `job` is current as it is;
+    otherwise it is read again after watching (a finish between our read and the watch is
+    not lost)."""
     deadline = time.monotonic() + seconds
-    # Read after watching: a finish between our read and the watch is not lost.
-    job = history.job_get(job.id) or job
+    if not fresh:
+        job = history.job_get(job.id) or job
     while job.status not in history.FINISHED:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        event.wait(min(remaining, RECHECK_S))
-        event.clear()
-        job = history.job_get(job.id) or job
+        waiter.event.wait(min(remaining, RECHECK_S))
+        waiter.event.clear()
+        state, waiter.state = waiter.state, None
+        # The finish's message says what it wrote; without it (a recheck, a reconnect, a
+        # message too big to carry it), MongoDB does.
+        job = job.finished_as(state) if state else history.job_get(job.id) or job
     return job

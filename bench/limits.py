@@ -7,7 +7,7 @@ import sys
 
 from .procs import rss_mb
 from .stack import NOOP_QUEUE, ROOT
-from .stats import latency
+from .stats import latency, summarize
 
 
 def noop_limits(stack, clients, meter, *, roundtrips: int, tasks: int) -> dict:
@@ -25,6 +25,27 @@ def noop_limits(stack, clients, meter, *, roundtrips: int, tasks: int) -> dict:
     finally:
         stack.stop("noop")
     return {"roundtrip": roundtrip, "throughput": flow}
+
+
+def web_floor(clients, meter, body: str, timing: dict) -> dict:
+    """The web floor (bench/web_urls.py) with the one-row submit's body: latency at one client,
+    requests/s at 16, and the web's CPU per request."""
+    floor = {}
+    for count, seconds in ((1, timing["duration_1_s"]), (16, timing["duration_s"])):
+        spec = {"kind": "floor", "bodies": [body], "warmup_s": timing["warmup_s"], "duration_s": seconds}
+        span = meter.start()
+        records = clients.run(spec, count)
+        usage = span.stop()
+        summary = summarize(records, 1)
+        done = summary["jobs_per_s"] * summary["window_s"]
+        web_s = usage["groups"].get("web", {}).get("cpu_s", 0.0)
+        floor[f"c{count}"] = {
+            **{key: summary[key] for key in ("p50_ms", "p99_ms", "n", "errors", "window_s")},
+            "requests_per_s": summary["jobs_per_s"],
+            "web_cpu_ms_per_request": round(1000 * web_s / done, 3) if done else None,
+            "cpu": usage,
+        }
+    return floor
 
 
 def model_limits(stack, rows: dict[str, list[dict]], sizes: list[int]) -> dict:

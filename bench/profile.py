@@ -17,7 +17,17 @@ TARGETS = ("web", "predict", "mongo")
 RATE_HZ = 50  # two samplers per process (SVG and raw): half the rate each
 
 
-def record(stack, clients, meter, rows: dict, timing: dict) -> dict:
+def parse(name: str) -> dict:
+    """`breast_cancer/batch-1000/c1` -> a scenario spec (the names scenarios.name() gives)."""
+    model, shape, clients = name.split("/")
+    kind, count = shape.split("-")
+    rows = 1 if kind in ("wait", "poll") else int(count)
+    return {"model": model, "kind": "wait" if kind == "batch" else kind, "rows": rows,
+            "clients": int(clients.lstrip("c"))}  # fmt: skip
+
+
+def record(stack, clients, meter, rows: dict, timing: dict, scenario=True) -> dict:
+    spec = parse(scenario) if isinstance(scenario, str) else SCENARIO
     out = stack.var / "profile"
     out.mkdir(exist_ok=True)
     py_spy = str(Path(sys.executable).with_name("py-spy"))
@@ -45,11 +55,11 @@ def record(stack, clients, meter, rows: dict, timing: dict) -> dict:
             ]
             log = open(stack.log(f"py-spy-{target}-{fmt}"), "wb")  # closed once py-spy is done
             samplers.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log))
-    figures = scenarios.run(clients, meter, SCENARIO, rows[SCENARIO["model"]], timing)
+    figures = scenarios.run(clients, meter, spec, rows[spec["model"]], timing)
     for sampler, log in samplers:
         sampler.wait(timeout=seconds + 60)
         log.close()
-    name = scenarios.name(SCENARIO)
+    name = scenarios.name(spec)
     print(
         f"bench: profiled {name} (figures under py-spy: p50 {figures['p50_ms']} ms, "
         f"{figures['jobs_per_s']} jobs/s); files:",

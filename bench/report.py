@@ -24,7 +24,8 @@ LEGEND = (
 
 def finish(results: dict, *, write: bool) -> None:
     scenarios.compare(results["scenarios"], results["limits"])
-    results["targets"] = targets.targets(results)
+    results["floors"] = targets.floors(results)
+    results["targets"] = targets.targets(results) + targets.floor_rows(results)
     previous = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else None
     results["spread"] = targets.spread(results, previous)
     text = markdown(results)

@@ -51,7 +51,14 @@ def arguments():
     parser.add_argument(
         "--quick", action="store_true", help="short windows and 5,000 jobs of history; writes nothing"
     )
-    parser.add_argument("--profile", action="store_true", help="repeat one scenario under py-spy")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="SCENARIO",
+        help="repeat one scenario under py-spy (default breast_cancer/wait-1/c16)",
+    )
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave RESULTS.md and results.json"
     )
@@ -108,6 +115,9 @@ def main() -> None:
                 stack, clients, meter, roundtrips=timing["roundtrips"], tasks=timing["noop_tasks"]
             )
         }
+        step("limits: the web floor", began)
+        floor_body = scenarios.bodies({"model": scenarios.MODELS[0], "rows": 1}, rows[scenarios.MODELS[0]])[0]
+        results["limits"]["web_floor"] = limits.web_floor(clients, meter, floor_body, timing)
         step("limits: the model in process", began)
         used = {model: rows[model] for model in scenarios.MODELS}
         results["limits"]["model"] = limits.model_limits(stack, used, [1, *scenarios.BATCH_ROWS])
@@ -123,7 +133,9 @@ def main() -> None:
             if index == 0:
                 results["memory"] = limits.worker_memory(stack, clients, rows)
                 examples = history.templates(stack)
-                results["limits"]["mongo"] = history.mongo_limits(stack, examples[0], timing["mongo_n"])
+                results["limits"]["mongo"] = history.mongo_limits(
+                    stack, meter, examples[0], timing["mongo_n"]
+                )
             results["scenarios"][mode] = run_scenarios(
                 clients, meter, rows, timing, args.only, began, history.collection(stack)
             )
@@ -134,7 +146,7 @@ def main() -> None:
                 if args.profile:
                     from bench import profile
 
-                    results["profile"] = profile.record(stack, clients, meter, rows, timing)
+                    results["profile"] = profile.record(stack, clients, meter, rows, timing, args.profile)
             stack.stop("predict")
         if not args.skip_history:
             # Last: 100,000 stored jobs (and their deletion) would slow what came after them.

@@ -92,7 +92,9 @@ class Stack:
             stdout=subprocess.DEVNULL,
         )
         self.setup_s = round(time.monotonic() - started, 1)
-        self.start("web", procfile_command("web", self.env))
+        # The platform's settings and URLs, plus the web floor (bench/web_urls.py).
+        web_env = {"DJANGO_SETTINGS_MODULE": "bench.web_settings"}
+        self.start("web", procfile_command("web", self.env), env=web_env)
         wait_until(lambda: self._healthy(), timeout=60, what="gunicorn")
 
     def manage_python(self, code: str) -> None:

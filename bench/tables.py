@@ -41,8 +41,19 @@ def limits(limits: dict) -> list[str]:
                          f"n={mongo[op]['n']}"])  # fmt: skip
         rows.append(["MongoDB insert_many", "-", "-", f"{fmt(mongo['insert_many_docs_per_s'])} docs/s",
                      f"chunks of {mongo['insert_many_chunk']:,}"])  # fmt: skip
+        cpu = mongo.get("cpu_ms", {})
         rows.append(["MongoDB floor per job", mongo["job_floor_ms"], "-", "-",
-                     "p50s: insert + 2 x find_one + 2 x update_one"])  # fmt: skip
+                     "p50s: insert + find_one + 2 x update_one; SecantusDB CPU "
+                     + ", ".join(f"{op} {ms} ms" for op, ms in cpu.items())])  # fmt: skip
+    floor = limits.get("web_floor")
+    if floor:
+        one, many = floor["c1"], floor["c16"]
+        rows.append(["web floor: authenticated DRF POST, 1 client", one["p50_ms"], one["p99_ms"],
+                     f"{fmt(one['requests_per_s'])} req/s", "bench/web_urls.py"])  # fmt: skip
+        rows.append(["web floor, 16 clients", many["p50_ms"], many["p99_ms"],
+                     f"{fmt(many['requests_per_s'])} req/s",
+                     f"web CPU {many['web_cpu_ms_per_request']} ms a request; "
+                     f"CPU {cpu_split(many['cpu'])}"])  # fmt: skip
     out = table(["limit", "p50 ms", "p99 ms", "rate", "note"], rows)
     model = limits["model"]["models"]
     sizes = list(next(iter(model.values())))

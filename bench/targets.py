@@ -35,6 +35,60 @@ def _at_least(target, measured, base, factor, unit) -> dict:
     return _bounded(target, measured, base, factor, unit, at_least=True)
 
 
+def floors(results: dict) -> dict:
+    """What the parts alone allow, from limits measured in the same run.
+
+    latency_ms: one one-row job, one client, can be no faster than the parts it must pass
+    through one after the other: the Celery no-op round trip, an authenticated DRF request
+    (the web floor), MongoDB's insert + find + 2 updates, and the model on one row.
+    jobs_per_s: every one-row job costs at least the CPU of those parts (the web floor's
+    request, the no-op task's sender, worker and Redis, MongoDB's four calls, the model);
+    the machine's cores can do no more jobs a second than they have CPU time for.
+    """
+    limits = results["limits"]
+    floor, mongo = limits.get("web_floor"), limits.get("mongo")
+    model = limits.get("model", {}).get("models", {})
+    if not floor or not mongo or not model:
+        return {}
+    model_ms = max(sizes["1"]["model_s"] for sizes in model.values()) * 1000
+    noop = limits["noop"]
+    latency_ms = noop["roundtrip"]["p50_ms"] + floor["c1"]["p50_ms"] + mongo["job_floor_ms"] + model_ms
+    tp = noop["throughput"]
+    groups = tp["cpu"]["groups"]
+    noop_cpu_s = sum(groups.get(g, {}).get("cpu_s", 0.0) for g in ("noop", "redis", "clients"))
+    noop_cpu_ms = 1000 * noop_cpu_s / tp["tasks"]
+    per_job_ms = floor["c16"]["web_cpu_ms_per_request"] + noop_cpu_ms + mongo["job_floor_cpu_ms"] + model_ms
+    cores = results["machine"]["cores"]
+    return {
+        "latency_ms": round(latency_ms, 2),
+        "cpu_ms_per_job": {
+            "web_floor": floor["c16"]["web_cpu_ms_per_request"], "noop_task": round(noop_cpu_ms, 3),
+            "mongo": mongo["job_floor_cpu_ms"], "model": round(model_ms, 3), "total": round(per_job_ms, 3),
+        },
+        "jobs_per_s": round(cores * 1000 / per_job_ms, 1),
+        "cores": cores,
+    }  # fmt: skip
+
+
+def floor_rows(results: dict) -> list[dict]:
+    """The floors beside the targets they bound: where a target lies below its floor, no
+    design of the platform can meet it on this machine."""
+    found = results.get("floors") or {}
+    if not found:
+        return []
+    noop = results["limits"]["noop"]
+    rows = [
+        _row("floor: one-row job latency, 1 client (no-op round trip + web floor + MongoDB floor + model)",
+             found["latency_ms"], round(4 * noop["roundtrip"]["p50_ms"], 2),
+             ratio(found["latency_ms"], noop["roundtrip"]["p50_ms"]), None, "ms"),
+        _row(f"floor: one-row jobs/s the parts' CPU allows on {found['cores']} cores "
+             f"({found['cpu_ms_per_job']['total']} ms a job)", found["jobs_per_s"],
+             round(0.5 * noop["throughput"]["tasks_per_s"], 1),
+             ratio(found["jobs_per_s"], noop["throughput"]["tasks_per_s"]), None, "/s"),
+    ]  # fmt: skip
+    return rows
+
+
 def targets(results: dict) -> list[dict]:
     noop = results["limits"]["noop"]
     rt50, rt99 = noop["roundtrip"]["p50_ms"], noop["roundtrip"]["p99_ms"]

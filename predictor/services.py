@@ -10,7 +10,7 @@ from . import history, registry
 from .artifacts import ArtifactError
 from .inference import pipeline_get, predict_rows
 from .specs import UnknownModel
-from .validation import InvalidInput, row_errors
+from .validation import InvalidInput, row_errors, rows_clean
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ def _version(model_name: str, number: int | None):
 
 
 def _clean_rows(schema: list[dict], rows: list, *, path: str) -> list[dict]:
+    clean = rows_clean([feature["name"] for feature in schema], rows)
+    if clean is not None:
+        return clean
     errors: dict[str, list[str]] = {}
     for index, row in enumerate(rows):
         errors.update(row_errors(schema, row, path=path.format(index=index)))

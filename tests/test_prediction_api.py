@@ -46,6 +46,27 @@ def test_a_batch_of_the_maximum_size_runs_as_one_job_in_order(
     assert history.PredictionJob.objects.count() == 1
 
 
+def test_a_batch_is_stored_as_json_text_and_documents_of_the_older_shape_read_the_same(
+    history, live_worker, api, model_version, trained_breast_cancer
+):
+    rows, expected = _rows(trained_breast_cancer, 3)
+    response = api.post("/api/v1/predictions/", {"model": "breast_cancer", "inputs": rows}, format="json")
+    job = wait_for_job(api, response.json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    collection = history.PredictionJob._get_collection()
+    stored = collection.find_one({"_id": job["id"]})
+    # One string each in MongoDB (predictor/history/jobs.py, batch_encode), the same values.
+    assert json.loads(stored["inputs"]) == rows == job["inputs"]
+    assert json.loads(stored["output"]) == job["output"]
+    assert [row["label"] for row in job["output"]] == expected
+
+    # A job stored before: its rows and output as BSON arrays of documents.
+    older = {**stored, "_id": "older-shape", "inputs": rows, "output": job["output"]}
+    collection.insert_one(older)
+    again = api.get("/api/v1/predictions/older-shape/").json()
+    assert (again["inputs"], again["output"]) == (job["inputs"], job["output"])
+
+
 def test_a_batch_over_the_limit_or_with_a_bad_row_is_refused(
     history, api, model_version, valid_input, settings
 ):

@@ -47,7 +47,7 @@ def job_event(event: str, job) -> None:
     """A job started or finished (however: run, failed, canceled): wake its waiters and
     call its webhook."""
     if event == "completed":
-        job_finished_announce(job.id)
+        job_finished_announce(job.id, job.finish_state)
     if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
         deliver_webhook_task.apply_async(args=[job.id, event], retry=True)
 

@@ -25,7 +25,7 @@ from ..services import (
     user_register,
 )
 from ..throttles import AuthRateThrottle, SubmitRateThrottle, page_throttle
-from ..waiting import job_wait
+from ..waiting import Waiting
 from .history import csv_response
 
 # A person waits on the page for a one-row result; past this, the job page refreshes itself.
@@ -135,12 +135,19 @@ def predict_page(request):
         values = {f["name"]: request.POST.get(f["name"], "").strip() for f in chosen.champion.feature_schema}
         row, errors = _parse_row(values)
         if not errors:
+            waiting = Waiting(PAGE_WAIT_S)
             try:
-                job, _ = prediction_submit(user=request.user, model_name=name, input=row)
+                job, _ = prediction_submit(
+                    user=request.user, model_name=name, input=row, on_created=waiting.watch
+                )
             except InvalidInput as exc:
+                waiting.close()
                 errors = exc.errors
+            except Exception:
+                waiting.close()
+                raise
             else:
-                job = job_wait(job, PAGE_WAIT_S)
+                waiting.wait(job)
                 return redirect("job", job_id=job.id)
     context = {"models": models, "chosen": chosen, "values": values, "errors": errors}
     return render(request, "api/predict.html", context, status=400 if errors else 200)

@@ -19,7 +19,7 @@ from ..serializers import (
 )
 from ..services import prediction_cancel, prediction_submit
 from ..throttles import SubmitRateThrottle
-from ..waiting import job_wait, prefer_wait_seconds
+from ..waiting import Waiting, prefer_wait_seconds
 from .base import ServiceApiView
 from .history import PREDICTION_LIST_SCHEMA, prediction_list
 
@@ -91,20 +91,25 @@ class PredictionListCreateApi(ServiceApiView):
         # Every header is judged before anything is written: a bad one leaves no job behind.
         cancel_after = parse_cancel_after(request.headers.get("Cancel-After"), data.get("cancel_after"))
         key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
-        wait_s = prefer_wait_seconds(request.headers.get("Prefer"))
-        job, created = prediction_submit(
-            user=request.user,
-            model_name=data["model"],
-            input=data.get("input"),
-            inputs=data.get("inputs"),
-            version=data.get("version"),
-            cancel_after=cancel_after,
-            webhook=data.get("webhook"),
-            webhook_events_filter=data.get("webhook_events_filter"),
-            idempotency_key=key,
-            request_hash=request_hash(request.data) if key else "",
-        )
-        job = job_wait(job, wait_s)
+        waiting = Waiting(prefer_wait_seconds(request.headers.get("Prefer")))
+        try:
+            job, created = prediction_submit(
+                user=request.user,
+                model_name=data["model"],
+                input=data.get("input"),
+                inputs=data.get("inputs"),
+                version=data.get("version"),
+                cancel_after=cancel_after,
+                webhook=data.get("webhook"),
+                webhook_events_filter=data.get("webhook_events_filter"),
+                idempotency_key=key,
+                request_hash=request_hash(request.data) if key else "",
+                on_created=waiting.watch,
+            )
+        except Exception:
+            waiting.close()
+            raise
+        job = waiting.wait(job)
         finished = job.status in history.FINISHED
         headers = {"Location": request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))}
         if not created:

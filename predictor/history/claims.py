@@ -22,7 +22,7 @@ from datetime import datetime
 from pymongo import UpdateOne
 
 from .base import CANCELED, QUEUED, RUNNING, guard, now
-from .jobs import PredictionJob
+from .jobs import PredictionJob, batch_decode, batch_encode
 
 # What a worker reads of a job: never its output, which may be large.
 _FIELDS = {
@@ -55,6 +55,8 @@ class ClaimedJob:
     created_at: datetime
     started_at: datetime
     claimed_by: str
+    # What the finish wrote (its fields as stored), once this worker finished the job.
+    finish_state: dict | None = None
 
     @classmethod
     def from_document(cls, doc: dict, *, started_at: datetime, claimed_by: str) -> "ClaimedJob":
@@ -63,7 +65,7 @@ class ClaimedJob:
             id=doc["_id"], owner_id=doc["owner_id"], model=doc["model"], version=doc["version"],
             artifact_sha256=doc["artifact_sha256"], sklearn_version=doc["sklearn_version"],
             artifact_signature=doc.get("artifact_signature"),
-            rows=inputs if inputs is not None else [doc["input"]], is_batch=inputs is not None,
+            rows=batch_decode(inputs) if inputs is not None else [doc["input"]], is_batch=inputs is not None,
             attempts=doc.get("attempts", 0) + 1, cancel_after=doc.get("cancel_after"),
             webhook=doc.get("webhook"), webhook_events_filter=doc.get("webhook_events_filter") or [],
             created_at=doc["created_at"], started_at=started_at, claimed_by=claimed_by,
@@ -150,6 +152,10 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
     return [ClaimedJob.from_document(doc, started_at=started, claimed_by=leader.id) for doc in candidates]
 
 
+def _stored(output):
+    return batch_encode(output) if isinstance(output, list) else output
+
+
 @guard
 def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     """Finish jobs this worker holds, each with {status, output?, error?}; returns those
@@ -158,19 +164,19 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     if not results:
         return []
     stamp = now()
+    states = {
+        job.id: {
+            "status": fields["status"], "output": _stored(fields.get("output")), "error": fields.get("error"),
+            "attempts": job.attempts, "started_at": job.started_at, "completed_at": stamp,
+        }
+        for job, fields in results
+    }  # fmt: skip
     writes = [
         (
             {"_id": job.id, "status": RUNNING, "claimed_by": job.claimed_by},
-            {
-                "$set": {
-                    "status": fields["status"],
-                    "output": fields.get("output"),
-                    "error": fields.get("error"),
-                    "completed_at": stamp,
-                }
-            },
+            {"$set": {name: states[job.id][name] for name in ("status", "output", "error", "completed_at")}},
         )
-        for job, fields in results
+        for job, _ in results
     ]
     jobs = _jobs()
     if len(writes) == 1:
@@ -186,4 +192,6 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
             if d["status"] != CANCELED
         }
         finished = [job for job in finished if job.id in ours]
+    for job in finished:
+        job.finish_state = states[job.id]
     return finished

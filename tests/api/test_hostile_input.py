@@ -256,3 +256,39 @@ def test_it_answers_hostile_bodies_with_json_through_gunicorn(site_env, history,
         status, content_type, body = raw_post(base, "/register/", DEEP_ARRAY.encode())
         assert (status, content_type, body["code"]) == (400, "application/json", "parse_error"), body
     assert history.PredictionJob.objects.count() == 0
+
+
+# --- What orjson refuses and Python's json reads -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("literal", "message"),
+    [
+        # Beyond 64 bits: orjson refuses it, json reads it, and the row check names the feature.
+        ("9" * 400, "Must be a finite number."),
+        ("123456789012345678901234567890", None),  # a big but finite number: a valid value
+        ("1e400", "Must be a finite number."),  # orjson: "infinity"; json: float('inf')
+    ],
+    ids=["400-digit-integer", "30-digit-integer", "1e400"],
+)
+def test_numbers_orjson_refuses_are_still_judged_as_input(
+    history, api, model_version, valid_input, literal, message
+):
+    row = json.dumps(valid_input).replace(json.dumps(valid_input["mean_radius"]), literal, 1)
+    body = '{"model": "breast_cancer", "input": ' + row + "}"
+    response = api.post("/api/v1/predictions/", body, content_type="application/json")
+    if message is None:
+        assert response.status_code == 202, response.json()
+        return
+    body = assert_error(response, 400, "invalid", keys=("code", "message", "fields"))
+    assert body["fields"] == {"input.mean_radius": [message]}
+    assert_nothing_written(history)
+
+
+def test_broken_json_is_a_400_in_the_one_error_shape(history, api):
+    response = api.post(
+        "/api/v1/predictions/", '{"model": "breast_cancer", "input": {', content_type="application/json"
+    )
+    body = assert_error(response, 400, "parse_error", keys=("code", "message"))
+    assert body["message"].startswith("JSON parse error")
+    assert_nothing_written(history)

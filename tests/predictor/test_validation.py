@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from predictor.validation import InvalidInput, row_errors, validate_row
+from predictor.validation import InvalidInput, row_errors, rows_clean, validate_row
 
 SCHEMA = [
     {"name": "radius", "type": "number", "min": 5.0, "max": 30.0},
@@ -124,3 +124,43 @@ def test_it_does_not_change_the_callers_row():
 
     assert values == {"area": 654, "radius": 14.2, "texture": 19.3}
     assert type(values["area"]) is int
+
+
+NAMES = [feature["name"] for feature in SCHEMA]
+
+
+def test_the_whole_batch_check_gives_what_the_row_by_row_one_gives():
+    rows = [row(), {"area": 654, "radius": 14, "texture": 19.5}, row(radius=-0.0, area=1e300)]
+
+    clean = rows_clean(NAMES, rows)
+
+    assert clean == [validate_row(SCHEMA, r) for r in rows]
+    assert [list(r) for r in clean] == [NAMES] * 3
+    assert all(type(value) is float for r in clean for value in r.values())
+
+
+def test_rows_already_clean_are_kept_as_they_are():
+    rows = [row(), row(radius=3.5)]
+    assert rows_clean(NAMES, rows) is rows
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"radius": 14.2, "texture": 19.3},  # a feature missing
+        row(perimeter=1.0),  # an unknown one
+        row(radius=True),
+        row(radius=None),
+        row(radius="14.2"),
+        row(radius=math.inf),
+        row(radius=math.nan),
+        row(radius=10**400),
+        [14.2, 19.3, 654.9],
+        "row",
+        None,
+    ],
+)
+def test_any_bad_row_sends_the_batch_to_the_row_by_row_check(bad):
+    # None: the caller then names each fault with row_errors, which finds one here.
+    assert rows_clean(NAMES, [row(), bad]) is None
+    assert row_errors(SCHEMA, bad, path="inputs[1]")
