@@ -2,6 +2,7 @@
 
 import json
 import random
+import statistics
 
 from .stack import http
 from .stats import latency, ratio, summarize
@@ -73,7 +74,24 @@ def run(clients, meter, spec: dict, rows: list[dict], timing: dict) -> dict:
     figures = {**spec, **summarize(records, spec["rows"]), "cpu": usage}
     if records.get("paired_s"):
         figures["paired_one_row"] = latency(records["paired_s"])
+        figures["paired_difference"] = paired_difference(records["latency_s"], records["paired_s"])
     return figures
+
+
+def paired_difference(batch_s: list[float], one_row_s: list[float], resamples: int = 2000) -> dict:
+    """Median of (batch - the one-row job right after it), in ms, with a bootstrap 95%
+    interval: how well the run could tell a batch's extra time from the jitter of both."""
+    pairs = [1000 * (b - o) for b, o in zip(batch_s, one_row_s, strict=False)]
+    if len(pairs) < 5:
+        return {"n": len(pairs), "median_ms": None, "ci95_ms": None}
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(pairs, k=len(pairs))) for _ in range(resamples))
+    low, high = medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+    return {
+        "n": len(pairs),
+        "median_ms": round(statistics.median(pairs), 3),
+        "ci95_ms": [round(low, 3), round(high, 3)],
+    }
 
 
 def compare(results: dict, limits: dict) -> None:
@@ -89,10 +107,17 @@ def compare(results: dict, limits: dict) -> None:
             }
             if figures["rows"] == 1 or figures["clients"] != 1:
                 continue
-            one = figures.get("paired_one_row") or scenarios.get(f"{figures['model']}/wait-1/c1")
             in_process = model_s[str(figures["rows"])]["model_s"] * 1000
-            if one and figures["p50_ms"] is not None and one["p50_ms"] is not None:
-                beyond = figures["p50_ms"] - one["p50_ms"] - in_process
+            paired = figures.get("paired_difference") or {}
+            if paired.get("median_ms") is not None:
+                # Per row: (batch - one-row job, paired) - the model's own time, over the rows.
+                def per_row(ms, rows=figures["rows"], model=in_process):
+                    return round(1000 * (ms - model) / rows, 1)
+
                 figures["model_ms"] = round(in_process, 3)
-                figures["beyond_model_us_per_row"] = round(1000 * beyond / figures["rows"], 1)
+                figures["beyond_model_us_per_row"] = per_row(paired["median_ms"])
+                low, high = (per_row(ms) for ms in paired["ci95_ms"])
+                figures["beyond_model_us_per_row_ci95"] = [low, high]
+                # Told apart from zero: the interval lies above it. Else it is below resolution.
+                figures["beyond_model_resolved"] = low > 0
                 figures["vs_model"] = ratio(figures["p50_ms"], in_process)
