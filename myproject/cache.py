@@ -49,3 +49,19 @@ class PlatformRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusingClientRedisCacheClient
+
+    def window_counts(self, current: str, previous: str, *, ttl: int) -> tuple[int, int]:
+        """Count one more in `current` and read `previous`, in one round trip: (current
+        count with this one, previous count). Both keys expire `ttl` seconds after the
+        current one is first counted. For the rate limits (api/throttles.py)."""
+        current, previous = self.make_and_validate_key(current), self.make_and_validate_key(previous)
+        pipe = self._cache.get_client(write=True).pipeline(transaction=False)
+        pipe.incr(current)
+        pipe.expire(current, ttl, nx=True)
+        pipe.get(previous)
+        counted, _, before = pipe.execute()
+        return counted, int(before or 0)
+
+    def window_uncount(self, current: str) -> None:
+        """Take back one count of `current` (a refused request does not spend the budget)."""
+        self._cache.get_client(write=True).decr(self.make_and_validate_key(current))

@@ -116,7 +116,8 @@ def test_forty_posts_in_a_row_from_one_address_are_throttled(victim, settings, p
     assert set(answers[allowed:]) == {429}
     refused = client.post(path, fields)
     assert "Too many attempts from your address" in refused.content.decode()
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    # Up to two windows: the sliding window counter's longest wait (api/throttles.py).
+    assert 1 <= int(refused["Retry-After"]) <= 120
 
 
 def test_behind_one_proxy_each_client_has_its_own_bucket(victim, settings):
