@@ -223,8 +223,8 @@ def machine() -> dict:
     }
 
 
-# The bench's own files: changes to them do not change what is measured.
-BENCH_FILES = [":!bench", ":!Makefile", ":!requirements-dev.txt"]
+# The bench's own files and the documentation: changes to them do not change what is measured.
+BENCH_FILES = [":!bench", ":!Makefile", ":!requirements-dev.txt", ":!README.md", ":!docs"]
 
 
 def code_state() -> dict:
