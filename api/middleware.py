@@ -1,10 +1,13 @@
-"""Middleware: response headers every rate-limited answer carries, and the request-size limit."""
+"""Middleware: the request id, response headers every rate-limited answer carries, and the
+request-size limit."""
 
 import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
+
+from myproject import logs
 
 logger = logging.getLogger(__name__)
 
@@ -15,6 +18,25 @@ API_PREFIXES = ("/api/", "/login/", "/register/")
 # pipe instead of any answer. A bigger body is not worth a thread's time; it is cut off.
 DISCARD_MAX_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
+
+
+class RequestIdMiddleware:
+    """The request's id (myproject/logs.py): the client's `X-Request-ID` when fit, else a new
+    one; current while the request runs (every log line and every task it publishes carries
+    it) and answered back in the same header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        current = logs.request_id_from(request.headers.get(logs.HEADER))
+        token = logs.request_id.set(current)
+        try:
+            response = self.get_response(request)
+        finally:
+            logs.request_id.reset(token)
+        response[logs.HEADER] = current
+        return response
 
 
 class RateLimitHeadersMiddleware:

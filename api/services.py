@@ -1,5 +1,6 @@
 """Writes behind the API: accounts and prediction submission."""
 
+import logging
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from myproject import logs
 from predictor import history, registry
 from predictor.models import ModelVersion
 from predictor.services import UnknownVersion, prediction_prepare
@@ -19,6 +21,7 @@ from workers.tasks import job_event, prediction_enqueue, training_enqueue
 from .models import Profile
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 # How long an Idempotency-Key is remembered (the same window as Stripe's).
@@ -137,7 +140,7 @@ def prediction_submit(
     # If MongoDB fails here, nothing was written; a retry with the key takes it over.
     job = history.job_create(
         job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
-        webhook_events_filter=webhook_events_filter, **fields,
+        webhook_events_filter=webhook_events_filter, request_id=logs.request_id.get(), **fields,
     )  # fmt: skip
     on_created(job.id)
     try:
@@ -145,6 +148,11 @@ def prediction_submit(
     except OperationalError as exc:
         _undo(job_id, user=user, idempotency_key=idempotency_key)
         raise QueueUnavailable(str(exc)) from exc
+    logger.info(
+        "job %s queued", job.id,
+        extra={"job_id": job.id, "model": job.model, "version": job.version,
+               "rows": len(inputs) if inputs is not None else 1},
+    )  # fmt: skip
     return job, True
 
 

@@ -2,7 +2,9 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_init
+
+from myproject import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 
@@ -24,3 +26,24 @@ def _connect_history_after_fork(**_):
         history.ensure_indexes()
     except history.HistoryUnavailable as exc:
         logging.getLogger(__name__).warning("history indexes not checked: %s", exc)
+
+
+# The request id rides every task published while it is current (a message header) and is
+# current again while the task runs, in the worker's log lines and in the tasks it publishes.
+@before_task_publish.connect
+def _request_id_rides_the_task(headers=None, **_):
+    current = logs.request_id.get()
+    if current and headers is not None:
+        headers.setdefault("request_id", current)
+
+
+@task_prerun.connect
+def _request_id_while_the_task_runs(task=None, **_):
+    task.request.log_token = logs.request_id.set(getattr(task.request, "request_id", None))
+
+
+@task_postrun.connect
+def _request_id_after_the_task(task=None, **_):
+    token = getattr(task.request, "log_token", None)
+    if token is not None:
+        logs.request_id.reset(token)

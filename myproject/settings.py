@@ -99,7 +99,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: an oversized body is refused before anything else spends time on it.
+    # First: every answer, a refusal too, names its request (X-Request-ID; myproject/logs.py).
+    "api.middleware.RequestIdMiddleware",
+    # Then an oversized body is refused before anything else spends time on it.
     "api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -390,9 +392,21 @@ if FLOWER_URL:
 # Flower's own user:password (it keeps its lock too); the proxy sends the first pair.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH", "")
 
+# `text` (readable) or `json` (one object a line, for log collectors); either way each line
+# carries the request id and the job it is about (myproject/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "myproject.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"()": "myproject.logs.TextFormatter"},
+        "json": {"()": "myproject.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 
+from myproject import logs
+
 from . import history, registry
 from .artifacts import ArtifactError
 from .inference import pipeline_get, predict_rows
@@ -100,6 +102,17 @@ def prediction_run(
     if job is None:
         logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
         return []
+    # The job's own request id (a re-published task carries none), and the job, in every line.
+    context = logs.job_context(job.id, job.model, job.version)
+    request = logs.request_id.set(job.request_id or logs.request_id.get())
+    try:
+        return _claimed_run(job, on_event, batch_max_jobs, batch_wait_s, failure_message)
+    finally:
+        logs.request_id.reset(request)
+        logs.job_context_reset(context)
+
+
+def _claimed_run(job, on_event, batch_max_jobs, batch_wait_s, failure_message) -> list[history.ClaimedJob]:
     if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
         error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
         return _finish([(job, {"status": history.FAILED, "error": error})], on_event)
@@ -171,5 +184,16 @@ def _past_deadline(job) -> bool:
 def _finish(results: list[tuple[history.ClaimedJob, dict]], on_event) -> list[history.ClaimedJob]:
     finished = history.claimed_finish(results)
     for job in finished:
+        state = job.finish_state
+        logger.info(
+            "job %s %s", job.id, state["status"],
+            extra={
+                "job_id": job.id, "model": job.model, "version": job.version, "request_id": job.request_id,
+                "status": state["status"], "error": state["error"], "attempts": job.attempts,
+                "batch_of": job.claimed_by if job.claimed_by != job.id else None,
+                "queue_s": round((job.started_at - job.created_at).total_seconds(), 3),
+                "predict_s": round((state["completed_at"] - job.started_at).total_seconds(), 3),
+            },
+        )  # fmt: skip
         on_event("completed", job)
     return finished

@@ -115,8 +115,9 @@ def purged_queues(redis_server):
 
 @pytest.fixture(scope="session")
 def live_worker(mongo_server, purged_queues):
-    """A real `celery worker` process on the predict queue, with the suite's environment."""
-    proc = start_worker("predict", {})
+    """A real `celery worker` process on the predict queue, with the suite's environment;
+    its log lines are JSON (tests/test_logs.py follows a request id into them)."""
+    proc = start_worker("predict", {"LOG_FORMAT": "json"})
     yield proc
     stop(proc)
 

@@ -7,6 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
+from myproject import logs
 from predictor import history, webhooks
 from predictor.services import prediction_run
 from predictor.training import nightly_requests, stale_cutoff, training_execute
@@ -65,13 +66,17 @@ def job_event(event: str, job) -> None:
     time_limit=settings.WEBHOOK_TIMEOUT_S * 4,
 )
 def deliver_webhook_task(self, job_id: str, event: str) -> int | None:
-    return webhooks.deliver(
-        job_id,
-        event,
-        attempt=self.request.retries + 1,
-        allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
-        timeout_s=settings.WEBHOOK_TIMEOUT_S,
-    )
+    context = logs.job_context(job_id)  # the delivery's lines name the job
+    try:
+        return webhooks.deliver(
+            job_id,
+            event,
+            attempt=self.request.retries + 1,
+            allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
+            timeout_s=settings.WEBHOOK_TIMEOUT_S,
+        )
+    finally:
+        logs.job_context_reset(context)
 
 
 def prediction_enqueue(job_id: str) -> None:

@@ -30,7 +30,7 @@ _FIELDS = {
     for name in (
         "owner_id", "model", "version", "artifact_sha256", "sklearn_version", "artifact_signature",
         "input", "inputs", "status", "attempts", "cancel_after", "webhook", "webhook_events_filter",
-        "created_at", "started_at", "requeued_at", "claimed_by",
+        "created_at", "started_at", "requeued_at", "claimed_by", "request_id",
     )
 }  # fmt: skip
 
@@ -55,6 +55,8 @@ class ClaimedJob:
     created_at: datetime
     started_at: datetime
     claimed_by: str
+    # The submit's request id (myproject/logs.py), for the job's log lines.
+    request_id: str | None = None
     # What the finish wrote (its fields as stored), once this worker finished the job.
     finish_state: dict | None = None
 
@@ -69,6 +71,7 @@ class ClaimedJob:
             attempts=doc.get("attempts", 0) + 1, cancel_after=doc.get("cancel_after"),
             webhook=doc.get("webhook"), webhook_events_filter=doc.get("webhook_events_filter") or [],
             created_at=doc["created_at"], started_at=started_at, claimed_by=claimed_by,
+            request_id=doc.get("request_id"),
         )  # fmt: skip
 
 

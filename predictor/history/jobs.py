@@ -47,6 +47,8 @@ class PredictionJob(me.Document):
     requeued_at = me.DateTimeField(null=True)
     # The task running it: its own, or the one whose batch it joined (history/claims.py).
     claimed_by = me.StringField(null=True)
+    # The submit's request id (X-Request-ID; myproject/logs.py): the worker's lines carry it.
+    request_id = me.StringField(null=True)
 
     meta = {
         "collection": "prediction_jobs",
@@ -148,6 +150,7 @@ def job_create(
     artifact_signature: str | None = None, input: dict | None = None, inputs: list[dict] | None = None,
     cancel_after: datetime | None = None,
     webhook: str | None = None, webhook_events_filter: list[str] | None = None, job_id: str | None = None,
+    request_id: str | None = None,
 ) -> JobView:  # fmt: skip
     doc = {
         "_id": job_id or str(uuid.uuid4()), "owner_id": owner_id, "model": model, "version": version,
@@ -155,7 +158,7 @@ def job_create(
         "artifact_signature": artifact_signature, "input": input,
         "inputs": batch_encode(inputs) if inputs is not None else None, "output": None,
         "error": None, "status": QUEUED, "attempts": 0, "cancel_after": cancel_after, "webhook": webhook,
-        "webhook_events_filter": webhook_events_filter or [], "created_at": now(),
+        "webhook_events_filter": webhook_events_filter or [], "created_at": now(), "request_id": request_id,
     }  # fmt: skip
     PredictionJob._get_collection().insert_one(doc)
     return JobView(doc)
