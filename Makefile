@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint format bench chaos fuzz browser compose-check clean-var
+.PHONY: up test test-postgres lint format bench chaos fuzz browser compose-check clean-var
 
 # Reinstalls only when a requirements file changes.
 # make up's set: requirements-local.txt, which includes the production set, requirements.txt.
@@ -38,6 +38,19 @@ browser:
 
 test: lint browser
 	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory test-postgres
+
+# The tests that touch SQL (accounts, registry, training, the API) again on PostgreSQL, the
+# production database (make up uses SQLite), when one answers at TEST_POSTGRES_URL; its test
+# database is made and dropped by the run. Skipped, saying so, when none answers.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/platform
+test-postgres: $(BIN)/.dev-installed
+	@if $(BIN)/python tests/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \
+	  DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -q \
+	    tests/api tests/predictor tests/test_training.py tests/test_deploy_check.py; \
+	else \
+	  echo "test-postgres: skipped, no PostgreSQL answers at $(TEST_POSTGRES_URL)"; \
+	fi
 
 # Latency, throughput, CPU and memory next to the limits they are judged against (bench/run.py),
 # appended to bench/RESULTS.md, all figures in bench/results.json; under 10 minutes on 2 cores; not
