@@ -10,6 +10,7 @@ job can be followed through the web, the predict worker and the webhook worker:
     LOG_FORMAT=text  the default: a readable line, the same fields at its end
 """
 
+import contextlib
 import contextvars
 import logging
 import re
@@ -32,13 +33,19 @@ def request_id_from(header: str | None) -> str:
     return header if header and _FIT.fullmatch(header) else uuid.uuid4().hex
 
 
-def job_context(job_id: str, model: str | None = None, version: int | None = None):
-    """Make later lines of this thread (or task) carry the job; returns a token for reset."""
-    return _job.set((job_id, model, version))
-
-
-def job_context_reset(token) -> None:
-    _job.reset(token)
+@contextlib.contextmanager
+def about_job(
+    job_id: str, model: str | None = None, version: int | None = None, *, request: str | None = None
+):
+    """Lines logged inside carry the job (and `request` as the request id, when given: a
+    re-published task carries none, the job remembers its own)."""
+    job_token = _job.set((job_id, model, version))
+    request_token = request_id.set(request or request_id.get())
+    try:
+        yield
+    finally:
+        request_id.reset(request_token)
+        _job.reset(job_token)
 
 
 class ContextFilter(logging.Filter):

@@ -102,32 +102,21 @@ def prediction_run(
     if job is None:
         logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
         return []
-    # The job's own request id (a re-published task carries none), and the job, in every line.
-    context = logs.job_context(job.id, job.model, job.version)
-    request = logs.request_id.set(job.request_id or logs.request_id.get())
-    try:
-        return _claimed_run(job, on_event, batch_max_jobs, batch_wait_s, failure_message)
-    finally:
-        logs.request_id.reset(request)
-        logs.job_context_reset(context)
-
-
-def _claimed_run(job, on_event, batch_max_jobs, batch_wait_s, failure_message) -> list[history.ClaimedJob]:
-    if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
-        error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
-        return _finish([(job, {"status": history.FAILED, "error": error})], on_event)
-    jobs = [job]
-    behind = job.started_at - job.created_at > BEHIND
-    if behind and job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
-        jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s)
-    try:
-        return _run(jobs, on_event)
-    except Exception as exc:
-        # Whatever stopped the run (a soft time limit included), every job it held ends.
-        _finish(
-            [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs], on_event
-        )
-        raise
+    with logs.about_job(job.id, job.model, job.version, request=job.request_id):
+        if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
+            error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
+            return _finish([(job, {"status": history.FAILED, "error": error})], on_event)
+        jobs = [job]
+        behind = job.started_at - job.created_at > BEHIND
+        if behind and job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
+            jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s)
+        try:
+            return _run(jobs, on_event)
+        except Exception as exc:
+            # Whatever stopped the run (a soft time limit included), every job it held ends.
+            failed = [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs]
+            _finish(failed, on_event)
+            raise
 
 
 def _peers(leader: history.ClaimedJob, *, limit: int, wait_s: float) -> list[history.ClaimedJob]:

@@ -20,13 +20,8 @@ def record(message="job x succeeded", **extra) -> logging.LogRecord:
 
 
 def test_a_json_line_carries_the_request_and_the_job_and_leaves_out_what_is_unknown():
-    token = logs.request_id.set("req-1")
-    context = logs.job_context("job-1", "breast_cancer", 3)
-    try:
+    with logs.about_job("job-1", "breast_cancer", 3, request="req-1"):
         line = json.loads(logs.JsonFormatter().format(record(status="succeeded")))
-    finally:
-        logs.job_context_reset(context)
-        logs.request_id.reset(token)
 
     assert line["message"] == "job x succeeded"
     assert (line["level"], line["logger"]) == ("INFO", "predictor.services")
@@ -44,11 +39,8 @@ def test_a_json_line_carries_the_request_and_the_job_and_leaves_out_what_is_unkn
 
 
 def test_what_a_call_says_wins_over_the_context_and_text_lines_end_with_the_fields():
-    context = logs.job_context("leader", "iris", 1)
-    try:
+    with logs.about_job("leader", "iris", 1):
         made = record(job_id="peer", request_id="req-peer")
-    finally:
-        logs.job_context_reset(context)
     text = logs.TextFormatter().format(made)
     assert text.endswith("[request_id=req-peer job_id=peer model=iris version=1]")
 

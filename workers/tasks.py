@@ -66,8 +66,7 @@ def job_event(event: str, job) -> None:
     time_limit=settings.WEBHOOK_TIMEOUT_S * 4,
 )
 def deliver_webhook_task(self, job_id: str, event: str) -> int | None:
-    context = logs.job_context(job_id)  # the delivery's lines name the job
-    try:
+    with logs.about_job(job_id):  # the delivery's lines name the job
         return webhooks.deliver(
             job_id,
             event,
@@ -75,8 +74,6 @@ def deliver_webhook_task(self, job_id: str, event: str) -> int | None:
             allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
             timeout_s=settings.WEBHOOK_TIMEOUT_S,
         )
-    finally:
-        logs.job_context_reset(context)
 
 
 def prediction_enqueue(job_id: str) -> None:
