@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-postgres lint format bench chaos fuzz browser compose-check clean-var
+.PHONY: up test test-postgres lint format bench chaos fuzz browser compose-check compose-smoke clean-var
 
 # Reinstalls only when a requirements file changes.
 # make up's set: requirements-local.txt, which includes the production set, requirements.txt.
@@ -75,6 +75,11 @@ compose-check:
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq docker-compose >/dev/null; }
 	DJANGO_SECRET_KEY=check POSTGRES_PASSWORD=check FLOWER_BASIC_AUTH=check:check ADMIN_PASSWORD=check \
 	  docker-compose -f compose.yaml config --quiet && echo "compose.yaml: valid"
+
+# compose.yaml run for real, as root: engine, images (stand-ins where Docker Hub is out of
+# reach), up, the API flow through the published port, down -v (docker/smoke.py).
+compose-smoke:
+	$(PYTHON) docker/smoke.py
 
 # Forget everything make up stored (database, MongoDB and Redis data, artifacts, secrets).
 clean-var:

@@ -1,0 +1,681 @@
+#!/usr/bin/env python3
+"""Smoke test of compose.yaml: build the stack, start it, use it as a client would, tear it down.
+
+Run it as root (docker and the stand-in scripts need root), from anywhere:
+
+    sudo python3 docker/smoke.py
+
+It uses the host's Python 3.11 and its standard library only, and docker-compose 1.29
+(what docker/standin/engine.sh installs). Every step is timed; a table of the times ends
+the report. The exit status is 0 only when every check passed and nothing was left behind.
+
+Steps and checks:
+
+1. Engine and images: docker/standin/engine.sh when `docker info` fails; then
+   docker/standin/build.sh (idempotent: it keeps images already present and builds a
+   stand-in only for one that is missing and cannot be pulled), whose summary is printed;
+   then `docker-compose build` of the app image, and the app image's size.
+2. Up: `docker-compose up -d` under the project name `platform-smoke`, with
+   DJANGO_SECRET_KEY, POSTGRES_PASSWORD, FLOWER_BASIC_AUTH and ADMIN_PASSWORD freshly
+   generated for this run and passed in the environment of docker-compose only (never on
+   a command line, never printed). Then GET /readyz on the web's published address until
+   it answers 200 (180 s at most).
+3. The API, as README.md's "Use the API" describes it, over plain HTTP with
+   `X-Forwarded-Proto: https` (compose's web expects a TLS proxy in front of it):
+   register a user and log in (JWT); read the model's input schema; one one-row prediction
+   with `Prefer: wait=30`, which must answer 200 with status `succeeded`; one batch of 10
+   rows (each feature at the midpoint of its observed min and max), which must succeed with
+   10 outputs; the user's history must list both jobs. Then, as `admin` (ADMIN_PASSWORD),
+   a staff training run of the same model, followed until it ends: it must succeed and the
+   promotion gate must promote it, and the model must then be served by the new version.
+   A gate that rejects is reported with the API's own decision and reason, as a failure.
+4. Always, whatever happened: `docker-compose ps`; after a failure, the last 50 log lines
+   of every service that is not running (or healthy, where it has a healthcheck); then
+   `docker-compose down -v --remove-orphans`, and a check that no container, network or
+   volume of the project is left (by the compose project label, and the volumes, named or
+   anonymous, that the project's containers mounted).
+5. A table of the steps and their seconds, and which images were local stand-ins (images
+   labelled org.example.standin=true by docker/standin/build.sh) and what runs in them.
+
+Every failed check stops the run with what was expected and the HTTP status and body that
+came back instead. Nothing here changes the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "platform-smoke"
+COMPOSE = ["docker-compose", "-p", PROJECT, "-f", "compose.yaml"]
+PROJECT_LABEL = f"label=com.docker.compose.project={PROJECT}"
+STANDIN_LABEL = "org.example.standin"
+
+MODEL = "breast_cancer"  # README's example model
+BATCH_ROWS = 10
+READY_TIMEOUT_S = 180
+WAIT_S = 30  # Prefer: wait=N on the submits
+JOB_TIMEOUT_S = 60  # a batch that answered 202 is polled this long
+TRAINING_TIMEOUT_S = 180
+
+
+class Image(NamedTuple):
+    """An image compose.yaml or docker/Dockerfile names."""
+
+    name: str
+    role: str
+    service: str  # whose container runs it
+    probe: str  # a shell command that says what really runs in that container
+    versioned: bool = True  # the probe's version can be held against the tag's
+
+
+IMAGES = [
+    Image(
+        "python:3.11-slim",
+        "Python (base of the app image)",
+        "web",
+        '. /etc/os-release; echo "$(python --version) on $PRETTY_NAME"',
+    ),
+    Image("redis:7", "Redis", "redis", "redis-server --version | cut -d' ' -f1-3"),
+    Image("postgres:16", "PostgreSQL", "postgres", "postgres --version"),
+    Image(
+        "mongo:7",
+        "MongoDB",
+        "mongo",
+        "if command -v mongod >/dev/null; then mongod --version | head -n 1; "
+        "else python -c 'import secantus; print(\"SecantusDB\", secantus.__version__)' "
+        "&& echo '(no mongod here)'; fi",
+        versioned=False,  # the stand-in is another server, with version numbers of its own
+    ),
+]
+
+
+class SmokeFailure(Exception):
+    """A check that did not pass; its message says what was expected and what came back."""
+
+
+# ---- output and timing ------------------------------------------------------------------
+
+T0 = time.monotonic()
+STEPS: list[tuple[str, float, str]] = []  # (step, seconds, "ok" | "FAILED")
+
+
+def log(message: str) -> None:
+    print(f"[smoke {time.strftime('%H:%M:%S')} +{time.monotonic() - T0:5.1f}s] {message}", flush=True)
+
+
+@contextmanager
+def step(name: str):
+    """Time one step; it is recorded as FAILED when it raises."""
+    log(f"--- {name}")
+    start = time.monotonic()
+    try:
+        yield
+    except BaseException:
+        STEPS.append((name, time.monotonic() - start, "FAILED"))
+        raise
+    seconds = time.monotonic() - start
+    STEPS.append((name, seconds, "ok"))
+    log(f"    {name}: {seconds:.1f}s")
+
+
+def indent(text: str, prefix: str = "    | ") -> str:
+    return "\n".join(prefix + line for line in text.rstrip().splitlines())
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+
+def run(
+    cmd: list[str], *, env: dict | None = None, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run a command in the repository, stdout and stderr together in .stdout."""
+    try:
+        done = subprocess.run(
+            cmd,
+            cwd=REPO,
+            env=env,
+            timeout=timeout,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else (exc.output or "")
+        raise SmokeFailure(
+            f"`{' '.join(cmd)}` did not finish in {timeout:.0f}s; its last output:\n{indent(tail(output))}"
+        ) from None
+    except FileNotFoundError:
+        raise SmokeFailure(f"`{cmd[0]}` is not installed (docker/standin/engine.sh installs it)") from None
+    if check and done.returncode != 0:
+        raise SmokeFailure(f"`{' '.join(cmd)}` exited {done.returncode}:\n{indent(tail(done.stdout))}")
+    return done
+
+
+def compose(*args: str, env: dict, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    # Every compose command needs the four variables: compose.yaml refuses to load without them.
+    return run([*COMPOSE, *args], env=env, timeout=timeout, check=check)
+
+
+def compose_env() -> dict:
+    """The child environment of docker-compose: this one plus fresh secrets for this run."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        POSTGRES_PASSWORD=secrets.token_urlsafe(24),
+        FLOWER_BASIC_AUTH=f"flower:{secrets.token_urlsafe(24)}",
+        ADMIN_PASSWORD=secrets.token_urlsafe(24),
+    )
+    return env
+
+
+def project_leftovers() -> dict[str, list[str]]:
+    """Containers, networks and volumes that carry the project's compose label."""
+    found = {}
+    for kind, cmd in (
+        ("containers", ["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"]),
+        ("networks", ["docker", "network", "ls", "--filter", PROJECT_LABEL, "-q"]),
+        ("volumes", ["docker", "volume", "ls", "--filter", PROJECT_LABEL, "-q"]),
+    ):
+        found[kind] = run(cmd, timeout=30).stdout.split()
+    return found
+
+
+def project_services() -> list[tuple[str, str]]:
+    """(service, trouble) of each container of the project, trouble "" when it is fine:
+    running (and healthy, where it has a healthcheck), or a one-shot (restart "no") that
+    exited 0, as compose's `setup` does."""
+    ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+    if not ids:
+        return []
+    fmt = (
+        '{{index .Config.Labels "com.docker.compose.service"}}\t{{.State.Status}}\t{{.State.ExitCode}}\t'
+        "{{if .State.Health}}{{.State.Health.Status}}{{end}}\t{{.HostConfig.RestartPolicy.Name}}"
+    )
+    services = []
+    for line in run(["docker", "inspect", "-f", fmt, *ids], timeout=30).stdout.splitlines():
+        if not line.strip():
+            continue
+        service, state, code, health, restart = line.split("\t")
+        if state == "running":
+            trouble = "" if health in ("", "healthy") else f"running, {health}"
+        elif state == "exited" and code == "0" and restart in ("", "no"):
+            trouble = ""
+        else:
+            trouble = f"{state} (exit code {code}, restart policy {restart or 'no'})"
+        services.append((service, trouble))
+    return sorted(services)
+
+
+def project_volumes_mounted() -> set[str]:
+    """Every volume, named or anonymous, that a container of the project mounts."""
+    ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+    if not ids:
+        return set()
+    fmt = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
+    return set(run(["docker", "inspect", "-f", fmt, *ids], timeout=30).stdout.split())
+
+
+def image_label(image: str) -> str | None:
+    """The image's stand-in label ("true" on a stand-in), or None when it is not present."""
+    done = run(
+        ["docker", "image", "inspect", "-f", f'{{{{ index .Config.Labels "{STANDIN_LABEL}" }}}}', image],
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def app_image() -> str:
+    """The image compose.yaml builds for the app services (the `image:` of its x-app block)."""
+    text = (REPO / "compose.yaml").read_text()
+    block = re.search(r"^x-app:.*?^\S", text, re.S | re.M)
+    found = re.search(r"^\s+image:\s*(\S+)", block.group(0) if block else "", re.M)
+    if not found:
+        raise SmokeFailure("compose.yaml: no `image:` in its x-app block")
+    return found.group(1)
+
+
+# ---- HTTP -------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A redirect (say, to https) is an answer to check, not one to follow.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+# No proxy from the environment: the web is on this host.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+
+class Answer:
+    def __init__(self, method: str, url: str, status: int, body: bytes):
+        self.method, self.url, self.status = method, url, status
+        self.text = body.decode(errors="replace")
+        try:
+            self.json = json.loads(self.text)
+        except ValueError:
+            self.json = None
+
+    def describe(self) -> str:
+        text = (
+            self.text if len(self.text) <= 4000 else self.text[:4000] + f"... ({len(self.text)} characters)"
+        )
+        return f"{self.method} {self.url} answered {self.status}: {text}"
+
+
+class Web:
+    """The web service at its published address, as an API client."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.requests = 0
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body=None,
+        headers: dict | None = None,
+        timeout: float = 30,
+    ) -> Answer:
+        self.requests += 1
+        url = self.base + path
+        all_headers = {
+            "Accept": "application/json",
+            "X-Forwarded-Proto": "https",  # as the TLS proxy in front of it would say
+            "X-Request-ID": f"smoke-{os.getpid()}-{self.requests}",  # to find it in the logs
+            **(headers or {}),
+        }
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            all_headers["Content-Type"] = "application/json"
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
+        try:
+            with OPENER.open(request, timeout=timeout) as response:
+                return Answer(method, url, response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            return Answer(method, url, exc.code, exc.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise SmokeFailure(f"{method} {url}: no answer ({exc})") from None
+
+
+def expect(ok: bool, what: str, answer: Answer) -> None:
+    if not ok:
+        raise SmokeFailure(f"expected {what}; {answer.describe()}")
+
+
+def field(answer: Answer, name: str):
+    return answer.json.get(name) if isinstance(answer.json, dict) else None
+
+
+# ---- the steps --------------------------------------------------------------------------
+
+
+def prepare_images(env: dict, report: dict) -> None:
+    with step("docker engine"):
+        if run(["docker", "info"], timeout=30, check=False).returncode != 0:
+            log("docker info failed: running docker/standin/engine.sh")
+            print(indent(run(["bash", "docker/standin/engine.sh"], timeout=600).stdout), flush=True)
+            run(["docker", "info"], timeout=30)
+        else:
+            log("dockerd answers")
+    with step("stand-in images (build.sh)"):
+        out = run(["bash", "docker/standin/build.sh"], timeout=1800).stdout
+        print(indent(out), flush=True)
+        if "STAND-IN built" in out:
+            log("build.sh built stand-ins in this run (see above)")
+    with step("docker-compose build"):
+        log("building the app image (minutes when nothing is cached, seconds otherwise)")
+        out = compose("build", env=env, timeout=1800).stdout
+        for line in dict.fromkeys(line for line in out.splitlines() if line.startswith("Successfully")):
+            print(indent(line), flush=True)
+    image = app_image()
+    size = run(["docker", "image", "inspect", "-f", "{{.Size}}", image], timeout=30).stdout.strip()
+    report["app_image"] = f"{image}: {int(size) / 1e6:.1f} MB"
+    log(f"app image {report['app_image']}")
+
+
+def start_stack(env: dict) -> Web:
+    leftovers = project_leftovers()
+    if any(leftovers.values()):
+        with step("remove an earlier run's leftovers"):
+            log(f"project {PROJECT} exists already ({leftovers}): taking it down first")
+            compose("down", "-v", "--remove-orphans", env=env, timeout=180)
+    with step("docker-compose up -d"):
+        # `up -d` returns once `setup` (migrate, admin, first training) has finished and
+        # the long-running services are started.
+        out = compose("up", "-d", env=env, timeout=420).stdout
+        print(indent(out), flush=True)
+        setup = compose(
+            "logs", "--no-color", "--tail", "10", "setup", env=env, timeout=60, check=False
+        ).stdout
+        log("setup said:")
+        print(indent(setup), flush=True)
+    address = compose("port", "web", "8000", env=env, timeout=30).stdout.strip()
+    if not re.fullmatch(r"[\d.]+:\d+", address):
+        raise SmokeFailure(f"`docker-compose port web 8000` said {address!r}, not HOST:PORT")
+    host, port = address.rsplit(":", 1)
+    if host == "0.0.0.0":
+        host = "127.0.0.1"
+    web = Web(f"http://{host}:{port}")
+    log(f"web published at {web.base}")
+
+    with step("ready (/readyz 200)"):
+        deadline, last = time.monotonic() + READY_TIMEOUT_S, "no answer yet"
+        while True:
+            try:
+                answer = web.call("GET", "/readyz", timeout=5)
+                if answer.status == 200:
+                    log(f"/readyz: {answer.text.strip()}")
+                    break
+                last = answer.describe()
+            except SmokeFailure as exc:
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"/readyz did not answer 200 in {READY_TIMEOUT_S}s; last: {last}")
+            time.sleep(1)
+    return web
+
+
+def probe_images(env: dict, report: dict) -> None:
+    """What really runs in each service (for the stand-in summary); never fails the run."""
+    for image in IMAGES:
+        done = compose("exec", "-T", image.service, "sh", "-c", image.probe, env=env, timeout=60, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            report.setdefault("probes", {})[image.name] = " ".join(done.stdout.split())
+
+
+def api_flow(web: Web, admin_password: str, report: dict) -> None:
+    username = f"smoke-{secrets.token_hex(4)}"
+    password = f"Smoke-{secrets.token_urlsafe(16)}"
+
+    with step("register"):
+        answer = web.call(
+            "POST",
+            "/register/",
+            body={
+                "username": username,
+                "email": f"{username}@example.com",
+                "password": password,
+                "password_confirm": password,
+                "organization": "Smoke test",
+            },
+        )
+        expect(answer.status == 201, "201 Created", answer)
+
+    with step("login (JWT)"):
+        answer = web.call("POST", "/login/", body={"username": username, "password": password})
+        expect(answer.status == 200 and field(answer, "access"), "200 with an access token", answer)
+        token = answer.json["access"]
+
+    with step("model input schema"):
+        answer = web.call("GET", f"/api/v1/models/{MODEL}/", token=token)
+        schema = field(answer, "input_schema")
+        expect(
+            answer.status == 200 and isinstance(schema, list) and schema,
+            f"200 with {MODEL}'s input_schema",
+            answer,
+        )
+        try:
+            row = {feature["name"]: (feature["min"] + feature["max"]) / 2 for feature in schema}
+        except (KeyError, TypeError):
+            raise SmokeFailure(
+                f"every input_schema feature should have name, min and max; {answer.describe()}"
+            ) from None
+        log(f"{MODEL} v{field(answer, 'version')}: {len(row)} features, each at its min/max midpoint")
+
+    wait = {"Prefer": f"wait={WAIT_S}"}
+    with step(f"prediction, 1 row (Prefer: wait={WAIT_S})"):
+        answer = web.call(
+            "POST",
+            "/api/v1/predictions/",
+            token=token,
+            headers=wait,
+            body={"model": MODEL, "input": row},
+            timeout=WAIT_S + 30,
+        )
+        expect(
+            answer.status == 200 and field(answer, "status") == "succeeded",
+            "200 with status succeeded (the job finished within the wait)",
+            answer,
+        )
+        single = answer.json
+        log(f"job {single['id']}: {json.dumps({k: single.get(k) for k in ('output', 'metrics')})}")
+
+    with step(f"prediction, batch of {BATCH_ROWS} rows"):
+        answer = web.call(
+            "POST",
+            "/api/v1/predictions/",
+            token=token,
+            headers=wait,
+            body={"model": MODEL, "inputs": [row] * BATCH_ROWS},
+            timeout=WAIT_S + 30,
+        )
+        expect(answer.status in (200, 202) and field(answer, "id"), "200 or 202 with the job", answer)
+        batch_id = answer.json["id"]
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while field(answer, "status") not in ("succeeded", "failed", "canceled"):
+            if time.monotonic() > deadline:
+                raise SmokeFailure(
+                    f"batch job not finished {JOB_TIMEOUT_S}s after the wait; {answer.describe()}"
+                )
+            time.sleep(0.5)
+            answer = web.call("GET", f"/api/v1/predictions/{batch_id}/", token=token)
+            expect(answer.status == 200, f"200 for job {batch_id}", answer)
+        output = field(answer, "output")
+        expect(
+            field(answer, "status") == "succeeded" and isinstance(output, list) and len(output) == BATCH_ROWS,
+            f"status succeeded with {BATCH_ROWS} outputs",
+            answer,
+        )
+        log(f"job {batch_id}: {len(output)} outputs, metrics {json.dumps(answer.json.get('metrics'))}")
+
+    with step("history lists both jobs"):
+        answer = web.call("GET", "/api/v1/predictions/?limit=100", token=token)
+        results = field(answer, "results")
+        expect(answer.status == 200 and isinstance(results, list), "200 with results", answer)
+        listed = {job.get("id"): job.get("status") for job in results}
+        expect(
+            listed.get(single["id"]) == "succeeded" and listed.get(batch_id) == "succeeded",
+            f"jobs {single['id']} and {batch_id} listed as succeeded",
+            answer,
+        )
+        log(f"history: {len(results)} jobs, both present")
+
+    with step("admin login"):
+        answer = web.call("POST", "/login/", body={"username": "admin", "password": admin_password})
+        expect(answer.status == 200 and field(answer, "access"), "200 with an access token for admin", answer)
+        admin = answer.json["access"]
+
+    with step(f"training run ({MODEL})"):
+        before = web.call("GET", f"/api/v1/models/{MODEL}/", token=admin)
+        expect(before.status == 200, f"200 for {MODEL}", before)
+        answer = web.call("POST", "/api/v1/trainings/", token=admin, body={"model": MODEL})
+        expect(answer.status == 202 and field(answer, "id"), "202 with the training run", answer)
+        run_id = answer.json["id"]
+        log(f"training run {run_id} queued; champion before: v{field(before, 'version')}")
+        deadline, stage = time.monotonic() + TRAINING_TIMEOUT_S, None
+        while field(answer, "status") not in ("succeeded", "failed"):
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"training run not finished in {TRAINING_TIMEOUT_S}s; {answer.describe()}")
+            time.sleep(0.5)
+            answer = web.call("GET", f"/api/v1/trainings/{run_id}/", token=admin)
+            expect(answer.status == 200, f"200 for training run {run_id}", answer)
+            if field(answer, "stage") != stage:
+                stage = field(answer, "stage")
+                log(f"    stage: {stage}")
+        training = answer.json
+        report["training"] = (
+            f"v{training.get('version')} {training.get('decision')}: {training.get('decision_reason')} "
+            f"(ran {training.get('duration_s')}s)"
+        )
+        expect(training["status"] == "succeeded", "the training run to succeed", answer)
+        if training.get("decision") != "promoted":
+            raise SmokeFailure(
+                f"the promotion gate did not promote: decision={training.get('decision')!r}, "
+                f"reason={training.get('decision_reason')!r}; {answer.describe()}"
+            )
+        log(f"training: {report['training']}")
+        after = web.call("GET", f"/api/v1/models/{MODEL}/", token=admin)
+        expect(
+            after.status == 200 and field(after, "version") == training.get("version"),
+            f"{MODEL} served by the promoted v{training.get('version')}",
+            after,
+        )
+
+
+def teardown(env: dict, failed: bool) -> list[str]:
+    """ps, logs of the services in trouble (after a failure), down -v, and the leftovers check.
+    Returns what went wrong here (nothing, when all is clean)."""
+    problems = []
+    try:
+        print(indent(compose("ps", env=env, timeout=60, check=False).stdout), flush=True)
+        if failed:
+            for service, trouble in project_services():
+                if trouble:
+                    log(f"{service} is {trouble}: its last 50 log lines")
+                    logs = compose(
+                        "logs", "--no-color", "--tail", "50", service, env=env, timeout=60, check=False
+                    )
+                    print(indent(logs.stdout), flush=True)
+        mounted = project_volumes_mounted()
+    except SmokeFailure as exc:
+        problems.append(f"inspecting the stack: {exc}")
+        mounted = set()
+
+    with step("docker-compose down -v"):
+        try:
+            print(indent(compose("down", "-v", "--remove-orphans", env=env, timeout=180).stdout), flush=True)
+        except SmokeFailure as exc:
+            problems.append(str(exc))
+
+    with step("nothing left behind"):
+        try:
+            left = project_leftovers()
+            existing = set(run(["docker", "volume", "ls", "-q"], timeout=30).stdout.split())
+        except SmokeFailure as exc:
+            problems.append(f"listing what is left: {exc}")
+            return problems
+        left["volumes the containers mounted"] = sorted(mounted & existing)
+        for kind, ids in left.items():
+            if ids:
+                problems.append(f"left behind after down -v: {kind} {' '.join(ids)}")
+        if not problems:
+            log(f"nothing of {PROJECT} is left: no container, network or volume ({len(mounted)} removed)")
+    return problems
+
+
+def standin_summary(report: dict) -> list[str]:
+    """One line saying which images were stand-ins, then one line for each image."""
+    lines = []
+    probes = report.get("probes", {})
+    labels = {image.name: image_label(image.name) for image in IMAGES}
+    standins = [image for image, label in labels.items() if label == "true"]
+    real = [image for image, label in labels.items() if label is not None and label != "true"]
+    lines.append(
+        f"Stand-ins ({STANDIN_LABEL}=true): {', '.join(standins) or 'none'}; "
+        f"real images: {', '.join(real) or 'none'}"
+    )
+    for image in IMAGES:
+        label = labels[image.name]
+        if label is None:
+            lines.append(f"{image.role}: {image.name} not present")
+            continue
+        what = probes.get(image.name, "not probed")
+        if label != "true":
+            lines.append(f"{image.role}: real {image.name} ({what})")
+            continue
+        # "postgres:16" wants 16.x: say so when the stand-in runs another version.
+        wanted = re.match(r"\d+(\.\d+)*", image.name.split(":", 1)[1]).group(0)
+        found = re.search(r"\d+(\.\d+)+", what)
+        other = image.versioned and found and not (found.group(0) + ".").startswith(wanted + ".")
+        lines.append(
+            f"{image.role}: STAND-IN for {image.name}: {what}" + (f" (not {wanted})" if other else "")
+        )
+    app = app_image()
+    if image_label(app) == "true":
+        lines.append(f"App image {app}: built on the python:3.11-slim stand-in (inherits its label)")
+    return lines
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("run as root: sudo python3 docker/smoke.py", file=sys.stderr)
+        return 2
+    env = compose_env()
+    report: dict = {}
+    failure = summary = None
+    docker_ready = False
+    try:
+        prepare_images(env, report)
+        docker_ready = True
+        web = start_stack(env)
+        with step("what runs in each image"):
+            probe_images(env, report)
+        api_flow(web, env["ADMIN_PASSWORD"], report)
+    except SmokeFailure as exc:
+        failure = str(exc)
+        summary = failure.splitlines()[0]
+    except KeyboardInterrupt:
+        failure = summary = "interrupted"
+    except Exception as exc:  # a bug here, or something unforeseen: still tear down
+        failure = traceback.format_exc()
+        summary = f"{type(exc).__name__}: {exc}"
+    finally:
+        if failure:
+            log(f"FAILED: {failure}")
+        # After a failed engine step there is no docker to clean up with.
+        if docker_ready or run(["docker", "info"], timeout=30, check=False).returncode == 0:
+            cleanup_problems = teardown(env, failed=failure is not None)
+        else:
+            cleanup_problems = ["docker does not answer: nothing could be checked or removed"]
+
+    print("\n==== smoke test report " + "=" * 56)
+    width = max(len(name) for name, _, _ in STEPS) if STEPS else 10
+    for name, seconds, result in STEPS:
+        print(f"  {name:<{width}}  {seconds:7.1f}s  {result}")
+    print(f"  {'total':<{width}}  {time.monotonic() - T0:7.1f}s")
+    if "app_image" in report:
+        print(f"  app image: {report['app_image']}")
+    if "training" in report:
+        print(f"  training run: {report['training']}")
+    try:
+        for line in standin_summary(report):
+            print(f"  {line}")
+    except SmokeFailure as exc:
+        print(f"  images: could not be inspected ({exc})")
+    for problem in cleanup_problems:
+        print(f"  CLEANUP FAILED: {problem}")
+    if failure:
+        print(f"  FAILED: {summary}")
+    ok = failure is None and not cleanup_problems
+    print(f"  result: {'PASSED' if ok else 'FAILED'}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
