@@ -196,6 +196,9 @@ class JobMetricsSerializer(serializers.Serializer):
     queue_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to start.")
     predict_s = serializers.FloatField(allow_null=True, help_text="Seconds running.")
     total_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to finish.")
+    worker = serializers.CharField(
+        allow_null=True, help_text="The Celery worker that ran it (its node name: queue@host)."
+    )
 
 
 class JobUrlsSerializer(serializers.Serializer):

@@ -29,6 +29,9 @@ Steps and checks:
    a staff training run of the same model, followed until it ends: it must succeed and the
    promotion gate must promote it, and the model must then be served by the new version.
    A gate that rejects is reported with the API's own decision and reason, as a failure.
+   Then the predict workers are scaled to 3 containers (`--scale worker=3`), and, once all
+   three answer a Celery ping, 60 one-row jobs from 12 concurrent clients must each succeed
+   and, by the worker each job names (its `metrics.worker`), have run on all three.
 4. Always, whatever happened: `docker-compose ps`; after a failure, the last 50 log lines
    of every service that is not running (or healthy, where it has a healthcheck); then
    `docker-compose down -v --remove-orphans`, and a check that no container, network or
@@ -67,6 +70,8 @@ MODEL = "breast_cancer"  # README's example model
 BATCH_ROWS = 10
 READY_TIMEOUT_S = 180
 WAIT_S = 30  # Prefer: wait=N on the submits
+SCALE = 3  # predict workers, each a container of its own
+SPREAD_JOBS, SPREAD_CLIENTS = 60, 12
 JOB_TIMEOUT_S = 60  # a batch that answered 202 is polled this long
 TRAINING_TIMEOUT_S = 180
 
@@ -447,6 +452,7 @@ def api_flow(web: Web, admin_password: str, report: dict) -> None:
                 f"every input_schema feature should have name, min and max; {answer.describe()}"
             ) from None
         log(f"{MODEL} v{field(answer, 'version')}: {len(row)} features, each at its min/max midpoint")
+    report["token"], report["row"] = token, row
 
     wait = {"Prefer": f"wait={WAIT_S}"}
     with step(f"prediction, 1 row (Prefer: wait={WAIT_S})"):
@@ -622,6 +628,47 @@ def standin_summary(report: dict) -> list[str]:
     return lines
 
 
+def predict_workers(env: dict) -> list[str]:
+    """The predict workers answering a Celery ping (node names predict@<container>)."""
+    answer = compose(
+        "exec", "-T", "web", "celery", "-A", "myproject", "inspect", "ping", "--timeout", "3",
+        env=env, timeout=60, check=False,
+    )  # fmt: skip
+    return sorted(set(re.findall(r"predict@[\w.-]+", answer.stdout)))
+
+
+def worker_spread(web: Web, env: dict, report: dict) -> None:
+    """Three predict workers, and one-row jobs from concurrent clients spread over all three:
+    each job names the worker that ran it (metrics.worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with step(f"scale the predict workers to {SCALE}"):
+        compose("up", "-d", "--no-recreate", "--scale", f"worker={SCALE}", env=env, timeout=240)
+        deadline = time.monotonic() + 120
+        while len(found := predict_workers(env)) < SCALE:
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"{SCALE} predict workers should answer a ping; these did: {found}")
+            time.sleep(1)
+        log(f"predict workers answering: {', '.join(found)}")
+
+    def one(_):
+        answer = web.call(
+            "POST", "/api/v1/predictions/", token=report["token"], headers={"Prefer": f"wait={WAIT_S}"},
+            body={"model": MODEL, "input": report["row"]}, timeout=WAIT_S + 30,
+        )  # fmt: skip
+        expect(answer.status == 200 and field(answer, "status") == "succeeded", "200 succeeded", answer)
+        return answer.json["metrics"]["worker"]
+
+    with step(f"{SPREAD_JOBS} one-row jobs from {SPREAD_CLIENTS} clients"):
+        with ThreadPoolExecutor(SPREAD_CLIENTS) as pool:
+            ran_on = list(pool.map(one, range(SPREAD_JOBS)))
+        counts = {name: ran_on.count(name) for name in sorted(set(ran_on))}
+        log(f"jobs per worker: {counts}")
+        report["spread"] = counts
+        if len(counts) < SCALE:
+            raise SmokeFailure(f"jobs should have run on all {SCALE} workers; they ran on {counts}")
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("run as root: sudo python3 docker/smoke.py", file=sys.stderr)
@@ -637,6 +684,7 @@ def main() -> int:
         with step("what runs in each image"):
             probe_images(env, report)
         api_flow(web, env["ADMIN_PASSWORD"], report)
+        worker_spread(web, env, report)
     except SmokeFailure as exc:
         failure = str(exc)
         summary = failure.splitlines()[0]
@@ -663,6 +711,8 @@ def main() -> int:
         print(f"  app image: {report['app_image']}")
     if "training" in report:
         print(f"  training run: {report['training']}")
+    if "spread" in report:
+        print(f"  jobs per predict worker: {report['spread']}")
     try:
         for line in standin_summary(report):
             print(f"  {line}")

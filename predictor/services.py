@@ -87,6 +87,7 @@ BEHIND = timedelta(milliseconds=20)
 def prediction_run(
     job_id: str, *, on_event=lambda event, job: None, requeue=lambda job_id: None, batch_max_jobs: int = 1,
     batch_wait_s: float = 0.0, failure_message=lambda exc: f"prediction failed: {exc}",
+    worker: str | None = None,
 ) -> list[history.ClaimedJob]:  # fmt: skip
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
     queued one-row jobs of the same model version: one vectorised predict, one bulk write,
@@ -94,9 +95,10 @@ def prediction_run(
     finished here (none when the job was finished, gone, or held by another batch).
 
     `on_event("start" | "completed", job)` hears each job's progress (webhooks, waiters);
-    `requeue(job_id)` publishes again a job an earlier, lost delivery had claimed with this one.
+    `requeue(job_id)` publishes again a job an earlier, lost delivery had claimed with this one;
+    `worker` (the Celery node name) is recorded on each job run here.
     """
-    job, released = history.job_claim(job_id)
+    job, released = history.job_claim(job_id, worker=worker)
     for orphan in released:
         requeue(orphan)
     if job is None:

@@ -46,6 +46,9 @@ def test_a_new_user_gets_a_succeeded_prediction(db, history, live_worker, model_
     assert probabilities["malignant"] > 0.9
     assert finished["attempts"] == 1
     assert finished["metrics"]["total_s"] >= finished["metrics"]["predict_s"] >= 0
+    # Which worker ran it: the live worker's Celery node name (tests/conftest.py).
+    assert finished["metrics"]["worker"].startswith("predict-")
+    assert finished["metrics"]["worker"].endswith("@localhost")
     assert finished["started_at"] <= finished["completed_at"]
 
     listed = client.get("/api/v1/predictions/").json()

@@ -101,6 +101,8 @@ def test_prefer_wait_answers_200_with_the_finished_job(history, live_worker, api
         assert response.status_code == 200, response.json()
         assert response.json()["status"] == "succeeded"
         assert response.json()["output"]["label"] == "malignant"
+        # The answer (from the finish message) is what a read of the job gives.
+        assert response.json() == api.get(f"/api/v1/predictions/{response.json()['id']}/").json()
     print(f"submit -> succeeded with Prefer: wait, median {statistics.median(seconds):.3f} s")
 
 

@@ -16,6 +16,7 @@ from .events import job_finished_announce
 
 
 @shared_task(
+    bind=True,
     name="workers.tasks.predict_task",
     soft_time_limit=settings.PREDICTION_SOFT_TIME_LIMIT,
     time_limit=settings.PREDICTION_TIME_LIMIT,
@@ -24,10 +25,11 @@ from .events import job_finished_announce
     retry_backoff=2,
     max_retries=5,
 )
-def predict_task(job_id: str) -> None:
+def predict_task(self, job_id: str) -> None:
     try:
         prediction_run(
             job_id,
+            worker=self.request.hostname,
             on_event=job_event,
             requeue=prediction_enqueue,
             batch_max_jobs=settings.PREDICTION_BATCH_MAX_JOBS,

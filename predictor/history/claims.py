@@ -57,11 +57,15 @@ class ClaimedJob:
     claimed_by: str
     # The submit's request id (myproject/logs.py), for the job's log lines.
     request_id: str | None = None
+    # The Celery worker running it (node name).
+    worker: str | None = None
     # What the finish wrote (its fields as stored), once this worker finished the job.
     finish_state: dict | None = None
 
     @classmethod
-    def from_document(cls, doc: dict, *, started_at: datetime, claimed_by: str) -> "ClaimedJob":
+    def from_document(
+        cls, doc: dict, *, started_at: datetime, claimed_by: str, worker: str | None = None
+    ) -> "ClaimedJob":
         inputs = doc.get("inputs")
         return cls(
             id=doc["_id"], owner_id=doc["owner_id"], model=doc["model"], version=doc["version"],
@@ -71,7 +75,7 @@ class ClaimedJob:
             attempts=doc.get("attempts", 0) + 1, cancel_after=doc.get("cancel_after"),
             webhook=doc.get("webhook"), webhook_events_filter=doc.get("webhook_events_filter") or [],
             created_at=doc["created_at"], started_at=started_at, claimed_by=claimed_by,
-            request_id=doc.get("request_id"),
+            request_id=doc.get("request_id"), worker=worker,
         )  # fmt: skip
 
 
@@ -91,7 +95,7 @@ def _claimable(doc: dict, task_id: str) -> bool:
 
 
 @guard
-def job_claim(job_id: str) -> tuple[ClaimedJob | None, list[str]]:
+def job_claim(job_id: str, *, worker: str | None = None) -> tuple[ClaimedJob | None, list[str]]:
     """Claim the job for its own task: (the job, or None when it is finished, gone or held
     by a live batch; ids of jobs to publish again). The ids are the jobs an earlier delivery
     of this task had claimed with it and never finished: they go back to the queue, to run
@@ -104,11 +108,14 @@ def job_claim(job_id: str) -> tuple[ClaimedJob | None, list[str]]:
     started = now()
     moved = jobs.update_one(
         {"_id": job_id, "status": doc["status"], "attempts": doc.get("attempts", 0)},
-        {"$set": {"status": RUNNING, "started_at": started, "claimed_by": job_id}, "$inc": {"attempts": 1}},
+        {
+            "$set": {"status": RUNNING, "started_at": started, "claimed_by": job_id, "worker": worker},
+            "$inc": {"attempts": 1},
+        },
     )
     if moved.modified_count != 1:
         return None, released  # another delivery or a cancel moved it first
-    return ClaimedJob.from_document(doc, started_at=started, claimed_by=job_id), released
+    return ClaimedJob.from_document(doc, started_at=started, claimed_by=job_id, worker=worker), released
 
 
 def _release_peers(task_id: str) -> list[str]:
@@ -144,7 +151,12 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
     moved = jobs.update_many(
         {"_id": {"$in": ids}, "status": QUEUED, "attempts": 0},
         {
-            "$set": {"status": RUNNING, "started_at": started, "claimed_by": leader.id},
+            "$set": {
+                "status": RUNNING,
+                "started_at": started,
+                "claimed_by": leader.id,
+                "worker": leader.worker,
+            },
             "$inc": {"attempts": 1},
         },
     )
@@ -152,7 +164,10 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
         # Some were claimed by their own tasks, or canceled, in between: keep what is ours.
         ours = {d["_id"] for d in jobs.find({"_id": {"$in": ids}, "claimed_by": leader.id}, {"_id": 1})}
         candidates = [doc for doc in candidates if doc["_id"] in ours]
-    return [ClaimedJob.from_document(doc, started_at=started, claimed_by=leader.id) for doc in candidates]
+    return [
+        ClaimedJob.from_document(doc, started_at=started, claimed_by=leader.id, worker=leader.worker)
+        for doc in candidates
+    ]
 
 
 def _stored(output):
@@ -171,6 +186,7 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
         job.id: {
             "status": fields["status"], "output": _stored(fields.get("output")), "error": fields.get("error"),
             "attempts": job.attempts, "started_at": job.started_at, "completed_at": stamp,
+            "worker": job.worker,
         }
         for job, fields in results
     }  # fmt: skip

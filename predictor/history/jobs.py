@@ -13,7 +13,7 @@ from .base import CANCELED, QUEUED, RUNNING, STATUSES, now
 from .base import guard as _guard
 
 # What a finish writes: a finish message carries them (workers/events.py).
-FINISH_FIELDS = ("status", "output", "error", "attempts", "started_at", "completed_at")
+FINISH_FIELDS = ("status", "output", "error", "attempts", "started_at", "completed_at", "worker")
 
 
 class PredictionJob(me.Document):
@@ -49,6 +49,8 @@ class PredictionJob(me.Document):
     claimed_by = me.StringField(null=True)
     # The submit's request id (X-Request-ID; myproject/logs.py): the worker's lines carry it.
     request_id = me.StringField(null=True)
+    # The Celery worker that claimed it last (node name, e.g. predict@host): where it ran.
+    worker = me.StringField(null=True)
 
     meta = {
         "collection": "prediction_jobs",
@@ -268,6 +270,7 @@ def job_public(job: JobView) -> dict:
             "queue_s": _seconds(job.created_at, job.started_at),
             "predict_s": _seconds(job.started_at, job.completed_at),
             "total_s": _seconds(job.created_at, job.completed_at),
+            "worker": job.worker,
         },
         "urls": job_urls(job.id),
     }
