@@ -16,7 +16,7 @@ Steps and checks:
    stand-in only for one that is missing and cannot be pulled), whose summary is printed;
    then `docker-compose build` of the app image, and the app image's size.
 2. Up: `docker-compose up -d` under the project name `platform-smoke`, with
-   DJANGO_SECRET_KEY, POSTGRES_PASSWORD, FLOWER_BASIC_AUTH and ADMIN_PASSWORD freshly
+   DJANGO_SECRET_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD, FLOWER_BASIC_AUTH and ADMIN_PASSWORD freshly
    generated for this run and passed in the environment of docker-compose only (never on
    a command line, never printed). Then GET /readyz on the web's published address until
    it answers 200 (180 s at most).
@@ -185,6 +185,7 @@ def compose_env() -> dict:
     env.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         POSTGRES_PASSWORD=secrets.token_urlsafe(24),
+        REDIS_PASSWORD=secrets.token_urlsafe(24),
         FLOWER_BASIC_AUTH=f"flower:{secrets.token_urlsafe(24)}",
         ADMIN_PASSWORD=secrets.token_urlsafe(24),
     )
@@ -628,6 +629,31 @@ def standin_summary(report: dict) -> list[str]:
     return lines
 
 
+def redis_hardened(env: dict) -> None:
+    """Redis as compose configures it: a password it insists on and that no command line
+    shows, AOF on, noeviction."""
+    with step("redis: password, AOF, noeviction"):
+        anonymous = compose(
+            "exec", "-T", "-e", "REDISCLI_AUTH=", "redis", "redis-cli", "ping", env=env, check=False
+        )
+        if "NOAUTH" not in anonymous.stdout:
+            raise SmokeFailure(
+                f"redis should refuse a client without the password; it said: {anonymous.stdout!r}"
+            )
+        settings = {}
+        for name in ("appendonly", "maxmemory-policy"):
+            answer = compose(
+                "exec", "-T", "redis", "redis-cli", "config", "get", name, env=env
+            ).stdout.split()
+            settings[name] = answer[1] if len(answer) > 1 else None
+        if settings != {"appendonly": "yes", "maxmemory-policy": "noeviction"}:
+            raise SmokeFailure(f"redis should run with AOF and noeviction; it runs with {settings}")
+        shown = compose("exec", "-T", "redis", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '", env=env)
+        if env["REDIS_PASSWORD"] in shown.stdout:
+            raise SmokeFailure("the redis password is on a command line in the redis container")
+        log(f"redis: refuses without the password; {settings}; the password on no command line")
+
+
 def predict_workers(env: dict) -> list[str]:
     """The predict workers answering a Celery ping (node names predict@<container>)."""
     answer = compose(
@@ -683,6 +709,7 @@ def main() -> int:
         web = start_stack(env)
         with step("what runs in each image"):
             probe_images(env, report)
+        redis_hardened(env)
         api_flow(web, env["ADMIN_PASSWORD"], report)
         worker_spread(web, env, report)
     except SmokeFailure as exc:

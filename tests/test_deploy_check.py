@@ -29,6 +29,7 @@ def test_the_web_service_settings_pass_djangos_deployment_checks(tmp_path):
     required = {
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+        "REDIS_PASSWORD": secrets.token_urlsafe(16),
         "FLOWER_BASIC_AUTH": f"flower:{secrets.token_urlsafe(16)}",
         "ADMIN_PASSWORD": secrets.token_urlsafe(16),
     }
