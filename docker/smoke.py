@@ -685,6 +685,17 @@ def worker_spread(web: Web, env: dict, report: dict) -> None:
         expect(answer.status == 200 and field(answer, "status") == "succeeded", "200 succeeded", answer)
         return answer.json["metrics"]["worker"]
 
+    with step("the predict workers share no volume"):
+        ids = compose("ps", "-q", "worker", env=env).stdout.split()
+        mounts = run(["docker", "inspect", "-f", "{{.Name}} {{len .Mounts}}", *ids]).stdout.split("\n")
+        shared = [line for line in mounts if line.strip() and not line.strip().endswith(" 0")]
+        if len(ids) != SCALE or shared:
+            raise SmokeFailure(
+                f"{SCALE} predict workers with no mounts expected; found {ids}, mounts {shared}"
+            )
+        log(f"{len(ids)} predict worker containers, none with a volume or bind mount: they need only "
+            "REDIS_URL, MONGODB_URI and DATABASE_URL (artifacts come from MongoDB GridFS)")  # fmt: skip
+
     with step(f"{SPREAD_JOBS} one-row jobs from {SPREAD_CLIENTS} clients"):
         with ThreadPoolExecutor(SPREAD_CLIENTS) as pool:
             ran_on = list(pool.map(one, range(SPREAD_JOBS)))
