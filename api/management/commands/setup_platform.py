@@ -1,10 +1,9 @@
-import os
-
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from api.services import profile_ensure
+from myproject.env import env_raw
 from predictor import history
 from predictor.registry import champion_get
 from predictor.specs import SPECS
@@ -36,10 +35,13 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         User = get_user_model()
         if not User.objects.filter(username=admin_username).exists():
-            # From the environment, never an argument: a command line shows in `ps` to every user.
-            admin_password = os.environ.get("ADMIN_PASSWORD")
+            # From the environment (or ADMIN_PASSWORD_FILE), never an argument: a command line
+            # shows in `ps` to every user.
+            admin_password = env_raw("ADMIN_PASSWORD")
             if not admin_password:
-                raise CommandError(f"set ADMIN_PASSWORD to create the {admin_username} user")
+                raise CommandError(
+                    f"set ADMIN_PASSWORD (or ADMIN_PASSWORD_FILE) to create the {admin_username} user"
+                )
             user = User.objects.create_superuser(username=admin_username, email="", password=admin_password)
             profile_ensure(user=user)
             self.stdout.write(f"created superuser {admin_username}")
