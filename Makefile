@@ -41,8 +41,9 @@ test: lint browser
 	@$(MAKE) --no-print-directory test-postgres
 
 # The tests that touch SQL (accounts, registry, training, the API) again on PostgreSQL, the
-# production database (make up uses SQLite), when one answers at TEST_POSTGRES_URL; its test
-# database is made and dropped by the run. Skipped, saying so, when none answers.
+# production database (make up uses SQLite), when one answers at TEST_POSTGRES_URL; each run
+# makes and drops a test database of its own (tests/settings.py). Skipped, saying so, when
+# none answers.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/platform
 test-postgres: $(BIN)/.dev-installed
 	@if $(BIN)/python tests/postgres_answers.py "$(TEST_POSTGRES_URL)"; then \

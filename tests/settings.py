@@ -47,3 +47,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory: the live training worker (another process) reads and writes it.
     DATABASES["default"]["TEST"] = {"NAME": str(_var / "test.sqlite3")}  # noqa: F405
+else:
+    # A test database of this run's own: two runs on one server (a developer's and CI's)
+    # would otherwise drop each other's `test_<name>` midway.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
