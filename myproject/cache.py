@@ -50,6 +50,11 @@ class PlatformRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = ReusingClientRedisCacheClient
 
+    def redis_client(self):
+        """The redis.Redis behind this cache (its keys unprefixed), for what is not a cache
+        value: worker liveness (workers/liveness.py)."""
+        return self._cache.get_client(write=True)
+
     def window_counts(self, current: str, previous: str, *, ttl: int) -> tuple[int, int]:
         """Count one more in `current` and read `previous`, in one round trip: (current
         count with this one, previous count). Both keys expire `ttl` seconds after the

@@ -1,12 +1,24 @@
 import logging
 import os
+import time
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    before_task_publish,
+    heartbeat_sent,
+    task_postrun,
+    task_prerun,
+    task_received,
+    worker_process_init,
+    worker_shutdown,
+)
 
 from myproject import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+
+# When this process started: a worker's heartbeats carry it (workers/liveness.py).
+STARTED = time.time()
 
 app = Celery("myproject")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -47,3 +59,27 @@ def _request_id_after_the_task(task=None, **_):
     token = getattr(task.request, "log_token", None)
     if token is not None:
         logs.request_id.reset(token)
+
+
+# Worker liveness (workers/liveness.py): a worker killed outright has its jobs re-published
+# within seconds, not after the time limits. These run in the worker's main process.
+@heartbeat_sent.connect
+def _worker_alive(sender=None, **_):
+    from workers import liveness
+
+    liveness.heartbeat(sender.eventer.hostname, STARTED)
+
+
+@task_received.connect
+def _worker_took(sender=None, request=None, **_):
+    from workers import liveness
+
+    if request is not None and request.name == liveness.PREDICT_TASK:
+        liveness.took(sender.hostname, request.id)
+
+
+@worker_shutdown.connect
+def _worker_leaves(sender=None, **_):
+    from workers import liveness
+
+    liveness.farewell(sender.hostname)

@@ -336,12 +336,22 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A job still queued after this long is re-published by the sweeper (its task was lost).
 STALE_JOB_SECONDS = env_int("STALE_JOB_SECONDS", 600, minimum=60)
+# A prediction worker that has not said it is alive for this long, and does not answer a
+# ping, is gone: its jobs are published again (workers/liveness.py). Celery heartbeats every 2 s.
+WORKER_HEARTBEAT_TTL_S = env_int("WORKER_HEARTBEAT_TTL_S", 10, minimum=4)
+WORKER_PING_TIMEOUT_S = 1.0
+ORPHAN_SWEEP_SECONDS = env_int("ORPHAN_SWEEP_SECONDS", 10, minimum=2)
 # Entries here are copied into django-celery-beat's tables, where the admin can edit them.
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {
         "task": "workers.tasks.requeue_stale_jobs_task",
         "schedule": timedelta(minutes=1),
         "options": {"queue": "predict"},
+    },
+    "rescue-orphaned-jobs": {
+        "task": "workers.tasks.rescue_orphaned_jobs_task",
+        "schedule": timedelta(seconds=ORPHAN_SWEEP_SECONDS),
+        "options": {"queue": "predict", "expires": ORPHAN_SWEEP_SECONDS},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

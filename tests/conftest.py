@@ -103,6 +103,7 @@ def start_worker(queue: str, env: dict, *, pool: str = "prefork", app: str = "my
     )
     if proc.poll() is not None:
         pytest.fail(f"the {queue} worker exited:\n{log_tail(f'{queue}-worker')}")
+    proc.node = name
     return proc
 
 

@@ -12,6 +12,7 @@ from predictor import history, webhooks
 from predictor.services import prediction_run
 from predictor.training import nightly_requests, stale_cutoff, training_execute
 
+from . import liveness
 from .events import job_finished_announce
 
 
@@ -114,6 +115,13 @@ def requeue_stale_jobs_task() -> int:
         published += len(stale)
     history.keys_purge_expired()
     return published
+
+
+@shared_task(name="workers.tasks.rescue_orphaned_jobs_task")
+def rescue_orphaned_jobs_task() -> int:
+    """Beat, every ORPHAN_SWEEP_SECONDS: publish again the jobs of prediction workers that
+    died (workers/liveness.py)."""
+    return sum(len(ids) for ids in liveness.rescue_orphans(prediction_enqueue).values())
 
 
 @shared_task(

@@ -18,7 +18,7 @@ from .base import (
     ping,
     requeue_stale,
 )
-from .claims import ClaimedJob, claimed_finish, job_claim, peers_claim
+from .claims import ClaimedJob, claimed_finish, job_claim, jobs_orphan, peers_claim, running_workers
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
 from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
 from .jobs import (

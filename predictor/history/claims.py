@@ -9,15 +9,19 @@ the state it read; a finish is one conditional update_one, or one bulk write for
 Every filter starts with `_id`, which both servers look up by key.
 
 Who holds a running job: `claimed_by`, the id of the task that claimed it (its own id, or
-the id of the job whose task ran it in a batch). A delivery may claim a job that is
-queued; or running and held by itself (its earlier delivery died: Celery redelivers a task
-whose worker was lost); or running and declared orphaned by the sweeper (`requeued_at`
-after `started_at`: it ran past the hard time limit). A job a live batch holds is left to
-it, so no job runs twice while its first run can still finish.
+the id of the job whose task ran it in a batch), and `worker` / `worker_pid`, the Celery
+node and the pool process running it. A delivery may claim a job that is queued; or
+running, held by its own task id, in a process of this same node that is gone (Celery
+delivers a task again when the pool process running it died); or running and declared
+orphaned by the sweeper (`requeued_at` after `started_at`: its worker stopped answering,
+workers/liveness.py, or it ran past the hard time limit). A second message for a job that
+a live process runs (a re-publish while the first message still waited) finds it held and
+leaves it: no job runs twice while its first run can still finish.
 """
 
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pymongo import UpdateOne
 
@@ -30,7 +34,7 @@ _FIELDS = {
     for name in (
         "owner_id", "model", "version", "artifact_sha256", "sklearn_version", "artifact_signature",
         "input", "inputs", "status", "attempts", "cancel_after", "webhook", "webhook_events_filter",
-        "created_at", "started_at", "requeued_at", "claimed_by", "request_id",
+        "created_at", "started_at", "requeued_at", "claimed_by", "request_id", "worker", "worker_pid",
     )
 }  # fmt: skip
 
@@ -83,15 +87,40 @@ def _jobs():
     return PredictionJob._get_collection()
 
 
-def _claimable(doc: dict, task_id: str) -> bool:
+def _claimable(doc: dict, task_id: str, worker: str | None) -> bool:
     if doc["status"] == QUEUED:
         return True
     if doc["status"] != RUNNING:
         return False
-    holder = doc.get("claimed_by")
-    orphaned = doc.get("requeued_at") is not None and doc["requeued_at"] > doc["started_at"]
+    if doc.get("requeued_at") is not None and doc["requeued_at"] > doc["started_at"]:
+        return True  # orphaned: the sweeper found its worker gone
     # No holder: claimed before holders were recorded, so by its own task.
-    return holder in (None, task_id) or orphaned
+    return doc.get("claimed_by") in (None, task_id) and _holder_gone(doc, worker)
+
+
+def _holder_gone(doc: dict, worker: str | None) -> bool:
+    """Whether the process that claimed the job (its own task, an earlier delivery) is gone.
+    Only a process of this node can be checked here; one elsewhere is the sweeper's to judge."""
+    held_by, pid = doc.get("worker"), doc.get("worker_pid")
+    if held_by is None or pid is None:
+        return True  # claimed before processes were recorded: the earlier rule
+    if held_by != worker:
+        return False
+    return pid == os.getpid() or not _process_alive(pid)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed pool process its parent has not reaped yet is a zombie: gone
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 @guard
@@ -102,14 +131,20 @@ def job_claim(job_id: str, *, worker: str | None = None) -> tuple[ClaimedJob | N
     on their own, rather than run again beside a job that may be what killed the worker."""
     jobs = _jobs()
     doc = jobs.find_one({"_id": job_id}, _FIELDS)
-    if doc is None or not _claimable(doc, job_id):
+    if doc is None or not _claimable(doc, job_id, worker):
         return None, []
     released = _release_peers(job_id) if doc["status"] == RUNNING else []
     started = now()
     moved = jobs.update_one(
         {"_id": job_id, "status": doc["status"], "attempts": doc.get("attempts", 0)},
         {
-            "$set": {"status": RUNNING, "started_at": started, "claimed_by": job_id, "worker": worker},
+            "$set": {
+                "status": RUNNING,
+                "started_at": started,
+                "claimed_by": job_id,
+                "worker": worker,
+                "worker_pid": os.getpid(),
+            },
             "$inc": {"attempts": 1},
         },
     )
@@ -156,6 +191,7 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
                 "started_at": started,
                 "claimed_by": leader.id,
                 "worker": leader.worker,
+                "worker_pid": os.getpid(),
             },
             "$inc": {"attempts": 1},
         },
@@ -214,3 +250,39 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     for job in finished:
         job.finish_state = states[job.id]
     return finished
+
+
+@guard
+def running_workers() -> set[str]:
+    """The Celery nodes recorded as running some prediction job now."""
+    return {node for node in _jobs().distinct("worker", {"status": RUNNING}) if node}
+
+
+@guard
+def jobs_orphan(worker: str, held: list[str], *, started_before: float | None = None) -> list[str]:
+    """No live process of `worker` holds these: the jobs it is recorded as running (started
+    before `started_before`, epoch seconds, when given: an earlier run of a node that
+    restarted), and the ones it had taken from the queue (`held`) and not started. Marks
+    them orphaned, so that any delivery may claim them; returns their ids, to publish again."""
+    jobs, stamp = _jobs(), now()
+    running = {"status": RUNNING, "worker": worker}
+    if started_before is not None:
+        running["started_at"] = {"$lt": datetime.fromtimestamp(started_before, UTC)}
+    running = [
+        doc["_id"]
+        for doc in jobs.find(running, {"started_at": 1, "requeued_at": 1})
+        # Already orphaned and published again, not yet claimed: once is enough.
+        if not (doc.get("requeued_at") and doc["requeued_at"] > doc["started_at"])
+    ]
+    waiting = (
+        [doc["_id"] for doc in jobs.find({"_id": {"$in": held}, "status": QUEUED}, {"_id": 1})]
+        if held
+        else []
+    )
+    if running:
+        jobs.update_many(
+            {"_id": {"$in": running}, "status": RUNNING, "worker": worker}, {"$set": {"requeued_at": stamp}}
+        )
+    if waiting:
+        jobs.update_many({"_id": {"$in": waiting}, "status": QUEUED}, {"$set": {"requeued_at": stamp}})
+    return running + waiting

@@ -51,6 +51,9 @@ class PredictionJob(me.Document):
     request_id = me.StringField(null=True)
     # The Celery worker that claimed it last (node name, e.g. predict@host): where it ran.
     worker = me.StringField(null=True)
+    # Its pool process there: a second delivery of the task on that node takes the job
+    # over only when this process is gone (history/claims.py).
+    worker_pid = me.IntField(null=True)
 
     meta = {
         "collection": "prediction_jobs",

@@ -1,0 +1,138 @@
+"""Which prediction workers are alive, and the jobs a dead one held.
+
+A worker killed outright (SIGKILL, its container or host gone) leaves behind the jobs it was
+running (status `running`, `worker` naming it) and the task messages it had taken from the
+queue but not yet run (still `queued` in MongoDB, while Redis holds their messages as
+unacknowledged for the visibility timeout, an hour). Without help both wait for slow
+fallbacks: the sweeper's hard-time-limit and stale-job cutoffs.
+
+So each worker says it is alive, and what it took:
+- on every Celery heartbeat (every 2 s, in the worker's main process) it sets
+  `platform:worker:alive:<node>` to the time it started, for WORKER_HEARTBEAT_TTL_S
+  seconds, and lists itself in `platform:workers`;
+- on every prediction task message it receives, it adds the job id to its
+  `platform:worker:held:<node>`, a sorted set by time (trimmed on the heartbeat).
+
+`rescue_orphans` (beat, every ORPHAN_SWEEP_SECONDS) takes the nodes with no alive key,
+asks them once more with Celery's own ping (a live worker answers from its main process
+however busy its pool is, so a heartbeat lost with Redis's data never condemns one),
+and for each that does not answer marks its running jobs orphaned and re-publishes them
+with the queued jobs it held. A worker restarted under the same node name (a container
+restarted in place) is alive, but what its earlier run held is not: the jobs it recorded
+as running, or took, before it started are rescued the same way.
+
+A live worker's job is never taken from it: the claim (predictor/history/claims.py) lets a
+second message for a job that a live process runs pass by.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from redis.exceptions import RedisError
+
+from predictor import history
+
+log = logging.getLogger(__name__)
+
+WORKERS = "platform:workers"
+PREDICT_TASK = "workers.tasks.predict_task"
+
+
+def alive_key(node: str) -> str:
+    return f"platform:worker:alive:{node}"
+
+
+def held_key(node: str) -> str:
+    return f"platform:worker:held:{node}"
+
+
+def _redis():
+    return cache.redis_client()
+
+
+def heartbeat(node: str, since: float) -> None:
+    """This worker, running since `since` (epoch seconds), is alive; forget what it took
+    longer ago than the stale-job cutoff (the sweeper re-publishes such jobs anyway)."""
+    ttl = settings.WORKER_HEARTBEAT_TTL_S
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.set(alive_key(node), repr(since), ex=ttl)
+        pipe.sadd(WORKERS, node)
+        pipe.zremrangebyscore(held_key(node), "-inf", time.time() - settings.STALE_JOB_SECONDS)
+        pipe.execute()
+    except RedisError as exc:  # the consumer is reconnecting too; the next beat says it
+        log.debug("heartbeat not recorded: %s", exc)
+
+
+def took(node: str, job_id: str) -> None:
+    """This worker took the job's task message from the queue."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.zadd(held_key(node), {job_id: time.time()})
+        pipe.expire(held_key(node), settings.STALE_JOB_SECONDS)
+        pipe.execute()
+    except RedisError as exc:
+        log.debug("job %s not recorded as taken: %s", job_id, exc)
+
+
+def _alive_since(nodes: list[str]) -> dict[str, float | None]:
+    """When each node's running worker started, by its last heartbeat; None for a silent
+    node that does not answer a ping either (gone). Nodes that answer only the ping are
+    left out: alive, start unknown."""
+    found = dict(zip(nodes, _redis().mget([alive_key(node) for node in nodes]), strict=True)) if nodes else {}
+    silent = [node for node, since in found.items() if since is None]
+    if silent:
+        from myproject.celery import app
+
+        answered = app.control.ping(destination=silent, timeout=settings.WORKER_PING_TIMEOUT_S)
+        for name in {name for reply in answered for name in reply}:
+            del found[name]
+    return {node: None if since is None else float(since) for node, since in found.items()}
+
+
+def rescue_orphans(enqueue) -> dict[str, list[str]]:
+    """Re-publish (with `enqueue`) the jobs no live worker holds: those of every prediction
+    worker found gone, and those a restarted worker's earlier run (same node name, started
+    before it) left. Returns {node: ids re-published} for each node with such jobs or gone."""
+    listed = {node.decode() for node in _redis().smembers(WORKERS)}
+    running = history.running_workers()  # Redis may have lost its list; MongoDB still names them
+    rescued = {}
+    for node, since in sorted(_alive_since(sorted(listed | running)).items()):
+        if since is not None and node not in running and not _redis().zcount(held_key(node), "-inf", since):
+            continue  # alive, and nothing of an earlier run of it is left
+        before = time.time() if since is None else since
+        held = [job_id.decode() for job_id in _redis().zrangebyscore(held_key(node), "-inf", before)]
+        ids = history.jobs_orphan(node, held, started_before=None if since is None else since)
+        for job_id in ids:
+            enqueue(job_id)
+        pipe = _redis().pipeline(transaction=False)
+        if since is None:
+            pipe.srem(WORKERS, node)
+            pipe.delete(held_key(node))
+        else:
+            pipe.zremrangebyscore(held_key(node), "-inf", since)
+        pipe.execute()
+        if since is None or ids:
+            rescued[node] = ids
+            log.warning(
+                "worker %s %s: %d of its jobs published again",
+                node,
+                "is gone" if since is None else "restarted",
+                len(ids),
+                extra={"worker": node},
+            )
+    return rescued
+
+
+def farewell(node: str) -> None:
+    """This worker stops on purpose (warm shutdown): its running tasks ended and Redis has
+    its untouched messages back, so there is nothing to rescue."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.srem(WORKERS, node)
+        pipe.delete(alive_key(node), held_key(node))
+        pipe.execute()
+    except RedisError as exc:
+        log.debug("farewell not recorded: %s", exc)
