@@ -75,6 +75,7 @@ format: $(BIN)/.dev-installed
 compose-check:
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq docker-compose >/dev/null; }
 	DJANGO_SECRET_KEY=check POSTGRES_PASSWORD=check REDIS_PASSWORD=check FLOWER_BASIC_AUTH=check:check ADMIN_PASSWORD=check \
+	  MONGO_ROOT_PASSWORD=check MONGO_PASSWORD=check \
 	  docker-compose -f compose.yaml config --quiet && echo "compose.yaml: valid"
 
 # compose.yaml run for real, as root: engine, images (stand-ins where Docker Hub is out of

@@ -16,10 +16,10 @@ Steps and checks:
    stand-in only for one that is missing and cannot be pulled), whose summary is printed;
    then `docker-compose build` of the app image, and the app image's size.
 2. Up: `docker-compose up -d` under the project name `platform-smoke`, with
-   DJANGO_SECRET_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD, FLOWER_BASIC_AUTH and ADMIN_PASSWORD freshly
-   generated for this run and passed in the environment of docker-compose only (never on
-   a command line, never printed). Then GET /readyz on the web's published address until
-   it answers 200 (180 s at most).
+   DJANGO_SECRET_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD, FLOWER_BASIC_AUTH, ADMIN_PASSWORD,
+   MONGO_ROOT_PASSWORD and MONGO_PASSWORD freshly generated for this run and passed in the
+   environment of docker-compose only (never on a command line, never printed). Then GET
+   /readyz on the web's published address until it answers 200 (180 s at most).
 3. The API, as README.md's "Use the API" describes it, over plain HTTP with
    `X-Forwarded-Proto: https` (compose's web expects a TLS proxy in front of it):
    register a user and log in (JWT); read the model's input schema; one one-row prediction
@@ -32,6 +32,12 @@ Steps and checks:
    Then the predict workers are scaled to 3 containers (`--scale worker=3`), and, once all
    three answer a Celery ping, 60 one-row jobs from 12 concurrent clients must each succeed
    and, by the worker each job names (its `metrics.worker`), have run on all three.
+   Then a worker is killed mid-load: with the three paused (`docker pause`), 300 jobs from
+   three more users are queued (every second one a batch of 1,000 rows); the workers resume,
+   and once a first job has ended one worker container is killed (`docker kill`, SIGKILL).
+   Another worker's rescue (workers/liveness.py) must report it gone and publish again the
+   jobs it held (at least one: else the kill tested nothing), and every one of the 300
+   jobs must end `succeeded`; the report says how many ran twice and how long it all took.
 4. Always, whatever happened: `docker-compose ps`; after a failure, the last 50 log lines
    of every service that is not running (or healthy, where it has a healthcheck); then
    `docker-compose down -v --remove-orphans`, and a check that no container, network or
@@ -72,6 +78,12 @@ READY_TIMEOUT_S = 180
 WAIT_S = 30  # Prefer: wait=N on the submits
 SCALE = 3  # predict workers, each a container of its own
 SPREAD_JOBS, SPREAD_CLIENTS = 60, 12
+KILL_USERS = 3  # each stays under the API's 120 submits a minute per user
+KILL_JOBS_PER_USER = 100
+KILL_BATCH_EVERY = 2  # every 2nd job a batch of KILL_BATCH_ROWS rows, the rest one row
+KILL_BATCH_ROWS = 1000
+RESCUE_TIMEOUT_S = 90
+RECOVERY_TIMEOUT_S = 180
 JOB_TIMEOUT_S = 60  # a batch that answered 202 is polled this long
 TRAINING_TIMEOUT_S = 180
 
@@ -188,6 +200,8 @@ def compose_env() -> dict:
         REDIS_PASSWORD=secrets.token_urlsafe(24),
         FLOWER_BASIC_AUTH=f"flower:{secrets.token_urlsafe(24)}",
         ADMIN_PASSWORD=secrets.token_urlsafe(24),
+        MONGO_ROOT_PASSWORD=secrets.token_urlsafe(24),
+        MONGO_PASSWORD=secrets.token_urlsafe(24),
     )
     return env
 
@@ -654,6 +668,71 @@ def redis_hardened(env: dict) -> None:
         log(f"redis: refuses without the password; {settings}; the password on no command line")
 
 
+# Run in the web container (its image has pymongo, whichever image mongo runs): what an
+# anonymous client and the web's own MONGODB_URI may do. No secret on this command line:
+# the web's URI is read from its environment.
+MONGO_AUTH_PROBE = """
+import os
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
+
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OperationFailure as exc:
+        return f"refused:{exc.code}"
+
+anonymous = MongoClient("mongodb://mongo:27017/", serverSelectionTimeoutMS=5000)
+platform = MongoClient(os.environ["MONGODB_URI"], serverSelectionTimeoutMS=5000)
+print("anonymous-read", attempt(lambda: anonymous.predictions.jobs.find_one()))
+print("platform-read", attempt(lambda: platform.predictions.jobs.find_one()))
+print("platform-other-db", attempt(lambda: platform.other.things.find_one()))
+print("platform-users", attempt(lambda: platform.admin.command("usersInfo", 1)))
+"""
+
+
+def mongo_auth(env: dict) -> None:
+    """MongoDB as compose configures it: a login required, the apps logged in as `platform`
+    (readWrite on predictions alone), and the root password in the environment of mongo and
+    setup only, on no command line."""
+    root_password = env["MONGO_ROOT_PASSWORD"]
+    with step("mongo: auth on, the apps as platform"):
+        done = compose("exec", "-T", "web", "python", "-c", MONGO_AUTH_PROBE, env=env, check=False)
+        seen = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.count(" ") == 1)
+        wanted = {"anonymous-read": "refused", "platform-read": "allowed",
+                  "platform-other-db": "refused", "platform-users": "refused"}  # fmt: skip
+        if done.returncode != 0 or any(not seen.get(k, "").startswith(v) for k, v in wanted.items()):
+            raise SmokeFailure(f"expected {wanted}; the probe in web said:\n{indent(tail(done.stdout))}")
+        log(f"mongo: {', '.join(f'{k} {v}' for k, v in seen.items())}")
+
+        ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+        fmt = '{{index .Config.Labels "com.docker.compose.service"}}\t{{json .Config.Env}}'
+        holders, checked = set(), set()
+        for line in run(["docker", "inspect", "-f", fmt, *ids], timeout=30).stdout.splitlines():
+            if not line.strip():
+                continue
+            service, variables = line.split("\t", 1)
+            names = [item.split("=", 1)[0] for item in json.loads(variables)]
+            if root_password in variables or {"MONGO_INITDB_ROOT_PASSWORD", "MONGODB_ADMIN_URI"} & set(names):
+                holders.add(service)
+            checked.add(service)
+            uri = next((item for item in json.loads(variables) if item.startswith("MONGODB_URI=")), None)
+            if uri and not uri.startswith("MONGODB_URI=mongodb://platform:"):
+                raise SmokeFailure(f"{service}'s MONGODB_URI should log in as platform")
+        # setup must hold it (it makes the platform's user): the search finds what it looks for.
+        if holders != {"mongo", "setup"} or not {"web", "worker", "beat"} <= checked:
+            raise SmokeFailure(
+                f"the root password should be in the environment of mongo and setup only; "
+                f"it is in {sorted(holders)} (containers checked: {sorted(checked)})"
+            )
+        shown = compose("exec", "-T", "mongo", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '", env=env)
+        if root_password in shown.stdout:
+            raise SmokeFailure("the mongo root password is on a command line in the mongo container")
+        log(f"mongo: the root password in the environment of {' and '.join(sorted(holders))} only, "
+            f"none of {', '.join(sorted(checked - holders))}; on no command line")  # fmt: skip
+
+
 def predict_workers(env: dict) -> list[str]:
     """The predict workers answering a Celery ping (node names predict@<container>)."""
     answer = compose(
@@ -706,6 +785,137 @@ def worker_spread(web: Web, env: dict, report: dict) -> None:
             raise SmokeFailure(f"jobs should have run on all {SCALE} workers; they ran on {counts}")
 
 
+def new_user(web: Web) -> str:
+    """Register a user and log in: its access token."""
+    username = f"smoke-{secrets.token_hex(4)}"
+    password = f"Smoke-{secrets.token_urlsafe(16)}"
+    answer = web.call(
+        "POST", "/register/",
+        body={"username": username, "email": f"{username}@example.com", "password": password,
+              "password_confirm": password, "organization": "Smoke test"},
+    )  # fmt: skip
+    expect(answer.status == 201, "201 Created", answer)
+    answer = web.call("POST", "/login/", body={"username": username, "password": password})
+    expect(answer.status == 200 and field(answer, "access"), "200 with an access token", answer)
+    return answer.json["access"]
+
+
+def rescue_lines(env: dict) -> list[tuple[str, int]]:
+    """What the workers' rescue logged: (node, jobs published again) per worker found gone."""
+    logs = compose("logs", "--no-color", "worker", env=env, timeout=60).stdout
+    return [
+        (node, int(count))
+        for node, count in re.findall(
+            r"worker (\S+) (?:is gone|restarted): (\d+) of its jobs published again", logs
+        )
+    ]
+
+
+def worker_killed(web: Web, env: dict, report: dict) -> None:
+    """One predict worker container killed (SIGKILL) while it runs jobs of a backlog: every
+    accepted job still ends, succeeded, the dead worker's ones run again elsewhere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with step(f"{KILL_USERS} more users"):
+        tokens = [new_user(web) for _ in range(KILL_USERS)]
+    workers = compose("ps", "-q", "worker", env=env).stdout.split()
+    row = report["row"]
+
+    def submit(n: int) -> str:
+        batch = n % KILL_BATCH_EVERY == 0
+        body = (
+            {"model": MODEL, "inputs": [row] * KILL_BATCH_ROWS} if batch else {"model": MODEL, "input": row}
+        )
+        answer = web.call("POST", "/api/v1/predictions/", token=tokens[n % KILL_USERS], body=body, timeout=60)
+        expect(answer.status == 202 and field(answer, "id"), "202 with the job's id", answer)
+        return answer.json["id"]
+
+    total = KILL_USERS * KILL_JOBS_PER_USER
+    with step(f"a backlog: {total} jobs queued while the predict workers are paused"):
+        # Paused (frozen), the workers take nothing: once they resume, each is busy for
+        # seconds, so the kill below lands while the victim runs jobs, not between them.
+        run(["docker", "pause", *workers])
+        try:
+            with ThreadPoolExecutor(12) as pool:
+                ids = list(pool.map(submit, range(total)))
+        finally:
+            run(["docker", "unpause", *workers])
+        log(f"{total} jobs accepted ({total // KILL_BATCH_EVERY} of {KILL_BATCH_ROWS} rows), workers resumed")
+
+    victim = workers[0]
+    node = "predict@" + run(["docker", "inspect", "-f", "{{.Config.Hostname}}", victim]).stdout.strip()
+    before = {name for name, _ in rescue_lines(env)}
+    with step(f"kill one predict worker mid-load ({node}, SIGKILL)"):
+        # Once the resumed workers have finished a first job of the backlog, each is busy
+        # with the rest of it for seconds: the victim holds jobs when it dies.
+        started = time.monotonic()
+        while all(
+            web.call("GET", f"/api/v1/predictions/{job_id}/", token=tokens[n % KILL_USERS]).json["status"]
+            in ("queued", "running")
+            for n, job_id in enumerate(ids[:6])
+        ):
+            if time.monotonic() - started > RESCUE_TIMEOUT_S:
+                raise SmokeFailure("no job of the backlog ended: the workers did not resume")
+        run(["docker", "kill", "--signal", "KILL", victim])
+        killed = time.monotonic()
+        deadline = killed + RESCUE_TIMEOUT_S
+        while not (
+            found := [count for name, count in rescue_lines(env) if name == node and name not in before]
+        ):
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"no worker reported {node} gone within {RESCUE_TIMEOUT_S}s")
+            time.sleep(1)
+        rescued_after = time.monotonic() - killed
+        log(f"{node} found gone {rescued_after:.0f}s after the kill: {found[0]} of its jobs published again")
+        if not found[0]:
+            raise SmokeFailure(f"the kill landed while {node} held no job: nothing was tested")
+
+    with step(f"every one of the {total} jobs ends"):
+        pending, ended = set(ids), {}
+
+        owner = {job_id: tokens[n % KILL_USERS] for n, job_id in enumerate(ids)}
+
+        def look(job_id: str) -> tuple[str, Answer]:
+            return job_id, web.call("GET", f"/api/v1/predictions/{job_id}/", token=owner[job_id])
+
+        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+        while pending:
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"{len(pending)} jobs never ended, e.g. {sorted(pending)[:3]}")
+            with ThreadPoolExecutor(12) as pool:
+                answers = list(pool.map(look, sorted(pending)))
+            for job_id, answer in answers:
+                expect(answer.status == 200, "200 with the job", answer)
+                if answer.json["status"] not in ("queued", "running"):
+                    ended[job_id] = answer.json
+                    pending.discard(job_id)
+            if pending:
+                time.sleep(1)
+        all_ended = time.monotonic() - killed
+        statuses = {}
+        for job in ended.values():
+            statuses[job["status"]] = statuses.get(job["status"], 0) + 1
+        again = [job for job in ended.values() if job["attempts"] > 1]
+        on_victim = sum(1 for job in ended.values() if job["metrics"]["worker"] == node)
+        report["kill"] = (
+            f"{total} jobs, {statuses}; {node} killed: {found[0]} of its jobs published again "
+            f"{rescued_after:.0f}s after, {len(again)} ran a second time elsewhere, {on_victim} had "
+            f"finished on it before; the last job ended {all_ended:.0f}s after the kill"
+        )
+        log(report["kill"])
+        if statuses.get("succeeded") != total:
+            failed = [
+                (job["id"], job["status"], job["error"])
+                for job in ended.values()
+                if job["status"] != "succeeded"
+            ]
+            raise SmokeFailure(f"every job should succeed; these did not: {failed[:5]}")
+        state = run(
+            ["docker", "inspect", "-f", "{{.State.Status}} restarts={{.RestartCount}}", victim]
+        ).stdout.strip()
+        log(f"the killed container: {state} (compose does not restart a container killed by hand)")
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("run as root: sudo python3 docker/smoke.py", file=sys.stderr)
@@ -721,8 +931,10 @@ def main() -> int:
         with step("what runs in each image"):
             probe_images(env, report)
         redis_hardened(env)
+        mongo_auth(env)
         api_flow(web, env["ADMIN_PASSWORD"], report)
         worker_spread(web, env, report)
+        worker_killed(web, env, report)
     except SmokeFailure as exc:
         failure = str(exc)
         summary = failure.splitlines()[0]
@@ -751,6 +963,8 @@ def main() -> int:
         print(f"  training run: {report['training']}")
     if "spread" in report:
         print(f"  jobs per predict worker: {report['spread']}")
+    if "kill" in report:
+        print(f"  worker killed mid-load: {report['kill']}")
     try:
         for line in standin_summary(report):
             print(f"  {line}")

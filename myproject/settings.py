@@ -229,6 +229,9 @@ SPECTACULAR_SETTINGS = {
 # --- Predictions --------------------------------------------------------------
 
 MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27018/predictions?retryWrites=false")
+# An administrator's URI, for `manage.py mongo_platform_user` alone (compose's setup step):
+# it makes the user MONGODB_URI names. Empty: MongoDB runs without authentication.
+MONGODB_ADMIN_URI = env_str("MONGODB_ADMIN_URI", "")
 # A dead MongoDB must turn into a fast 503, not a 30 s hang.
 MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 2000, minimum=100)
 ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts")))

@@ -32,6 +32,8 @@ def test_the_web_service_settings_pass_djangos_deployment_checks(tmp_path):
         "REDIS_PASSWORD": secrets.token_urlsafe(16),
         "FLOWER_BASIC_AUTH": f"flower:{secrets.token_urlsafe(16)}",
         "ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        "MONGO_ROOT_PASSWORD": secrets.token_urlsafe(16),
+        "MONGO_PASSWORD": secrets.token_urlsafe(16),
     }
     web = compose["services"]["web"]["environment"]
     env = {name: compose_value(value, required) for name, value in web.items()}

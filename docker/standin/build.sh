@@ -11,6 +11,9 @@
 #                                # is missing or dockerd does not answer
 #   STANDIN_REBUILD=1 docker/standin/build.sh   # rebuild the stand-ins (not real images)
 #
+# A stand-in also carries org.example.standin.source, a hash of the files it was built from:
+# one built from other files (an older checkout's) is rebuilt.
+#
 # Needs root, docker (a running dockerd) and debootstrap; nothing else. The stand-ins reach
 # Debian's mirror and PyPI as this host does: the host's apt mirror (read from
 # /etc/apt/sources.list*), the host's CA bundle and local CAs (TLS inspection), and a
@@ -40,6 +43,9 @@ T_ALL=$(date +%s.%N)
 
 present() { docker image inspect "$1" >/dev/null 2>&1; }
 is_standin() { [ "$(docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null)" = true ]; }
+label_of() { docker image inspect -f "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null; }
+# What a stand-in is built from: the files of its directory, hashed.
+source_hash() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 size_of() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1000/1000}'; }
 
 # ---- the host's Debian mirror ------------------------------------------------------------
@@ -152,8 +158,14 @@ APT
 # ---- one image: skip, pull, or build its stand-in ----------------------------------------
 # standin IMAGE DIR: DIR holds the stand-in's Dockerfile (FROM $BASE_IMAGE).
 standin() {
-    local image=$1 dir=$2 t out old
-    if present "$image" && [ -z "${STANDIN_REBUILD:-}" ]; then
+    local image=$1 dir=$2 t out old source rebuild=${STANDIN_REBUILD:-}
+    source=$(source_hash "$dir")
+    # A stand-in built from other files than these (an older checkout's) is built again.
+    if present "$image" && is_standin "$image" && [ "$(label_of "$image" "$LABEL.source")" != "$source" ]; then
+        log "$image: local stand-in built from other files than $dir, rebuilt"
+        rebuild=1
+    fi
+    if present "$image" && [ -z "$rebuild" ]; then
         if is_standin "$image"; then
             log "$image: present (local stand-in), skipped"
         else
@@ -165,7 +177,7 @@ standin() {
         log "$image: present (real image), not rebuilt"
         return
     fi
-    if [ -z "${STANDIN_REBUILD:-}" ]; then
+    if [ -z "$rebuild" ]; then
         t=$(date +%s.%N)
         if out=$(timeout "$PULL_TIMEOUT" docker pull -q "$image" 2>&1); then
             log "$image: pulled the real image in $(elapsed "$t")"
@@ -177,7 +189,8 @@ standin() {
     t=$(date +%s.%N)
     old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
     log "$image: building a local stand-in from $dir"
-    docker build --build-arg "BASE=$BASE_IMAGE" --label "$LABEL=true" -t "$image" "$dir" \
+    docker build --build-arg "BASE=$BASE_IMAGE" --label "$LABEL=true" --label "$LABEL.source=$source" \
+        -t "$image" "$dir" \
         >"/tmp/standin-build-${image//[:\/]/_}.log" 2>&1 ||
         { tail -n 30 "/tmp/standin-build-${image//[:\/]/_}.log" >&2; die "$image: build failed"; }
     log "$image: STAND-IN built in $(elapsed "$t"), $(size_of "$image")"

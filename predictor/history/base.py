@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import mongoengine as me
 from django.conf import settings
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
@@ -31,8 +31,12 @@ def connect() -> None:
     )
 
 
+_UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18  # the server's error codes
+
+
 def guard(func):
-    """Turn an unreachable MongoDB into HistoryUnavailable (the API answers 503)."""
+    """Turn an unreachable MongoDB, or one refusing the platform's login, into
+    HistoryUnavailable (the API answers 503)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -40,6 +44,12 @@ def guard(func):
             return func(*args, **kwargs)
         except ConnectionFailure as exc:
             raise HistoryUnavailable(str(exc)) from exc
+        except OperationFailure as exc:
+            # Wrong credentials, or a user without the role: as unusable as a server that is
+            # down, and the cause is in the server's configuration, not the request.
+            if exc.code not in (_UNAUTHORIZED, _AUTHENTICATION_FAILED):
+                raise
+            raise HistoryUnavailable(f"MongoDB refused the platform's user: {exc}") from exc
 
     return wrapper
 

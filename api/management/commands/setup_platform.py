@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -16,9 +17,10 @@ NEEDS_TRAINING = 3
 
 class Command(BaseCommand):
     help = (
-        "Bring a checkout to a runnable state, doing only what is missing: migrate, collect "
-        "static files, create the admin user (password from ADMIN_PASSWORD), train every "
-        "model that has no champion. "
+        "Bring a checkout to a runnable state, doing only what is missing: with "
+        "MONGODB_ADMIN_URI, create or update MongoDB's user for the platform (mongo_platform_user); "
+        "migrate, collect static files, create the admin user (password from ADMIN_PASSWORD), "
+        "train every model that has no champion. "
         "One process, so that a second `make up` spends its time starting, not importing."
     )
 
@@ -31,6 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, admin_username, no_train, **options):
+        if settings.MONGODB_ADMIN_URI:  # compose's setup step: MongoDB runs with authentication
+            call_command("mongo_platform_user", stdout=self.stdout)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         User = get_user_model()
