@@ -1,13 +1,15 @@
-"""Middleware: the request id, response headers every rate-limited answer carries, and the
-request-size limit."""
+"""Middleware: request metrics, the request id, response headers every rate-limited answer
+carries, and the request-size limit."""
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 
-from myproject import logs
+from myproject import logs, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +20,40 @@ API_PREFIXES = ("/api/", "/login/", "/register/")
 # pipe instead of any answer. A bigger body is not worth a thread's time; it is cut off.
 DISCARD_MAX_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every answer by URL route: the pattern that matched
+    (`/api/v1/predictions/<str:job_id>/`), never the path, so however many ids clients send
+    there is one series per pattern (myproject/metrics.py).
+
+    First in MIDDLEWARE: answers given before the URL is resolved (a 413, a static file, an
+    https redirect) are counted too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        metrics.request_observed(
+            _route(request), request.method, response.status_code, time.perf_counter() - started
+        )
+        return response
+
+
+def _route(request) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        # Answered before resolving: static files are many paths and one route; the rest
+        # (a 413, a redirect) are resolved here so that they count against their route.
+        if request.path.startswith(settings.STATIC_URL):
+            return "<static>"
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return "<unmatched>"
+    return "/" + match.route
 
 
 class RequestIdMiddleware:

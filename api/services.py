@@ -11,7 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from myproject import logs
+from myproject import logs, metrics
 from predictor import history, registry
 from predictor.models import ModelVersion
 from predictor.services import UnknownVersion, prediction_prepare
@@ -148,6 +148,7 @@ def prediction_submit(
     except OperationalError as exc:
         _undo(job_id, user=user, idempotency_key=idempotency_key)
         raise QueueUnavailable(str(exc)) from exc
+    metrics.job_submitted(job)
     logger.info(
         "job %s queued", job.id,
         extra={"job_id": job.id, "model": job.model, "version": job.version,

@@ -15,6 +15,7 @@ import time
 import redis
 from django.conf import settings
 
+from myproject import metrics
 from predictor import history
 from workers.events import finish_state, finished_channel, redis_client
 
@@ -160,6 +161,7 @@ class Waiting:
     def watch(self, job_id: str) -> None:
         if self.seconds <= 0 or not _waiters.acquire(blocking=False):
             return
+        metrics.WAITERS.inc()
         self._slot, self._job_id = True, job_id
         self._waiter = _finishes.watch(job_id)
 
@@ -182,6 +184,7 @@ class Waiting:
         if self._slot:
             self._slot = False
             _waiters.release()
+            metrics.WAITERS.dec()
 
 
 def job_wait(job: history.JobView, seconds: float) -> history.JobView:
@@ -189,6 +192,7 @@ def job_wait(job: history.JobView, seconds: float) -> history.JobView:
     or Redis cannot tell us of finishes)."""
     if job.status in history.FINISHED or seconds <= 0 or not _waiters.acquire(blocking=False):
         return job
+    metrics.WAITERS.inc()
     try:
         waiter = _finishes.watch(job.id)
         if waiter is None:
@@ -199,6 +203,7 @@ def job_wait(job: history.JobView, seconds: float) -> history.JobView:
             _finishes.unwatch(job.id, waiter)
     finally:
         _waiters.release()
+        metrics.WAITERS.dec()
 
 
 def _wait(job, waiter: _Waiter, seconds: float, *, fresh: bool):

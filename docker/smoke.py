@@ -17,8 +17,8 @@ Steps and checks:
    then `docker-compose build` of the app image, and the app image's size.
 2. Up: `docker-compose up -d` under the project name `platform-smoke`, with
    DJANGO_SECRET_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD, FLOWER_BASIC_AUTH, ADMIN_PASSWORD,
-   MONGO_ROOT_PASSWORD and MONGO_PASSWORD freshly generated for this run and passed in the
-   environment of docker-compose only (never on a command line, never printed). Then GET
+   MONGO_ROOT_PASSWORD, MONGO_PASSWORD and METRICS_TOKEN freshly generated for this run and
+   passed in the environment of docker-compose only (never on a command line, never printed). Then GET
    /readyz on the web's published address until it answers 200 (180 s at most).
 3. The API, as README.md's "Use the API" describes it, over plain HTTP with
    `X-Forwarded-Proto: https` (compose's web expects a TLS proxy in front of it):
@@ -38,6 +38,11 @@ Steps and checks:
    Another worker's rescue (workers/liveness.py) must report it gone and publish again the
    jobs it held (at least one: else the kill tested nothing), and every one of the 300
    jobs must end `succeeded`; the report says how many ran twice and how long it all took.
+   Last, Prometheus: the web's /metrics refuses a scrape without METRICS_TOKEN (401) and,
+   with it, has counted every job this run submitted, the 202s by route, the version the
+   model serves (the training run's) and the depth of every queue; each live predict
+   worker's own exporter (port 9808, unpublished, read from inside its container) has
+   counted jobs finished there and their latencies.
 4. Always, whatever happened: `docker-compose ps`; after a failure, the last 50 log lines
    of every service that is not running (or healthy, where it has a healthcheck); then
    `docker-compose down -v --remove-orphans`, and a check that no container, network or
@@ -202,6 +207,7 @@ def compose_env() -> dict:
         ADMIN_PASSWORD=secrets.token_urlsafe(24),
         MONGO_ROOT_PASSWORD=secrets.token_urlsafe(24),
         MONGO_PASSWORD=secrets.token_urlsafe(24),
+        METRICS_TOKEN=secrets.token_urlsafe(32),
     )
     return env
 
@@ -916,6 +922,89 @@ def worker_killed(web: Web, env: dict, report: dict) -> None:
         log(f"the killed container: {state} (compose does not restart a container killed by hand)")
 
 
+def samples(text: str, name: str) -> list[tuple[dict, float]]:
+    """The samples of one metric in a Prometheus text exposition: (labels, value)."""
+    found = []
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
+        if match:
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1) or ""))
+            found.append((labels, float(match.group(2))))
+    return found
+
+
+def total(text: str, name: str, **labels) -> float:
+    return sum(value for found, value in samples(text, name) if labels.items() <= found.items())
+
+
+WORKER_SCRAPE = (
+    "import urllib.request; "
+    "print(urllib.request.urlopen('http://127.0.0.1:9808/metrics', timeout=10).read().decode())"
+)
+
+
+def metrics_scraped(web: Web, env: dict, report: dict, submitted: int) -> None:
+    """The web's /metrics (behind METRICS_TOKEN) and each live predict worker's own exporter
+    (port 9808, inside the compose network) count what this run did."""
+    with step("Prometheus metrics: web (/metrics) and each predict worker (:9808)"):
+        refused = web.call("GET", "/metrics", headers={"Accept": "text/plain"})
+        expect(refused.status == 401, "401 without the token", refused)
+        answer = web.call(
+            "GET",
+            "/metrics",
+            headers={"Accept": "text/plain", "Authorization": f"Bearer {env['METRICS_TOKEN']}"},
+        )
+        expect(answer.status == 200, "200 with the token", answer)
+        text = answer.text
+        counted = total(text, "platform_jobs_submitted_total", model=MODEL)
+        if counted != submitted:
+            raise SmokeFailure(
+                f"the web counted {counted:.0f} jobs submitted; this run submitted {submitted}"
+            )
+        accepted = total(text, "platform_http_requests_total", route="/api/v1/predictions/", status="202")
+        serving = total(text, "platform_model_serving_version", model=MODEL)
+        if serving != 2:
+            raise SmokeFailure(f"{MODEL} should be served by v2 (the training run's); metrics say {serving}")
+        depth = samples(text, "platform_queue_depth")
+        if {labels.get("queue") for labels, _ in depth} < {"predict", "train", "webhooks"}:
+            raise SmokeFailure(f"queue depth should be there for every queue; found {depth}")
+        log(
+            f"web: {counted:.0f} jobs submitted (all of this run's), {accepted:.0f} answered 202 on "
+            f"/api/v1/predictions/, {MODEL} served by v{serving:.0f}, queue depth {depth}"
+        )
+        finished = {}
+        live = run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--filter",
+                PROJECT_LABEL,
+                "--filter",
+                "label=com.docker.compose.service=worker",
+            ]
+        ).stdout.split()
+        for container in live:
+            node = (
+                "predict@"
+                + run(["docker", "inspect", "-f", "{{.Config.Hostname}}", container]).stdout.strip()
+            )
+            scraped = run(["docker", "exec", container, "python", "-c", WORKER_SCRAPE], check=False)
+            if scraped.returncode != 0:
+                raise SmokeFailure(f"{node}'s exporter did not answer:\n{indent(tail(scraped.stdout))}")
+            finished[node] = total(
+                scraped.stdout, "platform_jobs_finished_total", model=MODEL, status="succeeded"
+            )
+            if not total(scraped.stdout, "platform_job_total_seconds_count", model=MODEL):
+                raise SmokeFailure(f"{node} observed no job latency")
+        if len(finished) != SCALE - 1 or not all(finished.values()):
+            raise SmokeFailure(
+                f"the {SCALE - 1} live predict workers should each count finished jobs: {finished}"
+            )
+        log(f"live predict workers' exporters, jobs finished there: {finished}")
+        report["metrics"] = f"{counted:.0f} submitted counted by the web; finished per live worker {finished}"
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("run as root: sudo python3 docker/smoke.py", file=sys.stderr)
@@ -935,6 +1024,7 @@ def main() -> int:
         api_flow(web, env["ADMIN_PASSWORD"], report)
         worker_spread(web, env, report)
         worker_killed(web, env, report)
+        metrics_scraped(web, env, report, submitted=2 + SPREAD_JOBS + KILL_USERS * KILL_JOBS_PER_USER)
     except SmokeFailure as exc:
         failure = str(exc)
         summary = failure.splitlines()[0]
@@ -965,6 +1055,8 @@ def main() -> int:
         print(f"  jobs per predict worker: {report['spread']}")
     if "kill" in report:
         print(f"  worker killed mid-load: {report['kill']}")
+    if "metrics" in report:
+        print(f"  metrics: {report['metrics']}")
     try:
         for line in standin_summary(report):
             print(f"  {line}")

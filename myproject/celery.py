@@ -5,11 +5,14 @@ import time
 from celery import Celery
 from celery.signals import (
     before_task_publish,
+    celeryd_init,
     heartbeat_sent,
     task_postrun,
     task_prerun,
     task_received,
+    worker_init,
     worker_process_init,
+    worker_process_shutdown,
     worker_shutdown,
 )
 
@@ -83,3 +86,30 @@ def _worker_leaves(sender=None, **_):
     from workers import liveness
 
     liveness.farewell(sender.hostname)
+
+
+# Metrics (myproject/metrics.py). A worker starting is a process group starting: files its
+# predecessors left in PROMETHEUS_MULTIPROC_DIR go; a pool child leaving takes its live gauges.
+@celeryd_init.connect
+def _metrics_files_of_gone_processes(**_):
+    from myproject import metrics
+
+    metrics.multiprocess_dir_clean()
+
+
+@worker_init.connect
+def _metrics_exporter(**_):
+    # The main process, before the pool forks: it serves what every child counted.
+    from django.conf import settings
+
+    from myproject import metrics
+
+    if settings.METRICS_PORT:
+        metrics.exporter_start(settings.METRICS_PORT)
+
+
+@worker_process_shutdown.connect
+def _metrics_child_gone(pid=None, **_):
+    from myproject import metrics
+
+    metrics.process_dead(pid)

@@ -40,8 +40,9 @@ HTTPS = env_bool("DJANGO_HTTPS", False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    # Health checks come from inside (the orchestrator, the load balancer), over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Health checks and Prometheus' scrapes come from inside (the orchestrator, the load
+    # balancer, Prometheus), over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30
     # The platform's own subdomains (if any) are its own: HTTPS too.
@@ -69,7 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: every answer, a refusal too, names its request (X-Request-ID; myproject/logs.py).
+    # First: every answer is counted and timed by its route, a refusal too (myproject/metrics.py).
+    "api.middleware.RequestMetricsMiddleware",
+    # Then every answer, a refusal too, names its request (X-Request-ID; myproject/logs.py).
     "api.middleware.RequestIdMiddleware",
     # Then an oversized body is refused before anything else spends time on it.
     "api.middleware.RequestSizeLimitMiddleware",
@@ -358,6 +361,18 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# --- Metrics ----------------------------------------------------------------
+
+# `GET /metrics` (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; empty, it
+# is a 404. Counts from several processes are merged when PROMETHEUS_MULTIPROC_DIR is set in
+# their environment (prometheus_client reads it itself; myproject/metrics.py).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# A Celery worker with this set serves its own metrics on 0.0.0.0:METRICS_PORT (no token:
+# keep the port unpublished, on the containers' network). 0: none.
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0)
+if METRICS_PORT > 65535:
+    raise ImproperlyConfigured(f"METRICS_PORT must be a TCP port (1-65535), got {METRICS_PORT}")
 
 # --- Flower -----------------------------------------------------------------
 

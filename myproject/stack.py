@@ -144,6 +144,16 @@ def _hold_var_lock(var: Path) -> None:
     os.set_inheritable(fd, True)
 
 
+def _metrics_dir_empty(env: dict, var: Path) -> None:
+    """One PROMETHEUS_MULTIPROC_DIR for every process started here, emptied before any starts:
+    the web's /metrics then shows the workers' counts beside its own (myproject/metrics.py).
+    Only the metrics' files are removed, in case the directory is one the user named."""
+    directory = Path(env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var / "prometheus")))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 def _check_free(bind: str, variable: str) -> None:
     host, _, port = bind.rpartition(":")
     if port_open(int(port), host or "127.0.0.1"):
@@ -201,6 +211,14 @@ def up() -> None:
     )
     env["FLOWER_BASIC_AUTH"] = flower_auth
     admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
+    # What Prometheus sends to read /metrics; the web reads it from the file (METRICS_TOKEN_FILE).
+    if env.get("METRICS_TOKEN") or env.get("METRICS_TOKEN_FILE"):
+        metrics_token = "the METRICS_TOKEN you set"
+    else:
+        token_path = var / "metrics-token"
+        _secret_file(token_path, lambda: secrets.token_urlsafe(32))
+        env["METRICS_TOKEN_FILE"] = str(token_path)
+        metrics_token = f"$(cat {token_path})"
 
     setup = [sys.executable, str(ROOT / "manage.py"), "setup_platform"]
     # In the setup's environment only, never on a command line (`ps` shows those to everyone).
@@ -224,6 +242,7 @@ def up() -> None:
                 f"  API + pages  http://{web}/   (API docs: http://{web}/api/v1/docs/)",
                 f"  Admin        http://{web}/admin/   user admin, password {admin_password}",
                 f"  Flower       http://{web}/flower/   (staff login: admin)",
+                f"  Metrics      http://{web}/metrics   (header Authorization: Bearer {metrics_token})",
                 *[f"  {note}" for note in notes],
                 "  Register a user:  see README.md (curl examples).   Stop: Ctrl-C",
                 "",
@@ -231,6 +250,7 @@ def up() -> None:
         ),
         flush=True,
     )
+    _metrics_dir_empty(env, var)
     env["PYTHONUNBUFFERED"] = "1"
     # The Procfile's gunicorn and celery are this virtual environment's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

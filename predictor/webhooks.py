@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from urllib.parse import SplitResult, urlsplit
 
+from myproject import metrics
+
 EVENTS = ("start", "completed")
 SECRET_PREFIX = "whsec_"
 # NAT64 prefixes reach IPv4 through a translator, so they can reach any internal IPv4.
@@ -162,13 +164,22 @@ def deliver(job_id: str, event: str, *, attempt: int, allow_private: bool, timeo
     try:
         code = _post(job.webhook, body, headers, allow_private=allow_private, timeout_s=timeout_s)
     except (OSError, http.client.HTTPException, InvalidWebhook) as exc:
+        metrics.webhook_attempted(event, _failure_outcome(exc))
         error = str(exc) or type(exc).__name__
         history.delivery_log(**log, error=error, duration_s=round(time.monotonic() - started, 3))
         raise DeliveryFailed(error) from exc
+    metrics.webhook_attempted(event, "delivered" if 200 <= code < 300 else "http_error")
     history.delivery_log(**log, status_code=code, duration_s=round(time.monotonic() - started, 3))
     if not 200 <= code < 300:
         raise DeliveryFailed(f"{job.webhook} answered {code}")
     return code
+
+
+def _failure_outcome(exc: Exception) -> str:
+    # _post turns every way of running out of time into a TimeoutError (an OSError too).
+    if isinstance(exc, InvalidWebhook):
+        return "refused"
+    return "timeout" if isinstance(exc, TimeoutError) else "network_error"
 
 
 def _post(url: str, body: bytes, headers: dict, *, allow_private: bool, timeout_s: float) -> int:

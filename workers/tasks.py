@@ -7,7 +7,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from myproject import logs
+from myproject import logs, metrics
 from predictor import history, webhooks
 from predictor.services import prediction_run
 from predictor.training import nightly_requests, stale_cutoff, training_execute
@@ -48,9 +48,11 @@ def _failure_message(exc: Exception) -> str:
 
 
 def job_event(event: str, job) -> None:
-    """A job started or finished (however: run, failed, canceled): wake its waiters and
-    call its webhook."""
+    """A job started or finished (however: run, failed, canceled): count it, wake its
+    waiters and call its webhook. Every finish comes here exactly once (a worker's run, a
+    cancel, the sweeper's), so here it is counted."""
     if event == "completed":
+        metrics.job_finished(job)
         job_finished_announce(job.id, job.finish_state)
     if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
         deliver_webhook_task.apply_async(args=[job.id, event], retry=True)

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 
 from pymongo import UpdateOne
 
+from myproject.processes import process_alive
+
 from .base import CANCELED, QUEUED, RUNNING, guard, now
 from .jobs import PredictionJob, batch_decode, batch_encode
 
@@ -106,21 +108,7 @@ def _holder_gone(doc: dict, worker: str | None) -> bool:
         return True  # claimed before processes were recorded: the earlier rule
     if held_by != worker:
         return False
-    return pid == os.getpid() or not _process_alive(pid)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed pool process its parent has not reaped yet is a zombie: gone
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+    return pid == os.getpid() or not process_alive(pid)
 
 
 @guard
