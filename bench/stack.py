@@ -74,6 +74,8 @@ class Stack:
             # Tokens outlive the run (the default, 15 min, is about the length of one).
             "JWT_ACCESS_MINUTES": "120",
             "PYTHONUNBUFFERED": "1",  # as `make up` runs its processes
+            # Metrics counted as `make up` and compose count them: in files, one per process.
+            "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         for name in ("DATABASE_URL", "FLOWER_URL", "ARTIFACT_DIR"):
