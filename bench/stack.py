@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -54,8 +55,11 @@ def token_user_id(token: str) -> int:
 
 
 class Stack:
-    def __init__(self, var: Path, meter: Meter):
+    def __init__(self, var: Path, meter: Meter, *, redis_persist: bool = False, env: dict | None = None):
+        """`redis_persist`: Redis with AOF, as compose runs it (the chaos runs restart it);
+        `env`: more settings for every process."""
         self.var, self.meter, self.procs = var, meter, {}
+        self.redis_persist = redis_persist
         (var / "logs").mkdir(parents=True, exist_ok=True)
         self.web_port, self.mongo_port, redis_port = free_port(), free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.web_port}"
@@ -77,14 +81,15 @@ class Stack:
             # Metrics counted as `make up` and compose count them: in files, one per process.
             "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(env or {}),
         }
         for name in ("DATABASE_URL", "FLOWER_URL", "ARTIFACT_DIR"):
             self.env.pop(name, None)
         self.redis_url = self.env["REDIS_URL"]
         self.start("mongo", mongo_command(self.mongo_port, str(var / "mongo")))
         wait_until(lambda: port_open(self.mongo_port), timeout=60, what="SecantusDB")
-        self.start("redis", redis_command(redis_port, var / "redis", persist=False))
-        wait_until(lambda: port_open(redis_port), timeout=60, what="redis-server")
+        self.redis_port = redis_port
+        self.redis_start()
         started = time.monotonic()
         subprocess.run(
             [sys.executable, "manage.py", "setup_platform"],
@@ -98,6 +103,14 @@ class Stack:
         web_env = {"DJANGO_SETTINGS_MODULE": "bench.web_settings"}
         self.start("web", procfile_command("web", self.env), env=web_env)
         wait_until(lambda: self._healthy(), timeout=60, what="gunicorn")
+
+    def redis_start(self, *, wipe: bool = False) -> None:
+        """Start redis-server on its port; `wipe`: with none of its earlier data."""
+        data = self.var / "redis"
+        if wipe:
+            shutil.rmtree(data, ignore_errors=True)
+        self.start("redis", redis_command(self.redis_port, data, persist=self.redis_persist))
+        wait_until(lambda: port_open(self.redis_port), timeout=60, what="redis-server")
 
     def manage_python(self, code: str) -> None:
         """Python run with Django set up on the bench's settings (what `manage.py shell -c` does)."""

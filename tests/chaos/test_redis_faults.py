@@ -1,0 +1,55 @@
+"""Redis, the broker, restarted under load (stop, an outage, start; AOF on, as compose runs
+it): every accepted job ends, none runs twice, submits during the outage are fast 503s that
+create nothing, and `Prefer: wait` requests get the result or a 202 to poll.
+
+The short form (50 jobs) runs in `make test`; `make chaos` runs every scenario."""
+
+import signal
+import time
+
+import pytest
+
+from tests.chaos.faults import TABLE, Platform, Row
+
+pytestmark = pytest.mark.pipeline
+
+OUTAGE_S = 3  # how long Redis stays down: the fault itself, not a wait for a condition
+
+
+@pytest.fixture
+def platform(tmp_path, mongo_server):
+    running = Platform(tmp_path / "platform", workers=2, hold_s=0.2)
+    yield running
+    running.close()
+
+
+def test_a_redis_restart_under_load_loses_nothing(platform):
+    row = Row("Redis restarted (AOF on), 50 jobs")
+    # A backlog queued in Redis while the workers are frozen, then the fault while they run it.
+    platform.workers_signal(signal.SIGSTOP)
+    try:
+        platform.submit_many(50)
+    finally:
+        platform.workers_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while not platform.ledger_started():
+        assert time.monotonic() < deadline, "no job started"
+        time.sleep(0.05)
+    platform.stack.stop("redis")
+    down = [platform.submit(10_000 + n) for n in range(5)]
+    time.sleep(OUTAGE_S)
+    platform.stack.redis_start()
+    restarted = time.monotonic()
+
+    # Refused during the outage, and fast; no job half-exists: MongoDB holds exactly the
+    # jobs that were accepted.
+    assert [answer.status for answer in down] == [503] * 5
+    assert max(answer.seconds for answer in down) < 5
+    assert platform.stored_jobs() == len(platform.accepted) == 50
+    platform.settle(row, since=restarted, deadline_s=120)
+    TABLE.append(row)
+    assert row.lost == 0, row
+    assert row.run_twice == 0, row
+    assert row.succeeded == row.submitted, row
+    for answer in platform.waits:
+        assert answer.status in (200, 202), answer.json
