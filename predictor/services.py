@@ -87,7 +87,7 @@ BEHIND = timedelta(milliseconds=20)
 def prediction_run(
     job_id: str, *, on_event=lambda event, job: None, requeue=lambda job_id: None, batch_max_jobs: int = 1,
     batch_wait_s: float = 0.0, failure_message=lambda exc: f"prediction failed: {exc}",
-    worker: str | None = None,
+    worker: str | None = None, retried: bool = False,
 ) -> list[history.ClaimedJob]:  # fmt: skip
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
     queued one-row jobs of the same model version: one vectorised predict, one bulk write,
@@ -96,9 +96,10 @@ def prediction_run(
 
     `on_event("start" | "completed", job)` hears each job's progress (webhooks, waiters);
     `requeue(job_id)` publishes again a job an earlier, lost delivery had claimed with this one;
-    `worker` (the Celery node name) is recorded on each job run here.
+    `worker` (the Celery node name) is recorded on each job run here; `retried`: this is a
+    retry of the job's task, whose earlier try ended (its finish never reached MongoDB).
     """
-    job, released = history.job_claim(job_id, worker=worker)
+    job, released = history.job_claim(job_id, worker=worker, retried=retried)
     for orphan in released:
         requeue(orphan)
     if job is None:

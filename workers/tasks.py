@@ -31,6 +31,7 @@ def predict_task(self, job_id: str) -> None:
         prediction_run(
             job_id,
             worker=self.request.hostname,
+            retried=bool(self.request.retries),
             on_event=job_event,
             requeue=prediction_enqueue,
             batch_max_jobs=settings.PREDICTION_BATCH_MAX_JOBS,

@@ -89,15 +89,16 @@ def _jobs():
     return PredictionJob._get_collection()
 
 
-def _claimable(doc: dict, task_id: str, worker: str | None) -> bool:
+def _claimable(doc: dict, task_id: str, worker: str | None, retried: bool) -> bool:
     if doc["status"] == QUEUED:
         return True
     if doc["status"] != RUNNING:
         return False
     if doc.get("requeued_at") is not None and doc["requeued_at"] > doc["started_at"]:
         return True  # orphaned: the sweeper found its worker gone
-    # No holder: claimed before holders were recorded, so by its own task.
-    return doc.get("claimed_by") in (None, task_id) and _holder_gone(doc, worker)
+    # No holder: claimed before holders were recorded, so by its own task. A retry of the
+    # task (MongoDB did not answer its earlier try's finish) follows a try that has ended.
+    return doc.get("claimed_by") in (None, task_id) and (retried or _holder_gone(doc, worker))
 
 
 def _holder_gone(doc: dict, worker: str | None) -> bool:
@@ -112,14 +113,16 @@ def _holder_gone(doc: dict, worker: str | None) -> bool:
 
 
 @guard
-def job_claim(job_id: str, *, worker: str | None = None) -> tuple[ClaimedJob | None, list[str]]:
+def job_claim(
+    job_id: str, *, worker: str | None = None, retried: bool = False
+) -> tuple[ClaimedJob | None, list[str]]:
     """Claim the job for its own task: (the job, or None when it is finished, gone or held
     by a live batch; ids of jobs to publish again). The ids are the jobs an earlier delivery
     of this task had claimed with it and never finished: they go back to the queue, to run
     on their own, rather than run again beside a job that may be what killed the worker."""
     jobs = _jobs()
     doc = jobs.find_one({"_id": job_id}, _FIELDS)
-    if doc is None or not _claimable(doc, job_id, worker):
+    if doc is None or not _claimable(doc, job_id, worker, retried):
         return None, []
     released = _release_peers(job_id) if doc["status"] == RUNNING else []
     started = now()

@@ -53,3 +53,37 @@ def test_a_redis_restart_under_load_loses_nothing(platform):
     assert row.succeeded == row.submitted, row
     for answer in platform.waits:
         assert answer.status in (200, 202), answer.json
+
+
+@pytest.fixture
+def platform_fast_sweep(tmp_path, mongo_server):
+    # The sweeper's shortest cutoff: a job queued a minute ago and not started is published again.
+    running = Platform(tmp_path / "platform", workers=2, hold_s=0.2, env={"STALE_JOB_SECONDS": "60"})
+    yield running
+    running.close()
+
+
+@pytest.mark.chaos
+def test_redis_restarted_empty_loses_nothing_the_sweeper_publishes_it_again(platform_fast_sweep):
+    platform = platform_fast_sweep
+    row = Row("Redis data lost (restarted empty), 50 jobs")
+    platform.workers_signal(signal.SIGSTOP)
+    try:
+        platform.submit_many(50)
+    finally:
+        platform.workers_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while not platform.ledger_started():
+        assert time.monotonic() < deadline, "no job started"
+        time.sleep(0.05)
+    platform.stack.stop("redis")
+    platform.stack.redis_start(wipe=True)  # every queued task message is gone
+    restarted = time.monotonic()
+
+    # MongoDB still says which jobs are unfinished: beat's sweep publishes them again once
+    # they are STALE_JOB_SECONDS old (it runs every minute).
+    platform.settle(row, since=restarted, deadline_s=240)
+    TABLE.append(row)
+    assert row.lost == 0, row
+    assert row.run_twice == 0, row
+    assert row.succeeded == row.submitted == 50, row

@@ -180,3 +180,19 @@ def test_a_worker_restarted_under_the_same_name_gets_back_what_its_earlier_run_h
         assert liveness.rescue_orphans(published.append) == {}
     finally:
         liveness.farewell("predict@again")
+
+
+def test_a_retry_of_the_jobs_own_task_takes_it_over_from_a_live_process(history, stored_job):
+    # The task's earlier try claimed the job and then could not write its end (MongoDB
+    # down): Celery retries the task, maybe in another pool process of the same worker,
+    # while the first process lives on. The try has ended, so the retry runs the job.
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        job = _held(history, stored_job, worker="predict@here", pid=holder.pid)
+        assert history.job_claim(job.id, worker="predict@here") == (None, [])
+        claimed, _ = history.job_claim(job.id, worker="predict@here", retried=True)
+        assert claimed is not None
+        assert claimed.attempts == 2
+    finally:
+        holder.kill()
+        holder.wait()
