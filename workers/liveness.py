@@ -37,6 +37,8 @@ from predictor import history
 log = logging.getLogger(__name__)
 
 WORKERS = "platform:workers"
+# Set once and never deleted: absent, Redis has lost its data (restarted without it).
+EPOCH = "platform:broker:epoch"
 PREDICT_TASK = "workers.tasks.predict_task"
 
 
@@ -124,6 +126,13 @@ def rescue_orphans(enqueue) -> dict[str, list[str]]:
                 extra={"worker": node},
             )
     return rescued
+
+
+def broker_data_lost() -> bool:
+    """Whether Redis lost its data since the last look (the first look ever counts too):
+    every task message it held is gone, so what MongoDB says is queued must be published
+    again. Marks the data as seen."""
+    return bool(_redis().set(EPOCH, repr(time.time()), nx=True))
 
 
 def farewell(node: str) -> None:

@@ -1,6 +1,7 @@
 """Celery tasks: thin adapters around predictor functions. They own queues, limits, retries."""
 
-from datetime import timedelta
+import logging
+from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -14,6 +15,8 @@ from predictor.training import nightly_requests, stale_cutoff, training_execute
 
 from . import liveness
 from .events import job_finished_announce
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -93,6 +96,7 @@ def prediction_enqueue(job_id: str) -> None:
 
 # 500 per run keeps one sweep to a few seconds of publishing.
 SWEEP_BATCH = 500
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @shared_task(name="workers.tasks.requeue_stale_jobs_task")
@@ -123,8 +127,24 @@ def requeue_stale_jobs_task() -> int:
 @shared_task(name="workers.tasks.rescue_orphaned_jobs_task")
 def rescue_orphaned_jobs_task() -> int:
     """Beat, every ORPHAN_SWEEP_SECONDS: publish again the jobs of prediction workers that
-    died (workers/liveness.py)."""
-    return sum(len(ids) for ids in liveness.rescue_orphans(prediction_enqueue).values())
+    died, and, when Redis has lost its data, every job and training run still queued (their
+    messages went with it) without waiting for STALE_JOB_SECONDS (workers/liveness.py)."""
+    published = sum(len(ids) for ids in liveness.rescue_orphans(prediction_enqueue).values())
+    if liveness.broker_data_lost():
+        stamp = history.now()
+        for document, enqueue in (
+            (history.PredictionJob, prediction_enqueue),
+            (history.TrainingRun, training_enqueue),
+        ):
+            # Queued until now; a running one is its worker's (or the rescue's) to judge.
+            while ids := history.requeue_stale(
+                document, cutoff=stamp, running_cutoff=_NEVER, limit=SWEEP_BATCH
+            ):
+                for item_id in ids:
+                    enqueue(item_id)
+                published += len(ids)
+        logger.warning("Redis lost its data: %d queued jobs and training runs published again", published)
+    return published
 
 
 @shared_task(

@@ -66,6 +66,7 @@ def test_a_worker_killed_outright_has_its_jobs_run_by_another(
 ):
     # Two-row jobs, held half a second each by this app (tests/chaos/slow_batches.py), so
     # the kill lands while one runs. Short heartbeats: the test waits for them to lapse.
+    liveness.broker_data_lost()  # Redis's data is seen: what the rescue does here is the dead worker's
     doomed = start_worker("predict", {"WORKER_HEARTBEAT_TTL_S": "4"}, app="tests.chaos.slow_batches")
     ids = []
     for _ in range(6):
@@ -196,3 +197,17 @@ def test_a_retry_of_the_jobs_own_task_takes_it_over_from_a_live_process(history,
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_when_redis_lost_its_data_every_queued_job_is_published_again_at_once(
+    history, live_worker, api, stored_job
+):
+    liveness.broker_data_lost()
+    assert rescue_orphaned_jobs_task() == 0
+    # Queued in MongoDB, its message gone with Redis's data (as the job here never had one).
+    lost = stored_job(age_s=5)
+    cache.redis_client().delete(liveness.EPOCH)  # Redis restarted empty
+
+    assert rescue_orphaned_jobs_task() == 1
+    assert wait_for_job(api, lost.id)["status"] == "succeeded"
+    assert rescue_orphaned_jobs_task() == 0  # once: Redis's new data is marked seen
