@@ -60,8 +60,9 @@ bench: $(BIN)/.dev-installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Workers killed mid-task; every job must still end succeeded or failed (a minute or two).
+# Every fault scenario of tests/chaos/ (the short Redis restart of `make test` too), then their table.
 chaos: $(BIN)/.dev-installed
-	$(BIN)/python -m pytest -m chaos -s
+	$(BIN)/python -m pytest tests/chaos -m "chaos or not chaos" -s
 
 # A long random and stateful schemathesis run against a running `make up` (see bench/fuzz.py).
 fuzz: $(BIN)/.dev-installed

@@ -8,11 +8,13 @@ the job, `finish` when the worker's write of its end was answered (whether it la
 found the job already ended). A job with two `finish` lines ran twice; two `predict` lines
 and one `finish` is a run cut short (its process killed, its write never answered) and done
 again. CHAOS_HOLD_S holds every
-prediction that long first, so that a fault lands while jobs run.
+prediction that long first, so that a fault lands while jobs run. CHAOS_POISON: a job with
+this value in a row kills the pool process running it (SIGKILL), every time.
 """
 
 import json
 import os
+import signal
 import time
 
 from celery.signals import worker_process_init
@@ -41,8 +43,12 @@ def _ledger(**_):
 
     predict, finish = services._predict, services._finish
     hold = float(os.environ.get("CHAOS_HOLD_S", "0"))
+    poison = float(os.environ["CHAOS_POISON"]) if os.environ.get("CHAOS_POISON") else None
 
     def predicted(jobs):
+        if poison is not None and any(poison in row.values() for job in jobs for row in job.rows):
+            _write("poisoned", jobs)
+            os.kill(os.getpid(), signal.SIGKILL)
         if hold:
             time.sleep(hold)
         results = predict(jobs)
@@ -58,12 +64,13 @@ def _ledger(**_):
 
 
 def ledger_read(directory) -> dict[str, dict[str, list[dict]]]:
-    """{job id: {"predict": [...], "finish": [...]}} from every process's ledger."""
+    """{job id: {"predict": [...], "finish": [...], "poisoned": [...]}} from every process's ledger."""
     found: dict[str, dict[str, list[dict]]] = {}
     for name in os.listdir(directory):
         with open(os.path.join(directory, name)) as ledger:
             for line in ledger:
                 if line.endswith("\n"):  # a process killed mid-write leaves half a line
                     entry = json.loads(line)
-                    found.setdefault(entry["job"], {"predict": [], "finish": []})[entry["kind"]].append(entry)
+                    runs = found.setdefault(entry["job"], {"predict": [], "finish": [], "poisoned": []})
+                    runs[entry["kind"]].append(entry)
     return found
