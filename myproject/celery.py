@@ -13,6 +13,7 @@ from celery.signals import (
     worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
     worker_shutdown,
 )
 
@@ -71,6 +72,13 @@ def _worker_alive(sender=None, **_):
     from workers import liveness
 
     liveness.heartbeat(sender.eventer.hostname, STARTED)
+
+
+@worker_ready.connect
+def _worker_pool(sender=None, **_):
+    from workers import liveness
+
+    liveness.pool_known(sender.pool)
 
 
 @task_received.connect

@@ -8,8 +8,9 @@ fallbacks: the sweeper's hard-time-limit and stale-job cutoffs.
 
 So each worker says it is alive, and what it took:
 - on every Celery heartbeat (every 2 s, in the worker's main process) it sets
-  `platform:worker:alive:<node>` to the time it started, for WORKER_HEARTBEAT_TTL_S
-  seconds, and lists itself in `platform:workers`;
+  `platform:worker:alive:<node>` to the time it started, the time of the beat and the ids
+  of its pool processes, for WORKER_HEARTBEAT_TTL_S seconds, and lists itself in
+  `platform:workers`;
 - on every prediction task message it receives, it adds the job id to its
   `platform:worker:held:<node>`, a sorted set by time (trimmed on the heartbeat).
 
@@ -19,14 +20,20 @@ however busy its pool is, so a heartbeat lost with Redis's data never condemns o
 and for each that does not answer marks its running jobs orphaned and re-publishes them
 with the queued jobs it held. A worker restarted under the same node name (a container
 restarted in place) is alive, but what its earlier run held is not: the jobs it recorded
-as running, or took, before it started are rescued the same way.
+as running, or took, before it started are rescued the same way; and so are the jobs a
+live worker's pool process held when it died, once its heartbeat no longer lists that
+process (Celery delivers such a task again, but a worker elsewhere cannot tell that the
+process is gone, so it leaves the job alone).
 
 A live worker's job is never taken from it: the claim (predictor/history/claims.py) lets a
 second message for a job that a live process runs pass by.
 """
 
+import json
 import logging
+import os
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -54,13 +61,31 @@ def _redis():
     return cache.redis_client()
 
 
+# The pool whose processes run this worker's tasks (set in the worker's main process once it
+# is ready, myproject/celery.py); its process ids go with every heartbeat.
+_pool = None
+
+
+def pool_known(pool) -> None:
+    global _pool
+    _pool = pool
+
+
+def _pool_pids() -> list[int]:
+    # A prefork pool lists its processes; a thread pool runs tasks in this very process.
+    info = _pool.info if _pool is not None else {}
+    return list(info.get("processes", [])) if "processes" in info else [os.getpid()]
+
+
 def heartbeat(node: str, since: float) -> None:
-    """This worker, running since `since` (epoch seconds), is alive; forget what it took
-    longer ago than the stale-job cutoff (the sweeper re-publishes such jobs anyway)."""
+    """This worker, running since `since` (epoch seconds), is alive, with these pool
+    processes; forget what it took longer ago than the stale-job cutoff (the sweeper
+    re-publishes such jobs anyway)."""
     ttl = settings.WORKER_HEARTBEAT_TTL_S
+    seen = json.dumps({"since": since, "at": time.time(), "pids": _pool_pids()})
     try:
         pipe = _redis().pipeline(transaction=False)
-        pipe.set(alive_key(node), repr(since), ex=ttl)
+        pipe.set(alive_key(node), seen, ex=ttl)
         pipe.sadd(WORKERS, node)
         pipe.zremrangebyscore(held_key(node), "-inf", time.time() - settings.STALE_JOB_SECONDS)
         pipe.execute()
@@ -79,49 +104,68 @@ def took(node: str, job_id: str) -> None:
         log.debug("job %s not recorded as taken: %s", job_id, exc)
 
 
-def _alive_since(nodes: list[str]) -> dict[str, float | None]:
-    """When each node's running worker started, by its last heartbeat; None for a silent
-    node that does not answer a ping either (gone). Nodes that answer only the ping are
-    left out: alive, start unknown."""
+@dataclass
+class Seen:
+    """A live worker by its last heartbeat: when it started, when it beat, its pool processes."""
+
+    since: float
+    at: float
+    pids: list[int]
+
+
+def _seen(nodes: list[str]) -> dict[str, Seen | None]:
+    """Each node's last heartbeat; None for a silent node that does not answer a ping either
+    (gone). Nodes that answer only the ping are left out: alive, nothing more known."""
     found = dict(zip(nodes, _redis().mget([alive_key(node) for node in nodes]), strict=True)) if nodes else {}
-    silent = [node for node, since in found.items() if since is None]
+    silent = [node for node, value in found.items() if value is None]
     if silent:
         from myproject.celery import app
 
         answered = app.control.ping(destination=silent, timeout=settings.WORKER_PING_TIMEOUT_S)
         for name in {name for reply in answered for name in reply}:
             del found[name]
-    return {node: None if since is None else float(since) for node, since in found.items()}
+    return {node: None if value is None else Seen(**json.loads(value)) for node, value in found.items()}
 
 
 def rescue_orphans(enqueue) -> dict[str, list[str]]:
-    """Re-publish (with `enqueue`) the jobs no live worker holds: those of every prediction
-    worker found gone, and those a restarted worker's earlier run (same node name, started
-    before it) left. Returns {node: ids re-published} for each node with such jobs or gone."""
+    """Re-publish (with `enqueue`) the jobs no live process holds: those of every prediction
+    worker found gone; those a restarted worker's earlier run (same node name, started before
+    it) left; and those a live worker's pool process held when it died, if its task was
+    delivered again to another worker (which cannot tell that process is gone). Returns
+    {node: ids re-published} for each node gone or with such jobs."""
     listed = {node.decode() for node in _redis().smembers(WORKERS)}
     running = history.running_workers()  # Redis may have lost its list; MongoDB still names them
     rescued = {}
-    for node, since in sorted(_alive_since(sorted(listed | running)).items()):
-        if since is not None and node not in running and not _redis().zcount(held_key(node), "-inf", since):
-            continue  # alive, and nothing of an earlier run of it is left
-        before = time.time() if since is None else since
+    for node, seen in sorted(_seen(sorted(listed | running)).items()):
+        if (
+            seen is not None
+            and node not in running
+            and not _redis().zcount(held_key(node), "-inf", seen.since)
+        ):
+            continue  # alive, running nothing, and nothing of an earlier run of it is left
+        before = time.time() if seen is None else seen.since
         held = [job_id.decode() for job_id in _redis().zrangebyscore(held_key(node), "-inf", before)]
-        ids = history.jobs_orphan(node, held, started_before=None if since is None else since)
+        if seen is None:
+            ids = history.jobs_orphan(node, held)
+        else:
+            ids = history.jobs_orphan(
+                node, held, started_before=seen.since, live_pids=seen.pids, pids_seen_at=seen.at
+            )
         for job_id in ids:
             enqueue(job_id)
         pipe = _redis().pipeline(transaction=False)
-        if since is None:
+        if seen is None:
             pipe.srem(WORKERS, node)
             pipe.delete(held_key(node))
         else:
-            pipe.zremrangebyscore(held_key(node), "-inf", since)
+            pipe.zremrangebyscore(held_key(node), "-inf", seen.since)
         pipe.execute()
-        if since is None or ids:
+        if seen is None or ids:
             rescued[node] = ids
             log.warning(
                 "worker %s %s: %d of its jobs published again",
                 node,
-                "is gone" if since is None else "restarted",
+                "is gone" if seen is None else "lost processes or restarted",
                 len(ids),
                 extra={"worker": node},
             )

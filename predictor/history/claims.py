@@ -250,21 +250,36 @@ def running_workers() -> set[str]:
 
 
 @guard
-def jobs_orphan(worker: str, held: list[str], *, started_before: float | None = None) -> list[str]:
-    """No live process of `worker` holds these: the jobs it is recorded as running (started
-    before `started_before`, epoch seconds, when given: an earlier run of a node that
-    restarted), and the ones it had taken from the queue (`held`) and not started. Marks
-    them orphaned, so that any delivery may claim them; returns their ids, to publish again."""
+def jobs_orphan(
+    worker: str,
+    held: list[str],
+    *,
+    started_before: float | None = None,
+    live_pids: list[int] | None = None,
+    pids_seen_at: float | None = None,
+) -> list[str]:
+    """No live process of `worker` holds these: the jobs it is recorded as running and the
+    ones it had taken from the queue (`held`) and not started. For a worker still alive
+    (epoch seconds): only those it started before `started_before` (an earlier run of a node
+    that restarted), or before `pids_seen_at` in a process not among its `live_pids` then.
+    Marks them orphaned, so that any delivery may claim them; returns their ids, to publish
+    again."""
     jobs, stamp = _jobs(), now()
-    running = {"status": RUNNING, "worker": worker}
-    if started_before is not None:
-        running["started_at"] = {"$lt": datetime.fromtimestamp(started_before, UTC)}
-    running = [
-        doc["_id"]
-        for doc in jobs.find(running, {"started_at": 1, "requeued_at": 1})
-        # Already orphaned and published again, not yet claimed: once is enough.
-        if not (doc.get("requeued_at") and doc["requeued_at"] > doc["started_at"])
-    ]
+
+    def orphaned(doc) -> bool:
+        if doc.get("requeued_at") and doc["requeued_at"] > doc["started_at"]:
+            return False  # already orphaned and published again, not yet claimed: once is enough
+        if started_before is None:
+            return True  # the worker is gone
+        started = doc["started_at"].replace(tzinfo=UTC).timestamp()
+        if started < started_before:
+            return True
+        return live_pids is not None and started < pids_seen_at and doc.get("worker_pid") not in live_pids
+
+    found = jobs.find(
+        {"status": RUNNING, "worker": worker}, {"started_at": 1, "requeued_at": 1, "worker_pid": 1}
+    )
+    running = [doc["_id"] for doc in found if orphaned(doc)]
     waiting = (
         [doc["_id"] for doc in jobs.find({"_id": {"$in": held}, "status": QUEUED}, {"_id": 1})]
         if held

@@ -140,7 +140,10 @@ def test_jobs_a_dead_worker_took_from_the_queue_but_never_started_are_published_
     # A job it took that a live worker's delivery has started meanwhile is not touched.
     liveness.heartbeat("predict@other", time.time() - 60)
     history.PredictionJob.objects(id=elsewhere.id).update_one(
-        set__status="running", set__started_at=history.now(), set__worker="predict@other"
+        set__status="running",
+        set__started_at=history.now(),
+        set__worker="predict@other",
+        set__worker_pid=os.getpid(),
     )
 
     published = []
@@ -169,7 +172,9 @@ def test_a_worker_restarted_under_the_same_name_gets_back_what_its_earlier_run_h
     cache.redis_client().zadd(liveness.held_key("predict@again"), {taken_before.id: restarted_at - 20})
     liveness.heartbeat("predict@again", restarted_at)
     # What the new run claimed and took is its own.
-    current = stored_job(status="running", attempts=1, started_at=history.now(), worker="predict@again")
+    current = stored_job(
+        status="running", attempts=1, started_at=history.now(), worker="predict@again", worker_pid=os.getpid()
+    )
     taken_now = stored_job()
     liveness.took("predict@again", taken_now.id)
 
@@ -211,3 +216,24 @@ def test_when_redis_lost_its_data_every_queued_job_is_published_again_at_once(
     assert rescue_orphaned_jobs_task() == 1
     assert wait_for_job(api, lost.id)["status"] == "succeeded"
     assert rescue_orphaned_jobs_task() == 0  # once: Redis's new data is marked seen
+
+
+def test_a_live_workers_job_whose_pool_process_died_is_published_again(history, stored_job, purged_queues):
+    # Its task went back to the queue when the process died and was taken by another worker,
+    # which cannot tell that the process is gone: the node's own heartbeat can, since it
+    # no longer lists the process.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lost = _held(history, stored_job, worker="predict@alive", pid=dead.pid)
+    running = _held(history, stored_job, worker="predict@alive", pid=os.getpid())
+    liveness.heartbeat("predict@alive", time.time() - 60)  # lists this process only
+
+    published = []
+    try:
+        assert liveness.rescue_orphans(published.append) == {"predict@alive": [lost.id]}
+        assert history.job_get(running.id).requeued_at is None
+        # Published again, any delivery may take it, on any worker.
+        claimed, _ = history.job_claim(lost.id, worker="predict@elsewhere")
+        assert claimed is not None
+    finally:
+        liveness.farewell("predict@alive")
