@@ -71,10 +71,13 @@ def pool_known(pool) -> None:
     _pool = pool
 
 
-def _pool_pids() -> list[int]:
-    # A prefork pool lists its processes; a thread pool runs tasks in this very process.
-    info = _pool.info if _pool is not None else {}
-    return list(info.get("processes", [])) if "processes" in info else [os.getpid()]
+def _pool_pids() -> list[int] | None:
+    """The processes that run tasks here: a prefork pool lists them, a thread pool runs them
+    in this very process. None before the pool is known: nothing is judged by them then."""
+    if _pool is None:
+        return None
+    info = _pool.info
+    return list(info["processes"]) if "processes" in info else [os.getpid()]
 
 
 def heartbeat(node: str, since: float) -> None:
@@ -110,7 +113,7 @@ class Seen:
 
     since: float
     at: float
-    pids: list[int]
+    pids: list[int] | None
 
 
 def _seen(nodes: list[str]) -> dict[str, Seen | None]:

@@ -88,10 +88,12 @@ class Answer:
 
 
 class Platform:
-    """One scenario's platform: the stack, `workers` predict workers on the ledger app, beat,
-    a user, and the jobs it submitted."""
+    """One scenario's platform: the stack, `workers` predict workers on the ledger app,
+    `beats` beat processes, a user, and the jobs it submitted."""
 
-    def __init__(self, var: Path, *, workers: int = 2, hold_s: float = 0.0, env: dict | None = None):
+    def __init__(
+        self, var: Path, *, workers: int = 2, beats: int = 1, hold_s: float = 0.0, env: dict | None = None
+    ):
         self.ledger = var / "ledger"
         self.ledger.mkdir(parents=True)
         settings = {"CHAOS_LEDGER_DIR": str(self.ledger), "CHAOS_HOLD_S": str(hold_s), **(env or {})}
@@ -99,7 +101,8 @@ class Platform:
         try:
             for number in range(workers):
                 self.stack.worker(f"predict{number}", app="tests.chaos.ledger_app")
-            self.stack.start("beat", ["celery", "-A", "myproject", "beat", "--loglevel", "INFO"])
+            for number in range(beats):  # more than one: a deployment mistake the platform must survive
+                self.stack.start(f"beat{number}", ["celery", "-A", "myproject", "beat", "--loglevel", "INFO"])
             login = self.stack.user("chaos")
             answer = self.call("POST", "/login/", login)
             assert answer.status == 200, answer.json

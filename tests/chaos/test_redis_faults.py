@@ -78,3 +78,35 @@ def test_redis_restarted_empty_loses_nothing_what_was_queued_is_published_again(
     assert row.lost == 0, row
     assert row.run_twice == 0, row
     assert row.succeeded == row.submitted == 50, row
+
+
+@pytest.fixture
+def platform_two_beats(tmp_path, mongo_server):
+    running = Platform(tmp_path / "platform", workers=2, beats=2, hold_s=0.2)
+    yield running
+    running.close()
+
+
+@pytest.mark.chaos
+def test_two_beats_and_redis_restarted_empty_still_run_each_job_once(platform_two_beats):
+    # Two schedulers (a common deployment mistake) send every sweep and rescue twice: after
+    # Redis loses its data, both find the queued jobs and publish them again.
+    platform = platform_two_beats
+    row = Row("two beats, Redis data lost, 50 jobs")
+    platform.workers_signal(signal.SIGSTOP)
+    try:
+        platform.submit_many(50)
+    finally:
+        platform.workers_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while not platform.ledger_started():
+        assert time.monotonic() < deadline, "no job started"
+        time.sleep(0.05)
+    platform.stack.stop("redis")
+    platform.stack.redis_start(wipe=True)
+    restarted = time.monotonic()
+    platform.settle(row, since=restarted, deadline_s=120)
+    TABLE.append(row)
+    assert row.lost == 0, row
+    assert row.run_twice == 0, row
+    assert row.succeeded == row.submitted == 50, row

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -226,14 +227,19 @@ def test_a_live_workers_job_whose_pool_process_died_is_published_again(history, 
     dead.wait()
     lost = _held(history, stored_job, worker="predict@alive", pid=dead.pid)
     running = _held(history, stored_job, worker="predict@alive", pid=os.getpid())
-    liveness.heartbeat("predict@alive", time.time() - 60)  # lists this process only
-
     published = []
     try:
+        # Before its pool is known, a worker's heartbeat lists no processes: none is judged.
+        liveness.heartbeat("predict@alive", time.time() - 60)
+        assert liveness.rescue_orphans(published.append) == {}
+        # Its pool known (Celery's prefork pool lists its processes so), this one only.
+        liveness.pool_known(SimpleNamespace(info={"processes": [os.getpid()]}))
+        liveness.heartbeat("predict@alive", time.time() - 60)
         assert liveness.rescue_orphans(published.append) == {"predict@alive": [lost.id]}
         assert history.job_get(running.id).requeued_at is None
         # Published again, any delivery may take it, on any worker.
         claimed, _ = history.job_claim(lost.id, worker="predict@elsewhere")
         assert claimed is not None
     finally:
+        liveness.pool_known(None)
         liveness.farewell("predict@alive")
