@@ -15,6 +15,7 @@ How a scenario counts:
 """
 
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -166,6 +167,19 @@ class Platform:
         with ThreadPoolExecutor(clients) as pool:
             return list(pool.map(self.submit, range(start, start + count)))
 
+    def backlog(self, count: int) -> None:
+        """Queue `count` jobs while the workers are frozen, let them go, and return once they
+        have run a first job: a fault struck now lands while jobs run and others wait."""
+        self.workers_signal(signal.SIGSTOP)
+        try:
+            self.submit_many(count)
+        finally:
+            self.workers_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 60
+        while not any(path.stat().st_size for path in self.ledger.iterdir()):
+            assert time.monotonic() < deadline, "no job started"
+            time.sleep(0.05)
+
     def workers_signal(self, signal_number: int) -> None:
         """Send a signal to every predict worker process (SIGSTOP: frozen, they take nothing;
         SIGCONT: on again), so that a backlog is queued before a fault."""
@@ -178,9 +192,6 @@ class Platform:
         """The user's jobs in MongoDB, read directly (not through the platform)."""
         with pymongo.MongoClient(self.stack.mongo_uri, serverSelectionTimeoutMS=5000) as client:
             return client.get_default_database()["prediction_jobs"].count_documents({"owner_id": self.owner})
-
-    def ledger_started(self) -> bool:
-        return any(path.stat().st_size for path in self.ledger.iterdir())
 
     def settle(self, row: Row, *, since: float, deadline_s: float) -> list[dict]:
         """Wait until every accepted job has ended (or the deadline passed); fill `row` in."""
@@ -216,3 +227,16 @@ class Platform:
         row.run_twice = sum(1 for job_id in self.accepted if len(runs.get(job_id, {}).get("finish", [])) > 1)
         row.ran_again = sum(1 for job_id in self.accepted if len(runs.get(job_id, {}).get("predict", [])) > 1)
         return list(ended.values())
+
+
+def platform_fixture(name: str = "platform", **options):
+    """A pytest fixture, `name`, giving each test its own Platform(**options), closed after it."""
+    import pytest
+
+    @pytest.fixture(name=name)
+    def platform(tmp_path, mongo_server):
+        running = Platform(tmp_path / "platform", **options)
+        yield running
+        running.close()
+
+    return platform

@@ -1,37 +1,24 @@
 """MongoDB restarted while workers are finishing jobs: their finishes retry and land; no
 job is left `running`; submits during the outage are fast 503s."""
 
-import signal
 import time
 
 import pytest
 
 from myproject.stack import mongo_command, port_open, wait_until
-from tests.chaos.faults import TABLE, Platform, Row
+from tests.chaos.faults import TABLE, Row, platform_fixture
 
 pytestmark = pytest.mark.chaos
 
 OUTAGE_S = 3  # how long MongoDB stays down
 
 
-@pytest.fixture
-def platform(tmp_path, mongo_server):
-    running = Platform(tmp_path / "platform", workers=2, hold_s=0.3)
-    yield running
-    running.close()
+platform = platform_fixture(workers=2, hold_s=0.3)
 
 
 def test_a_mongodb_restart_while_workers_finish_loses_nothing(platform):
     row = Row("MongoDB restarted, 50 jobs")
-    platform.workers_signal(signal.SIGSTOP)
-    try:
-        platform.submit_many(50)
-    finally:
-        platform.workers_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 60
-    while not platform.ledger_started():
-        assert time.monotonic() < deadline, "no job started"
-        time.sleep(0.05)
+    platform.backlog(50)
     stack = platform.stack
     stack.stop("mongo")
     down = [platform.submit(10_000 + n) for n in range(5)]

@@ -4,37 +4,24 @@ create nothing, and `Prefer: wait` requests get the result or a 202 to poll.
 
 The short form (50 jobs) runs in `make test`; `make chaos` runs every scenario."""
 
-import signal
 import time
 
 import pytest
 
-from tests.chaos.faults import TABLE, Platform, Row
+from tests.chaos.faults import TABLE, Row, platform_fixture
 
 pytestmark = pytest.mark.pipeline
 
 OUTAGE_S = 3  # how long Redis stays down: the fault itself, not a wait for a condition
 
 
-@pytest.fixture
-def platform(tmp_path, mongo_server):
-    running = Platform(tmp_path / "platform", workers=2, hold_s=0.2)
-    yield running
-    running.close()
+platform = platform_fixture(workers=2, hold_s=0.2)
 
 
 def test_a_redis_restart_under_load_loses_nothing(platform):
     row = Row("Redis restarted (AOF on), 50 jobs")
     # A backlog queued in Redis while the workers are frozen, then the fault while they run it.
-    platform.workers_signal(signal.SIGSTOP)
-    try:
-        platform.submit_many(50)
-    finally:
-        platform.workers_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 60
-    while not platform.ledger_started():
-        assert time.monotonic() < deadline, "no job started"
-        time.sleep(0.05)
+    platform.backlog(50)
     platform.stack.stop("redis")
     down = [platform.submit(10_000 + n) for n in range(5)]
     time.sleep(OUTAGE_S)
@@ -58,15 +45,7 @@ def test_a_redis_restart_under_load_loses_nothing(platform):
 @pytest.mark.chaos
 def test_redis_restarted_empty_loses_nothing_what_was_queued_is_published_again(platform):
     row = Row("Redis data lost (restarted empty), 50 jobs")
-    platform.workers_signal(signal.SIGSTOP)
-    try:
-        platform.submit_many(50)
-    finally:
-        platform.workers_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 60
-    while not platform.ledger_started():
-        assert time.monotonic() < deadline, "no job started"
-        time.sleep(0.05)
+    platform.backlog(50)
     platform.stack.stop("redis")
     platform.stack.redis_start(wipe=True)  # every queued task message is gone
     restarted = time.monotonic()
@@ -80,11 +59,7 @@ def test_redis_restarted_empty_loses_nothing_what_was_queued_is_published_again(
     assert row.succeeded == row.submitted == 50, row
 
 
-@pytest.fixture
-def platform_two_beats(tmp_path, mongo_server):
-    running = Platform(tmp_path / "platform", workers=2, beats=2, hold_s=0.2)
-    yield running
-    running.close()
+platform_two_beats = platform_fixture("platform_two_beats", workers=2, beats=2, hold_s=0.2)
 
 
 @pytest.mark.chaos
@@ -93,15 +68,7 @@ def test_two_beats_and_redis_restarted_empty_still_run_each_job_once(platform_tw
     # Redis loses its data, both find the queued jobs and publish them again.
     platform = platform_two_beats
     row = Row("two beats, Redis data lost, 50 jobs")
-    platform.workers_signal(signal.SIGSTOP)
-    try:
-        platform.submit_many(50)
-    finally:
-        platform.workers_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 60
-    while not platform.ledger_started():
-        assert time.monotonic() < deadline, "no job started"
-        time.sleep(0.05)
+    platform.backlog(50)
     platform.stack.stop("redis")
     platform.stack.redis_start(wipe=True)
     restarted = time.monotonic()

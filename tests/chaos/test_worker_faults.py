@@ -1,12 +1,11 @@
 """Faults of the workers themselves: a poison job that kills its process every time, and a
 rolling restart of every predict worker (SIGTERM, warm shutdown) under load."""
 
-import signal
 import time
 
 import pytest
 
-from tests.chaos.faults import TABLE, Platform, Row
+from tests.chaos.faults import TABLE, Row, platform_fixture
 from tests.chaos.ledger_app import ledger_read
 
 pytestmark = pytest.mark.chaos
@@ -14,11 +13,7 @@ pytestmark = pytest.mark.chaos
 POISON = 7777.0
 
 
-@pytest.fixture
-def platform(tmp_path, mongo_server):
-    running = Platform(tmp_path / "platform", workers=2, hold_s=0.1, env={"CHAOS_POISON": str(POISON)})
-    yield running
-    running.close()
+platform = platform_fixture(workers=2, hold_s=0.1, env={"CHAOS_POISON": str(POISON)})
 
 
 def test_a_poison_job_fails_after_its_attempts_and_never_blocks_the_queue(platform):
@@ -47,11 +42,7 @@ def test_a_poison_job_fails_after_its_attempts_and_never_blocks_the_queue(platfo
 def test_a_rolling_restart_of_every_worker_under_load_loses_nothing(platform):
     row = Row("rolling restart of the predict workers (SIGTERM), 120 jobs")
     stack = platform.stack
-    platform.workers_signal(signal.SIGSTOP)
-    try:
-        platform.submit_many(120)
-    finally:
-        platform.workers_signal(signal.SIGCONT)
+    platform.backlog(120)
     for name in [name for name in stack.procs if name.startswith("predict")]:
         # Warm shutdown: it finishes what it runs, hands back what it had taken; a new one
         # takes its place (a deploy).
