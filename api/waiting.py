@@ -30,6 +30,12 @@ RECONNECT_S = 1.0
 MAX_WAIT_S = 60
 
 _waiters = threading.BoundedSemaphore(settings.PREDICTION_MAX_WAITERS)
+# Set once this web process is told to stop (a deploy, a reload: gunicorn's SIGTERM, see
+# myproject/gunicorn_conf.py). A wait may last MAX_WAIT_S, longer than the process is given
+# to finish its requests (graceful_timeout there): held to its end, it would be cut off
+# with no answer when the worker exits. So the waits it holds end at once, each answering
+# the job as it is (202 and a Location to poll while unfinished), and new ones do not begin.
+_process_stopping = threading.Event()
 
 
 def prefer_wait_seconds(header: str | None) -> int:
@@ -99,7 +105,7 @@ class _Finishes:
             self._thread = threading.Thread(target=self._listen, name="finishes", daemon=True)
             self._thread.start()
 
-    def _wake_all(self) -> None:
+    def wake_all(self) -> None:
         with self._lock:
             waiters = [waiter for each in self._waiting.values() for waiter in each]
         for waiter in waiters:
@@ -125,7 +131,7 @@ class _Finishes:
                     pass  # until Redis confirms: from then on no announcement is missed
                 self._subscribed.set()
                 # Anything may have finished while we were not listening: every waiter reads again.
-                self._wake_all()
+                self.wake_all()
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=RECHECK_S)
                     if message is not None and message["type"] == "pmessage":
@@ -141,6 +147,12 @@ class _Finishes:
 
 
 _finishes = _Finishes()
+
+
+def waits_end() -> None:
+    """This process is stopping: every `Prefer: wait` it holds answers now, none begins."""
+    _process_stopping.set()
+    _finishes.wake_all()
 
 
 class Waiting:
@@ -159,7 +171,7 @@ class Waiting:
         self._slot = False
 
     def watch(self, job_id: str) -> None:
-        if self.seconds <= 0 or not _waiters.acquire(blocking=False):
+        if self.seconds <= 0 or _process_stopping.is_set() or not _waiters.acquire(blocking=False):
             return
         metrics.WAITERS.inc()
         self._slot, self._job_id = True, job_id
@@ -190,7 +202,12 @@ class Waiting:
 def job_wait(job: history.JobView, seconds: float) -> history.JobView:
     """The job once finished, or as it is when `seconds` pass (or no waiter slot is free,
     or Redis cannot tell us of finishes)."""
-    if job.status in history.FINISHED or seconds <= 0 or not _waiters.acquire(blocking=False):
+    if (
+        job.status in history.FINISHED
+        or seconds <= 0
+        or _process_stopping.is_set()
+        or not _waiters.acquire(blocking=False)
+    ):
         return job
     metrics.WAITERS.inc()
     try:
@@ -209,13 +226,14 @@ def job_wait(job: history.JobView, seconds: float) -> history.JobView:
 def _wait(job, waiter: _Waiter, seconds: float, *, fresh: bool):
     """`fresh`: the watch began before the job could finish, so `job` is current as it is;
     otherwise it is read again after watching (a finish between our read and the watch is
-    not lost)."""
+    not lost). Ends early when the process is stopping (waits_end): a waiter registered
+    before that is woken by it, one registered after sees it here before waiting."""
     deadline = time.monotonic() + seconds
     if not fresh:
         job = history.job_get(job.id) or job
     while job.status not in history.FINISHED:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or _process_stopping.is_set():
             break
         waiter.event.wait(min(remaining, RECHECK_S))
         waiter.event.clear()

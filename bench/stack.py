@@ -138,10 +138,19 @@ class Stack:
         self.meter.add(name, proc.pid)
         return proc
 
-    def worker(self, name: str, *, app: str = "myproject", queue: str = "predict", env: dict | None = None):
-        """The Procfile's predict worker (its concurrency and pool), on `app` and `queue`; returns
-        once it logs that it is ready (connected and consuming)."""
-        command = procfile_command("worker", self.env)
+    def worker(
+        self,
+        name: str,
+        *,
+        app: str = "myproject",
+        queue: str = "predict",
+        env: dict | None = None,
+        entry: str = "worker",
+    ):
+        """The Procfile's `entry` worker (its concurrency and pool: the predict worker unless
+        told), on `app` and `queue`; returns once it logs that it is ready (connected and
+        consuming)."""
+        command = procfile_command(entry, self.env)
         for flag, value in (("-A", app), ("--queues", queue), ("--hostname", f"{name}@%h")):
             command[command.index(flag) + 1] = value
         offset = self.log(name).stat().st_size if self.log(name).exists() else 0

@@ -65,8 +65,9 @@ def _request_id_after_the_task(task=None, **_):
         logs.request_id.reset(token)
 
 
-# Worker liveness (workers/liveness.py): a worker killed outright has its jobs re-published
-# within seconds, not after the time limits. These run in the worker's main process.
+# Worker liveness (workers/liveness.py): a worker killed outright has its jobs and training
+# runs re-published within seconds, not after the time limits. These run in the worker's main
+# process.
 @heartbeat_sent.connect
 def _worker_alive(sender=None, **_):
     from workers import liveness
@@ -85,7 +86,7 @@ def _worker_pool(sender=None, **_):
 def _worker_took(sender=None, request=None, **_):
     from workers import liveness
 
-    if request is not None and request.name == liveness.PREDICT_TASK:
+    if request is not None and request.name in liveness.HELD_TASKS:
         liveness.took(sender.hostname, request.id)
 
 

@@ -2,6 +2,9 @@
 Dockerfile): `gunicorn -c python:myproject.gunicorn_conf --bind HOST:PORT`. Gunicorn reads
 every module-level name here that is one of its settings."""
 
+import signal
+import threading
+
 from myproject import metrics
 
 wsgi_app = "myproject.wsgi"
@@ -10,7 +13,14 @@ wsgi_app = "myproject.wsgi"
 workers = 2
 threads = 48
 accesslog = "-"
-graceful_timeout = 5
+# A worker told to stop (SIGTERM: a deploy's restart, the master's reload on SIGHUP or its
+# own stop) stops taking connections and has this long to answer the requests it holds;
+# any still running then are cut off with no answer. Its `Prefer: wait` requests, which may
+# hold up to 60 s (api/waiting.py), answer at once when it is told to stop (post_worker_init
+# below), so this covers the rest: a submit or a read, whose every MongoDB call gives up
+# after MONGODB_TIMEOUT_MS (2 s) and whose publish after about 2 s (myproject/settings.py).
+# tests/chaos/test_web_faults.py restarts the workers under load and counts every request.
+graceful_timeout = 15
 # No runtime control socket (gunicornc): nothing here uses it, and by default it lands in
 # $HOME/.gunicorn, one more writable path and one more way in.
 control_socket_disable = True
@@ -24,3 +34,23 @@ def on_starting(server) -> None:
 
 def child_exit(server, worker) -> None:
     metrics.process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, the worker's own graceful stop, and its `Prefer: wait` requests answer at
+    once (api/waiting.py's waits_end) rather than be cut off when graceful_timeout ends."""
+    stop = signal.getsignal(signal.SIGTERM)
+
+    def told_to_stop(signum, frame):
+        stop(signum, frame)
+        # In a thread: a signal handler must not take locks the code it interrupted may hold.
+        threading.Thread(target=_waits_end, name="waits-end", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, told_to_stop)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests' calls go on
+
+
+def _waits_end() -> None:
+    from api.waiting import waits_end  # the worker has loaded the app: Django is set up
+
+    waits_end()

@@ -253,6 +253,17 @@ PREDICTION_MAX_WAITERS = env_int("PREDICTION_MAX_WAITERS", 40, minimum=0)
 # (tests and a single-machine setup turn it on).
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 10, minimum=1)
+# Receivers that do not answer (predictor/webhooks.py, Lanes): one whose delivery ran out of
+# time, or has waited this long, is slow; at most WEBHOOK_SLOW_SLOTS threads of a notifier
+# wait on slow receivers at once, and a delivery that finds them all taken is put off
+# (5 to 15 s, not an attempt) up to WEBHOOK_MAX_DEFERRALS times, about the retries' half hour.
+WEBHOOK_SLOW_AFTER_S = env_int("WEBHOOK_SLOW_AFTER_S", 2, minimum=1)
+WEBHOOK_SLOW_FOR_S = env_int("WEBHOOK_SLOW_FOR_S", 600, minimum=1)
+WEBHOOK_SLOW_SLOTS = env_int("WEBHOOK_SLOW_SLOTS", 8, minimum=1)
+WEBHOOK_MAX_DEFERRALS = env_int("WEBHOOK_MAX_DEFERRALS", 180, minimum=0)
+# A job's end whose webhook delivery could not be published (Redis away) is published by
+# the rescue sweep once the job has been over this long (predictor/history/jobs.py).
+WEBHOOK_OUTBOX_GRACE_S = env_int("WEBHOOK_OUTBOX_GRACE_S", 30, minimum=1)
 # New feedback labels one user may add in 24 hours (one full batch): feedback is training
 # data nobody reviews, so it is bounded per account; the promotion gate still refuses a
 # retrained model that scores worse on the held-out rows.

@@ -87,7 +87,8 @@ BEHIND = timedelta(milliseconds=20)
 def prediction_run(
     job_id: str, *, on_event=lambda event, job: None, requeue=lambda job_id: None, batch_max_jobs: int = 1,
     batch_wait_s: float = 0.0, failure_message=lambda exc: f"prediction failed: {exc}",
-    worker: str | None = None, retried: bool = False,
+    worker: str | None = None, held: int | None = None, held_with: list[str] = (),
+    on_claimed=lambda jobs: None,
 ) -> list[history.ClaimedJob]:  # fmt: skip
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
     queued one-row jobs of the same model version: one vectorised predict, one bulk write,
@@ -96,15 +97,21 @@ def prediction_run(
 
     `on_event("start" | "completed", job)` hears each job's progress (webhooks, waiters);
     `requeue(job_id)` publishes again a job an earlier, lost delivery had claimed with this one;
-    `worker` (the Celery node name) is recorded on each job run here; `retried`: this is a
-    retry of the job's task, whose earlier try ended (its finish never reached MongoDB).
+    `worker` (the Celery node name) is recorded on each job run here; `held`: this is a
+    retry of the job's task, whose earlier try claimed the job as this attempt, with the
+    peers `held_with`, and ended without knowing which of their ends MongoDB took (it
+    failed the finish); `on_claimed(jobs)` hears the jobs this try holds, the job first,
+    so that its own retry can say so.
     """
-    job, released = history.job_claim(job_id, worker=worker, retried=retried)
+    if held is not None:
+        _earlier_ends(job_id, held=held, peers=list(held_with), on_event=on_event, requeue=requeue)
+    job, released = history.job_claim(job_id, worker=worker, held=held)
     for orphan in released:
         requeue(orphan)
     if job is None:
         logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
         return []
+    on_claimed([job])
     with logs.about_job(job.id, job.model, job.version, request=job.request_id):
         if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
             error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
@@ -113,13 +120,35 @@ def prediction_run(
         behind = job.started_at - job.created_at > BEHIND
         if behind and job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
             jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s)
+            on_claimed(jobs)
         try:
             return _run(jobs, on_event)
+        except history.HistoryUnavailable:
+            # MongoDB did not take the ends (or the artifact could not be read): nothing
+            # about the jobs is known to be wrong, and a failure could not be written either,
+            # or, written a moment later, would end as failed a job whose prediction
+            # succeeded. They stay running, held by this task; its retry claims them again
+            # (`held`) and writes their ends.
+            raise
         except Exception as exc:
             # Whatever stopped the run (a soft time limit included), every job it held ends.
             failed = [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs]
             _finish(failed, on_event)
             raise
+
+
+def _earlier_ends(job_id: str, *, held: int, peers: list[str], on_event, requeue) -> None:
+    """Announce the ends the try being retried wrote but could not know of, and publish
+    again the peers it held that it never ended (history.held_ends)."""
+    ended, waiting = history.held_ends(job_id, held=held, peers=peers)
+    for orphan in waiting:
+        requeue(orphan)
+    for job in ended:
+        logger.info(
+            "job %s %s (ended by an earlier try of task %s)", job.id, job.status, job_id,
+            extra={"job_id": job.id, "model": job.model, "version": job.version, "status": job.status},
+        )  # fmt: skip
+        on_event("completed", job)
 
 
 def _peers(leader: history.ClaimedJob, *, limit: int, wait_s: float) -> list[history.ClaimedJob]:

@@ -79,10 +79,15 @@ def _not_worse(spec: ModelSpec, challenger: float, champion: float) -> bool:
     return challenger >= champion if spec.greater_is_better else challenger <= champion
 
 
-def training_execute(run_id: str, *, stale_before: datetime, max_attempts: int) -> str | None:
-    """Run one training; returns the decision, or None when the run is not ours to run."""
-    run = history.training_claim(run_id, stale_before=stale_before)
+def training_execute(
+    run_id: str, *, stale_before: datetime, max_attempts: int, worker: str | None = None
+) -> str | None:
+    """Run one training in this process of `worker` (the Celery node name); returns the
+    decision, or None when the run is not ours to run (finished, gone, or held by a live
+    process: predictor/history/trainings.py)."""
+    run = history.training_claim(run_id, stale_before=stale_before, worker=worker)
     if run is None:
+        logger.info("training run %s is finished, gone or running elsewhere; nothing to run", run_id)
         return None
     if run.attempts > max_attempts:
         error = f"gave up after {run.attempts - 1} attempts that never finished (worker lost)"

@@ -59,8 +59,9 @@ def _public(address: str) -> bool:
 
 def _resolver_new() -> ThreadPoolExecutor:
     # getaddrinfo cannot be interrupted, so it runs here and the caller stops waiting at its
-    # deadline. Sized well above the notifier's 16 threads: a lookup abandoned at a deadline
-    # keeps its thread until the system resolver gives up.
+    # deadline. A lookup abandoned at a deadline keeps its thread until the system resolver
+    # gives up; one that answers frees it at once, so this is sized for hanging lookups, not
+    # for the notifier's threads.
     return ThreadPoolExecutor(max_workers=32, thread_name_prefix="webhook-dns")
 
 
@@ -134,11 +135,84 @@ class DeliveryFailed(Exception):
     """The endpoint did not answer 2xx; the caller retries with backoff."""
 
 
-def deliver(job_id: str, event: str, *, attempt: int, allow_private: bool, timeout_s: float) -> int | None:
+class ReceiverSlow(Exception):
+    """The receiver is known to be slow and every slow-lane slot is taken: deliver later,
+    without using up an attempt (nothing was sent)."""
+
+
+class Lanes:
+    """Keeps receivers that do not answer from holding the threads that answering ones need.
+
+    Kept per notifier process. An origin (scheme, host and port) is slow when its last
+    delivery ran out of time (for `slow_for_s`, or until it answers again), or while one of
+    its deliveries has waited longer than `slow_after_s` for an answer. A delivery to a slow
+    origin needs one of `slots` slow-lane slots and is deferred (ReceiverSlow) when none is
+    free. So at most `slots` threads wait on receivers known to be slow; the rest of the pool
+    only ever waits on a first delivery to a receiver not yet known to be slow, one per
+    receiver (README.md, "Webhooks": how many such receivers the pool absorbs).
+    """
+
+    def __init__(self, *, slots: int, slow_after_s: float, slow_for_s: float):
+        self.slots, self.slow_after_s, self.slow_for_s = slots, slow_after_s, slow_for_s
+        self._lock = threading.Lock()
+        self._slow_taken = 0
+        self._slow_until: dict[str, float] = {}
+        self._in_flight: dict[str, list[float]] = {}  # origin -> when each delivery started
+
+    @staticmethod
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+
+    def enter(self, url: str) -> tuple[str, float, bool]:
+        """Take a place for one delivery to `url` (give it back with leave()), or raise
+        ReceiverSlow."""
+        origin, now = self.origin(url), time.monotonic()
+        with self._lock:
+            slow = self._slow_until.get(origin, 0.0) > now or any(
+                now - started > self.slow_after_s for started in self._in_flight.get(origin, ())
+            )
+            if slow:
+                if self._slow_taken >= self.slots:
+                    raise ReceiverSlow(f"{origin} is slow to answer and every slow-lane slot is taken")
+                self._slow_taken += 1
+            self._in_flight.setdefault(origin, []).append(now)
+        return origin, now, slow
+
+    def leave(self, ticket: tuple[str, float, bool], *, timed_out: bool) -> None:
+        origin, started, slow = ticket
+        with self._lock:
+            if slow:
+                self._slow_taken -= 1
+            flights = self._in_flight[origin]
+            flights.remove(started)
+            if not flights:
+                del self._in_flight[origin]
+            if timed_out:
+                self._slow_until[origin] = time.monotonic() + self.slow_for_s
+                if len(self._slow_until) > 10_000:  # forget the origins whose time is up
+                    now = time.monotonic()
+                    self._slow_until = {key: until for key, until in self._slow_until.items() if until > now}
+            else:
+                self._slow_until.pop(origin, None)  # it answered (whatever it said): not slow
+
+
+def deliver(
+    job_id: str,
+    event: str,
+    *,
+    attempt: int,
+    allow_private: bool,
+    timeout_s: float,
+    lanes: Lanes | None = None,
+    before_sending=None,
+) -> int | None:
     """POST the job to its webhook if `event` is in its filter; log the attempt.
 
     Returns the status code (None when nothing was to be sent); raises DeliveryFailed on a
-    non-2xx answer, a network error or the `timeout_s` deadline, so the task can retry.
+    non-2xx answer, a network error or the `timeout_s` deadline, so the task can retry, and
+    ReceiverSlow when `lanes` defers it. `before_sending` is called once the database reads
+    are done, before the network wait (the notifier gives back its database connection).
     """
     from . import history
 
@@ -160,14 +234,21 @@ def deliver(job_id: str, event: str, *, attempt: int, allow_private: bool, timeo
     }
     log = {"job_id": job_id, "owner_id": job.owner_id, "event": event, "url": job.webhook,
            "message_id": message_id, "attempt": attempt}  # fmt: skip
-    started = time.monotonic()
+    if before_sending is not None:
+        before_sending()
+    ticket = lanes.enter(job.webhook) if lanes is not None else None  # may raise ReceiverSlow
+    started, timed_out = time.monotonic(), False
     try:
         code = _post(job.webhook, body, headers, allow_private=allow_private, timeout_s=timeout_s)
     except (OSError, http.client.HTTPException, InvalidWebhook) as exc:
+        timed_out = isinstance(exc, TimeoutError)
         metrics.webhook_attempted(event, _failure_outcome(exc))
         error = str(exc) or type(exc).__name__
         history.delivery_log(**log, error=error, duration_s=round(time.monotonic() - started, 3))
         raise DeliveryFailed(error) from exc
+    finally:
+        if ticket is not None:
+            lanes.leave(ticket, timed_out=timed_out)
     metrics.webhook_attempted(event, "delivered" if 200 <= code < 300 else "http_error")
     history.delivery_log(**log, status_code=code, duration_s=round(time.monotonic() - started, 3))
     if not 200 <= code < 300:

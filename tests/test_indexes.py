@@ -16,6 +16,7 @@ JOB_INDEXES = {
     "owner_id_1_created_at_-1__id_-1",
     "owner_id_1_model_1_created_at_-1__id_-1",
     "status_1_created_at_1",
+    "webhook_unsent_1_completed_at_1",
 }
 
 

@@ -1,32 +1,33 @@
-"""Which prediction workers are alive, and the jobs a dead one held.
+"""Which workers are alive, and the prediction jobs and training runs a dead one held.
 
-A worker killed outright (SIGKILL, its container or host gone) leaves behind the jobs it was
-running (status `running`, `worker` naming it) and the task messages it had taken from the
-queue but not yet run (still `queued` in MongoDB, while Redis holds their messages as
-unacknowledged for the visibility timeout, an hour). Without help both wait for slow
-fallbacks: the sweeper's hard-time-limit and stale-job cutoffs.
+A worker killed outright (SIGKILL, its container or host gone) leaves behind the jobs or
+training runs it was running (status `running`, `worker` naming it) and the task messages it
+had taken from the queue but not yet run (still `queued` in MongoDB, while Redis holds their
+messages as unacknowledged for the visibility timeout, an hour). Without help both wait for
+slow fallbacks: the sweeper's hard-time-limit and stale-job cutoffs (for a training run, the
+hard time limit is TRAINING_TIME_LIMIT, fifteen minutes by default).
 
 So each worker says it is alive, and what it took:
 - on every Celery heartbeat (every 2 s, in the worker's main process) it sets
   `platform:worker:alive:<node>` to the time it started, the time of the beat and the ids
   of its pool processes, for WORKER_HEARTBEAT_TTL_S seconds, and lists itself in
   `platform:workers`;
-- on every prediction task message it receives, it adds the job id to its
-  `platform:worker:held:<node>`, a sorted set by time (trimmed on the heartbeat).
+- on every prediction or training task message it receives, it adds the job's or the run's
+  id to its `platform:worker:held:<node>`, a sorted set by time (trimmed on the heartbeat).
 
 `rescue_orphans` (beat, every ORPHAN_SWEEP_SECONDS) takes the nodes with no alive key,
 asks them once more with Celery's own ping (a live worker answers from its main process
 however busy its pool is, so a heartbeat lost with Redis's data never condemns one),
-and for each that does not answer marks its running jobs orphaned and re-publishes them
-with the queued jobs it held. A worker restarted under the same node name (a container
-restarted in place) is alive, but what its earlier run held is not: the jobs it recorded
-as running, or took, before it started are rescued the same way; and so are the jobs a
-live worker's pool process held when it died, once its heartbeat no longer lists that
-process (Celery delivers such a task again, but a worker elsewhere cannot tell that the
-process is gone, so it leaves the job alone).
+and for each that does not answer marks its running jobs and training runs orphaned and
+re-publishes them with the queued ones it held. A worker restarted under the same node name
+(a container restarted in place) is alive, but what its earlier run held is not: the jobs
+and runs it recorded as running, or took, before it started are rescued the same way; and
+so are those a live worker's pool process held when it died, once its heartbeat no longer
+lists that process (Celery delivers such a task again, but a worker elsewhere cannot tell
+that the process is gone, so it leaves the job or run alone).
 
-A live worker's job is never taken from it: the claim (predictor/history/claims.py) lets a
-second message for a job that a live process runs pass by.
+A live worker's job or run is never taken from it: the claims (predictor/history/claims.py,
+predictor/history/trainings.py) let a second message for one that a live process runs pass by.
 """
 
 import json
@@ -34,6 +35,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,6 +49,9 @@ WORKERS = "platform:workers"
 # Set once and never deleted: absent, Redis has lost its data (restarted without it).
 EPOCH = "platform:broker:epoch"
 PREDICT_TASK = "workers.tasks.predict_task"
+TRAIN_TASK = "workers.tasks.train_task"
+# The tasks whose messages a worker notes as taken (their task id is the job's or the run's id).
+HELD_TASKS = (PREDICT_TASK, TRAIN_TASK)
 
 
 def alive_key(node: str) -> str:
@@ -97,7 +102,7 @@ def heartbeat(node: str, since: float) -> None:
 
 
 def took(node: str, job_id: str) -> None:
-    """This worker took the job's task message from the queue."""
+    """This worker took the task message of the job (or training run) from the queue."""
     try:
         pipe = _redis().pipeline(transaction=False)
         pipe.zadd(held_key(node), {job_id: time.time()})
@@ -130,14 +135,16 @@ def _seen(nodes: list[str]) -> dict[str, Seen | None]:
     return {node: None if value is None else Seen(**json.loads(value)) for node, value in found.items()}
 
 
-def rescue_orphans(enqueue) -> dict[str, list[str]]:
-    """Re-publish (with `enqueue`) the jobs no live process holds: those of every prediction
-    worker found gone; those a restarted worker's earlier run (same node name, started before
-    it) left; and those a live worker's pool process held when it died, if its task was
-    delivered again to another worker (which cannot tell that process is gone). Returns
-    {node: ids re-published} for each node gone or with such jobs."""
+def rescue_orphans(enqueue, enqueue_training) -> dict[str, list[str]]:
+    """Re-publish the prediction jobs (with `enqueue`) and training runs (`enqueue_training`)
+    no live process holds: those of every worker found gone; those a restarted worker's
+    earlier run (same node name, started before it) left; and those a live worker's pool
+    process held when it died, if its task was delivered again to another worker (which
+    cannot tell that process is gone). Returns {node: ids re-published, jobs then runs} for
+    each node gone or with such jobs or runs."""
     listed = {node.decode() for node in _redis().smembers(WORKERS)}
-    running = history.running_workers()  # Redis may have lost its list; MongoDB still names them
+    # Redis may have lost its list; MongoDB still names them.
+    running = history.running_workers() | history.training_workers()
     rescued = {}
     for node, seen in sorted(_seen(sorted(listed | running)).items()):
         if (
@@ -147,15 +154,16 @@ def rescue_orphans(enqueue) -> dict[str, list[str]]:
         ):
             continue  # alive, running nothing, and nothing of an earlier run of it is left
         before = time.time() if seen is None else seen.since
-        held = [job_id.decode() for job_id in _redis().zrangebyscore(held_key(node), "-inf", before)]
-        if seen is None:
-            ids = history.jobs_orphan(node, held)
-        else:
-            ids = history.jobs_orphan(
-                node, held, started_before=seen.since, live_pids=seen.pids, pids_seen_at=seen.at
-            )
+        held = [item_id.decode() for item_id in _redis().zrangebyscore(held_key(node), "-inf", before)]
+        judged = {}  # a gone worker: all it held
+        if seen is not None:  # a live one: what an earlier run of it, or a process now gone, held
+            judged = {"started_before": seen.since, "live_pids": seen.pids, "pids_seen_at": seen.at}
+        ids = history.jobs_orphan(node, held, **judged)
+        runs = history.trainings_orphan(node, held, **judged)
         for job_id in ids:
             enqueue(job_id)
+        for run_id in runs:
+            enqueue_training(run_id)
         pipe = _redis().pipeline(transaction=False)
         if seen is None:
             pipe.srem(WORKERS, node)
@@ -163,16 +171,69 @@ def rescue_orphans(enqueue) -> dict[str, list[str]]:
         else:
             pipe.zremrangebyscore(held_key(node), "-inf", seen.since)
         pipe.execute()
-        if seen is None or ids:
-            rescued[node] = ids
+        lost = []
+        if seen is None:
+            lost = lost_messages(enqueue, enqueue_training, before=time.time())
+            if lost:
+                log.warning("%d task messages lost when worker %s died published again", len(lost), node)
+        if seen is None or ids or runs:
+            rescued[node] = ids + runs + lost
             log.warning(
-                "worker %s %s: %d of its jobs published again",
+                "worker %s %s: %d of its jobs and %d of its training runs published again",
                 node,
                 "is gone" if seen is None else "lost processes or restarted",
                 len(ids),
+                len(runs),
                 extra={"worker": node},
             )
     return rescued
+
+
+# kombu's queue keys in Redis: the queue's own name, and one per priority step above 0.
+_PRIORITY_SEP, _PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
+# A job recorded this recently may still be on its way to Redis (the web publishes it
+# just after it writes it).
+LOST_MESSAGE_GRACE_S = 5
+
+
+def lost_messages(enqueue, enqueue_training, *, before: float) -> list[str]:
+    """Publish again the jobs and training runs queued since before `before` (epoch seconds)
+    whose task message Redis no longer holds: in no queue, and not taken as unacknowledged.
+
+    kombu's Redis transport takes a message off its queue (BRPOP) before it records it as
+    unacknowledged; a worker killed in between loses the message, which nothing but the
+    stale sweep (STALE_JOB_SECONDS) would publish again. Looked for when a worker is found
+    gone, so the cost (reading the queues) is paid then only. A message a live worker is
+    taking at that moment may be counted lost: its job then has two messages, and the claims
+    let only one run it."""
+    cutoff = datetime.fromtimestamp(before - LOST_MESSAGE_GRACE_S, UTC)
+    present = _task_ids_in_broker()
+    published = []
+    for document, queue, publish in (
+        (history.PredictionJob, "predict", enqueue),
+        (history.TrainingRun, "train", enqueue_training),
+    ):
+        queued = history.queued_before(document, cutoff, limit=100_000)
+        missing = [item_id for item_id in queued if item_id not in present.get(queue, set())]
+        for item_id in history.requeue_queued(document, missing):
+            publish(item_id)
+            published.append(item_id)
+    return published
+
+
+def _task_ids_in_broker() -> dict[str, set[str]]:
+    """{queue: task ids of the messages it holds} for the predict and train queues, each
+    counting the messages taken from it and not yet acknowledged."""
+    client, found = _redis(), {}
+    for queue in ("predict", "train"):
+        ids = found.setdefault(queue, set())
+        for key in [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]:
+            for raw in client.lrange(key, 0, -1):
+                ids.add(json.loads(raw)["headers"]["id"])
+    for raw in client.hvals("unacked"):
+        message, _exchange, routing_key = json.loads(raw)
+        found.setdefault(routing_key, set()).add(message["headers"]["id"])
+    return found
 
 
 def broker_data_lost() -> bool:

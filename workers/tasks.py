@@ -1,12 +1,17 @@
 """Celery tasks: thin adapters around predictor functions. They own queues, limits, retries."""
 
 import logging
+import random
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from myproject import logs, metrics
 from predictor import history, webhooks
@@ -19,22 +24,34 @@ from .events import job_finished_announce
 logger = logging.getLogger(__name__)
 
 
+# A lost MongoDB mid-task (a restart, a disk that filled and waits for someone to free
+# it): the task retries, 2 s, 4 s, 8 s ... then every 30 s at most, jittered, so that it
+# runs within half a minute of MongoDB's return; for about ten minutes, after which the
+# sweeper publishes any job left unfinished again anyway (STALE_JOB_SECONDS). A retry
+# takes the job over only as the attempt its try held (predictor/history/claims.py): it
+# never runs a job beside a delivery the sweeper or the rescue published meanwhile.
+PREDICT_RETRY_BACKOFF_S, PREDICT_RETRY_BACKOFF_MAX_S = 2, 30
+
+
 @shared_task(
     bind=True,
     name="workers.tasks.predict_task",
     soft_time_limit=settings.PREDICTION_SOFT_TIME_LIMIT,
     time_limit=settings.PREDICTION_TIME_LIMIT,
-    # A lost MongoDB mid-task: retry, the job stays unfinished until one attempt lands.
-    autoretry_for=(history.HistoryUnavailable,),
-    retry_backoff=2,
-    max_retries=5,
+    max_retries=40,
 )
-def predict_task(self, job_id: str) -> None:
+def predict_task(self, job_id: str, held: int | None = None, held_with: list[str] | None = None) -> None:
+    """`held`, `held_with`: set on a retry whose earlier try claimed the job as that attempt,
+    with those peers (see predictor/history/claims.py): the retry may take the job over from
+    that try only, and announces the ends that try wrote without knowing."""
+    holding = []
     try:
         prediction_run(
             job_id,
             worker=self.request.hostname,
-            retried=bool(self.request.retries),
+            held=held,
+            held_with=held_with or [],
+            on_claimed=holding.append,
             on_event=job_event,
             requeue=prediction_enqueue,
             batch_max_jobs=settings.PREDICTION_BATCH_MAX_JOBS,
@@ -43,6 +60,20 @@ def predict_task(self, job_id: str) -> None:
         )
     except SoftTimeLimitExceeded:
         pass  # every job of the run was failed with the reason; the task is over
+    except history.HistoryUnavailable as exc:
+        # The job stays unfinished until a try lands. The retry is told which attempt this
+        # try held, and its peers (or what an earlier try held, when this one claimed nothing).
+        countdown = get_exponential_backoff_interval(
+            PREDICT_RETRY_BACKOFF_S,
+            self.request.retries,
+            maximum=PREDICT_RETRY_BACKOFF_MAX_S,
+            full_jitter=True,
+        )
+        if holding:
+            lead, *peers = holding[-1]
+            held, held_with = lead.attempts, [peer.id for peer in peers]
+        kwargs = {"held": held, "held_with": held_with or []}
+        raise self.retry(exc=exc, kwargs=kwargs, countdown=countdown) from exc
 
 
 def _failure_message(exc: Exception) -> str:
@@ -57,15 +88,44 @@ def job_event(event: str, job) -> None:
     cancel, the sweeper's), so here it is counted."""
     if event == "completed":
         metrics.job_finished(job)
-        job_finished_announce(job.id, job.finish_state)
+        job_finished_announce(job.id, job.finish_state)  # waiters that miss it poll MongoDB
     if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
-        deliver_webhook_task.apply_async(args=[job.id, event], retry=True)
+        _webhook_publish(job.id, event)
+
+
+def _webhook_publish(job_id: str, event: str) -> None:
+    """Hand a delivery to the notifier. The end's ("completed") is in the job's outbox until
+    then: when Redis cannot be reached, it stays there for the rescue sweep, and this job's
+    worker goes on with the other jobs of its batch."""
+    try:
+        deliver_webhook_task.apply_async(args=[job_id, event], retry=True)
+    except OperationalError as exc:
+        logger.warning("webhook %s of job %s not handed over (Redis: %s); the sweep will", event, job_id, exc)
+        return
+    if event == "completed":
+        try:
+            history.webhook_handed(job_id)
+        except history.HistoryUnavailable:
+            pass  # published twice at worst; receivers de-duplicate by webhook-id
+
+
+def webhooks_resend() -> int:
+    """Publish the "completed" deliveries that stayed in the outbox (their job's worker could
+    not reach Redis) once their job has been over for WEBHOOK_OUTBOX_GRACE_S."""
+    ended_before = history.now() - timedelta(seconds=settings.WEBHOOK_OUTBOX_GRACE_S)
+    jobs = history.webhooks_unsent(ended_before=ended_before, limit=SWEEP_BATCH)
+    for job in jobs:
+        _webhook_publish(job.id, "completed")
+    return len(jobs)
 
 
 @shared_task(
     bind=True,
     name="workers.tasks.deliver_webhook_task",
-    autoretry_for=(webhooks.DeliveryFailed,),
+    # A receiver that failed, or a MongoDB that could not be read or take the attempt's
+    # record (a restart, a full disk): the job's end is told later, not dropped. A retry
+    # that sends again carries the same webhook-id, which receivers de-duplicate.
+    autoretry_for=(webhooks.DeliveryFailed, history.HistoryUnavailable),
     # 5 s, 10 s, 20 s ... capped at 10 min, jittered: 8 tries span about half an hour.
     retry_backoff=5,
     retry_backoff_max=600,
@@ -74,15 +134,45 @@ def job_event(event: str, job) -> None:
     soft_time_limit=settings.WEBHOOK_TIMEOUT_S * 3,
     time_limit=settings.WEBHOOK_TIMEOUT_S * 4,
 )
-def deliver_webhook_task(self, job_id: str, event: str) -> int | None:
+def deliver_webhook_task(self, job_id: str, event: str, deferrals: int = 0) -> int | None:
     with logs.about_job(job_id):  # the delivery's lines name the job
-        return webhooks.deliver(
-            job_id,
-            event,
-            attempt=self.request.retries + 1,
-            allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
-            timeout_s=settings.WEBHOOK_TIMEOUT_S,
-        )
+        try:
+            return webhooks.deliver(
+                job_id,
+                event,
+                attempt=self.request.retries + 1,
+                allow_private=settings.WEBHOOK_ALLOW_PRIVATE,
+                timeout_s=settings.WEBHOOK_TIMEOUT_S,
+                lanes=_webhook_lanes(),
+                # The network wait holds no database connection: a notifier has many threads.
+                before_sending=connections.close_all,
+            )
+        except webhooks.ReceiverSlow as slow:
+            metrics.webhook_attempted(event, "deferred")
+            if deferrals >= settings.WEBHOOK_MAX_DEFERRALS:
+                logger.error("webhook given up: %s, put off %d times", slow, deferrals)
+                return None
+            # Nothing was sent: the same attempt, later, holding no thread meanwhile.
+            logger.info("webhook put off: %s", slow)
+            self.apply_async(
+                args=[job_id, event],
+                kwargs={"deferrals": deferrals + 1},
+                countdown=random.uniform(5, 15),
+                retries=self.request.retries,
+                retry=True,
+                # Back to the queue it came from (a deployment may route webhooks elsewhere).
+                queue=(self.request.delivery_info or {}).get("routing_key"),
+            )
+            return None
+
+
+@cache
+def _webhook_lanes() -> webhooks.Lanes:
+    return webhooks.Lanes(
+        slots=settings.WEBHOOK_SLOW_SLOTS,
+        slow_after_s=settings.WEBHOOK_SLOW_AFTER_S,
+        slow_for_s=settings.WEBHOOK_SLOW_FOR_S,
+    )
 
 
 def prediction_enqueue(job_id: str) -> None:
@@ -126,10 +216,13 @@ def requeue_stale_jobs_task() -> int:
 
 @shared_task(name="workers.tasks.rescue_orphaned_jobs_task")
 def rescue_orphaned_jobs_task() -> int:
-    """Beat, every ORPHAN_SWEEP_SECONDS: publish again the jobs of prediction workers that
-    died, and, when Redis has lost its data, every job and training run still queued (their
-    messages went with it) without waiting for STALE_JOB_SECONDS (workers/liveness.py)."""
-    published = sum(len(ids) for ids in liveness.rescue_orphans(prediction_enqueue).values())
+    """Beat, every ORPHAN_SWEEP_SECONDS: publish again the jobs and training runs of workers
+    that died, and, when Redis has lost its data, every job and training run still queued
+    (their messages went with it) without waiting for STALE_JOB_SECONDS (workers/liveness.py)."""
+    rescued = liveness.rescue_orphans(prediction_enqueue, training_enqueue)
+    published = sum(len(ids) for ids in rescued.values())
+    if resent := webhooks_resend():
+        logger.warning("%d webhooks published from the outbox", resent)
     if liveness.broker_data_lost():
         stamp = history.now()
         for document, enqueue in (
@@ -161,12 +254,14 @@ def train_task(self, run_id: str) -> str | None:
         run_id,
         stale_before=stale_cutoff(settings.TRAINING_TIME_LIMIT),
         max_attempts=settings.TRAINING_MAX_ATTEMPTS,
+        worker=self.request.hostname,
     )
     if decision is None:
         run = history.training_get(run_id)
         if run is not None and run.status == history.RUNNING:
-            # Running elsewhere, or its worker died: look again once a run that old is
-            # surely dead; then it is either finished or taken over.
+            # Held by a live process (predictor/history/trainings.py); if that process dies,
+            # the rescue publishes the run again (workers/liveness.py). Look again anyway once
+            # a run that old is surely dead; then it is either finished or taken over.
             raise self.retry(
                 countdown=settings.TRAINING_TIME_LIMIT, max_retries=settings.TRAINING_MAX_ATTEMPTS
             )

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import logging
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,6 +23,8 @@ from ..throttles import SubmitRateThrottle
 from ..waiting import Waiting, prefer_wait_seconds
 from .base import ServiceApiView
 from .history import PREDICTION_LIST_SCHEMA, prediction_list
+
+logger = logging.getLogger(__name__)
 
 SUBMIT_HEADERS = [
     OpenApiParameter("Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
@@ -109,7 +112,12 @@ class PredictionListCreateApi(ServiceApiView):
         except Exception:
             waiting.close()
             raise
-        job = waiting.wait(job)
+        try:
+            job = waiting.wait(job)
+        except history.HistoryUnavailable as exc:
+            # The job is written and queued: it was accepted, however MongoDB is now. Its
+            # answer says so (202, where to poll); a 503 would have the client submit it again.
+            logger.warning("job %s: answered as queued, its wait could not read it: %s", job.id, exc)
         finished = job.status in history.FINISHED
         headers = {"Location": request.build_absolute_uri(reverse("prediction-detail", args=[job.id]))}
         if not created:

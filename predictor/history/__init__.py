@@ -16,9 +16,19 @@ from .base import (
     guard,
     now,
     ping,
+    queued_before,
+    requeue_queued,
     requeue_stale,
 )
-from .claims import ClaimedJob, claimed_finish, job_claim, jobs_orphan, peers_claim, running_workers
+from .claims import (
+    ClaimedJob,
+    claimed_finish,
+    held_ends,
+    job_claim,
+    jobs_orphan,
+    peers_claim,
+    running_workers,
+)
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
 from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
 from .jobs import (
@@ -31,6 +41,8 @@ from .jobs import (
     job_get,
     job_public,
     jobs_cancel_expired,
+    webhook_handed,
+    webhooks_unsent,
 )
 from .listing import JobsQuery, jobs_page, jobs_query
 from .samples import (
@@ -49,7 +61,9 @@ from .trainings import (
     training_finish,
     training_get,
     training_stage,
+    training_workers,
     trainings_list,
+    trainings_orphan,
 )
 
 

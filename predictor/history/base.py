@@ -19,24 +19,47 @@ class HistoryUnavailable(Exception):
 
 def connect() -> None:
     me.disconnect()
-    database = parse_uri(settings.MONGODB_URI).get("database") or "predictions"
+    uri = parse_uri(settings.MONGODB_URI)
     me.connect(
-        db=database,
+        db=uri.get("database") or "predictions",
         host=settings.MONGODB_URI,
         connect=False,
         tz_aware=True,
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=settings.MONGODB_TIMEOUT_MS,
         connectTimeoutMS=settings.MONGODB_TIMEOUT_MS,
+        # Every write is answered once it is in the server's journal on disk (j: true), so
+        # what was acknowledged (an accepted job, a finish, a cancel) is kept whatever
+        # happens to the server next. Acknowledged at w:1 alone, the last writes before
+        # SecantusDB's disk filled were gone after its restart (tests/test_mongo_durability.py);
+        # j: true cost about half a millisecond a write there. A URI's `journal` decides.
+        journal=uri["options"].get("journal", True),
     )
 
 
 _UNAUTHORIZED, _AUTHENTICATION_FAILED = 13, 18  # the server's error codes
+# Codes with which the server says that it cannot do the work now, whatever the request:
+# its storage failed, or it refuses writes for want of disk space. SecantusDB answers every
+# data command with 1 InternalError once its disk has filled (WiredTiger could not write its
+# journal, and stays so until a restart: tests/chaos/test_mongo_faults.py); mongod answers
+# its storage engine's failures with 8 UnknownError, and a disk it finds too full with
+# 14031 OutOfDiskSpace. Like a server that is down, they are the platform's outage, not
+# the client's mistake, and a later try can succeed.
+_SERVER_FAILED = {1: "InternalError", 8: "UnknownError", 14031: "OutOfDiskSpace"}
+
+
+def _failure_codes(exc: OperationFailure) -> set[int]:
+    """The error's code, and those of its write errors: an insert's or a bulk write's
+    refusal may come per document (WriteError, BulkWriteError) rather than for the command."""
+    codes = {exc.code} if exc.code is not None else set()
+    details = exc.details if isinstance(exc.details, dict) else {}
+    codes.update(error.get("code") for error in details.get("writeErrors") or () if isinstance(error, dict))
+    return codes
 
 
 def guard(func):
-    """Turn an unreachable MongoDB, or one refusing the platform's login, into
-    HistoryUnavailable (the API answers 503)."""
+    """Turn an unreachable MongoDB, one refusing the platform's login, or one whose storage
+    failed (a full disk) into HistoryUnavailable (the API answers 503, tasks retry)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -45,19 +68,30 @@ def guard(func):
         except ConnectionFailure as exc:
             raise HistoryUnavailable(str(exc)) from exc
         except OperationFailure as exc:
+            codes = _failure_codes(exc)
             # Wrong credentials, or a user without the role: as unusable as a server that is
             # down, and the cause is in the server's configuration, not the request.
-            if exc.code not in (_UNAUTHORIZED, _AUTHENTICATION_FAILED):
-                raise
-            raise HistoryUnavailable(f"MongoDB refused the platform's user: {exc}") from exc
+            if codes & {_UNAUTHORIZED, _AUTHENTICATION_FAILED}:
+                raise HistoryUnavailable(f"MongoDB refused the platform's user: {exc}") from exc
+            failed = sorted(code for code in codes if code in _SERVER_FAILED)
+            if failed:
+                names = ", ".join(f"{code} {_SERVER_FAILED[code]}" for code in failed)
+                raise HistoryUnavailable(f"MongoDB could not do the work ({names}): {exc}") from exc
+            raise
 
     return wrapper
 
 
+# The jobs' collection (history/jobs.py), which readiness reads.
+_JOBS_COLLECTION = "prediction_jobs"
+
+
 @guard
 def ping() -> None:
-    """Raise HistoryUnavailable unless MongoDB answers within the time budget."""
-    me.get_db().command("ping")
+    """Raise HistoryUnavailable unless MongoDB answers a read within the time budget. A read
+    (a job looked up by key), not the `ping` command: a SecantusDB whose disk filled still
+    answers `ping`, and fails every read and write (tests/chaos/test_mongo_faults.py)."""
+    me.get_db()[_JOBS_COLLECTION].find_one({"_id": "readiness-check"}, {"_id": 1})
 
 
 def now() -> datetime:
@@ -71,7 +105,12 @@ def requeue_stale(document, *, cutoff: datetime, running_cutoff: datetime, limit
     """Mark and return the ids of jobs or training runs (`document`) to publish again:
     queued since before `cutoff` (never published, or lost with Redis's data), or running
     since before `running_cutoff` (past the hard time limit: the worker died), and not
-    re-queued since. A duplicate delivery is harmless: only one run can finish its item."""
+    re-queued since. A duplicate delivery is harmless: only one run can finish its item.
+
+    Only items still stale when marked are marked and returned: one a worker claimed between
+    the look and the mark keeps its claim. Marked after it started, it would look orphaned
+    (requeued_at after started_at: predictor/history/claims.py) and the message published
+    again would run it a second time beside its first run (tests/workers/test_sweeper.py)."""
 
     def not_requeued_since(stamp):
         return me.Q(requeued_at=None) | me.Q(requeued_at__lt=stamp)
@@ -79,7 +118,85 @@ def requeue_stale(document, *, cutoff: datetime, running_cutoff: datetime, limit
     stale = (me.Q(status=QUEUED, created_at__lt=cutoff) & not_requeued_since(cutoff)) | (
         me.Q(status=RUNNING, started_at__lt=running_cutoff) & not_requeued_since(running_cutoff)
     )
-    ids = [item.id for item in document.objects(stale).only("id").limit(limit)]
-    if ids:
-        document.objects(id__in=ids).update(set__requeued_at=now())
-    return ids
+    ids = _stale_ids(document, stale, limit)
+    if not ids:
+        return []
+    items, stamp = document._get_collection(), now()
+    # `_id` first: SecantusDB looks a filter up by its first indexed clause.
+    items.update_many(
+        {"_id": {"$in": ids}, **document.objects(stale)._query}, {"$set": {"requeued_at": stamp}}
+    )
+    return [doc["_id"] for doc in items.find({"_id": {"$in": ids}, "requeued_at": stamp}, {"_id": 1})]
+
+
+def _stale_ids(document, stale, limit: int) -> list[str]:
+    return [item.id for item in document.objects(stale).only("id").limit(limit)]
+
+
+@guard
+def queued_before(document, cutoff: datetime, *, limit: int) -> list[str]:
+    """The ids of jobs or training runs (`document`) queued since before `cutoff`."""
+    return _stale_ids(document, me.Q(status=QUEUED, created_at__lt=cutoff), limit)
+
+
+@guard
+def requeue_queued(document, ids: list[str]) -> list[str]:
+    """Mark those of `ids` still queued as re-queued now (as requeue_stale does) and return
+    them: their messages are published again."""
+    if not ids:
+        return []
+    items, stamp = document._get_collection(), now()
+    items.update_many({"_id": {"$in": ids}, "status": QUEUED}, {"$set": {"requeued_at": stamp}})
+    return [doc["_id"] for doc in items.find({"_id": {"$in": ids}, "requeued_at": stamp}, {"_id": 1})]
+
+
+@guard
+def workers_running(document) -> set[str]:
+    """The Celery nodes recorded as running some job or training run (`document`) now."""
+    return {node for node in document._get_collection().distinct("worker", {"status": RUNNING}) if node}
+
+
+@guard
+def orphans_mark(
+    document,
+    worker: str,
+    held: list[str],
+    *,
+    started_before: float | None = None,
+    live_pids: list[int] | None = None,
+    pids_seen_at: float | None = None,
+) -> list[str]:
+    """No live process of `worker` holds these jobs or training runs (`document`): those it is
+    recorded as running and the ones it had taken from the queue (`held`) and not started.
+    For a worker still alive (epoch seconds): only those it started before `started_before`
+    (an earlier run of a node that restarted), or before `pids_seen_at` in a process not
+    among its `live_pids` then. Marks them orphaned (`requeued_at` after `started_at`), so
+    that any delivery may claim them; returns their ids, to publish again."""
+    items, stamp = document._get_collection(), now()
+
+    def orphaned(doc) -> bool:
+        if doc.get("requeued_at") and doc["requeued_at"] > doc["started_at"]:
+            return False  # already orphaned and published again, not yet claimed: once is enough
+        if started_before is None:
+            return True  # the worker is gone
+        started = doc["started_at"].replace(tzinfo=UTC).timestamp()
+        if started < started_before:
+            return True
+        return live_pids is not None and started < pids_seen_at and doc.get("worker_pid") not in live_pids
+
+    found = items.find(
+        {"status": RUNNING, "worker": worker}, {"started_at": 1, "requeued_at": 1, "worker_pid": 1}
+    )
+    running = [doc["_id"] for doc in found if orphaned(doc)]
+    waiting = (
+        [doc["_id"] for doc in items.find({"_id": {"$in": held}, "status": QUEUED}, {"_id": 1})]
+        if held
+        else []
+    )
+    if running:
+        items.update_many(
+            {"_id": {"$in": running}, "status": RUNNING, "worker": worker}, {"$set": {"requeued_at": stamp}}
+        )
+    if waiting:
+        items.update_many({"_id": {"$in": waiting}, "status": QUEUED}, {"$set": {"requeued_at": stamp}})
+    return running + waiting

@@ -12,23 +12,25 @@ Who holds a running job: `claimed_by`, the id of the task that claimed it (its o
 the id of the job whose task ran it in a batch), and `worker` / `worker_pid`, the Celery
 node and the pool process running it. A delivery may claim a job that is queued; or
 running, held by its own task id, in a process of this same node that is gone (Celery
-delivers a task again when the pool process running it died); or running and declared
-orphaned by the sweeper (`requeued_at` after `started_at`: its worker stopped answering,
-workers/liveness.py, or it ran past the hard time limit). A second message for a job that
-a live process runs (a re-publish while the first message still waited) finds it held and
-leaves it: no job runs twice while its first run can still finish.
+delivers a task again when the pool process running it died); or running, held by the
+very try of its task that the delivery retries (`held`: that try claimed it, and MongoDB
+did not take its end); or running and declared orphaned by the sweeper (`requeued_at`
+after `started_at`: its worker stopped answering, workers/liveness.py, or it ran past the
+hard time limit). A second message for a job that a live process runs (a re-publish while
+the first message still waited, or a retry of a try that never claimed it) finds it held
+and leaves it: no job runs twice while its first run can still finish.
 """
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pymongo import UpdateOne
 
 from myproject.processes import process_alive
 
-from .base import CANCELED, QUEUED, RUNNING, guard, now
-from .jobs import PredictionJob, batch_decode, batch_encode
+from .base import CANCELED, FINISHED, QUEUED, RUNNING, guard, now, orphans_mark, workers_running
+from .jobs import JobView, PredictionJob, batch_decode, batch_encode
 
 # What a worker reads of a job: never its output, which may be large.
 _FIELDS = {
@@ -89,16 +91,22 @@ def _jobs():
     return PredictionJob._get_collection()
 
 
-def _claimable(doc: dict, task_id: str, worker: str | None, retried: bool) -> bool:
+def _claimable(doc: dict, task_id: str, worker: str | None, held: int | None) -> bool:
     if doc["status"] == QUEUED:
         return True
     if doc["status"] != RUNNING:
         return False
     if doc.get("requeued_at") is not None and doc["requeued_at"] > doc["started_at"]:
         return True  # orphaned: the sweeper found its worker gone
-    # No holder: claimed before holders were recorded, so by its own task. A retry of the
-    # task (MongoDB did not answer its earlier try's finish) follows a try that has ended.
-    return doc.get("claimed_by") in (None, task_id) and (retried or _holder_gone(doc, worker))
+    # No holder: claimed before holders were recorded, so by its own task.
+    if doc.get("claimed_by") not in (None, task_id):
+        return False
+    # A retry of the try that claimed it (MongoDB did not take that try's end): the try has
+    # ended. Only while no other delivery of the task claimed it since (each claim counts
+    # an attempt): a job re-published while the retry waited may be running there now.
+    if held is not None and doc.get("attempts", 0) == held:
+        return True
+    return _holder_gone(doc, worker)
 
 
 def _holder_gone(doc: dict, worker: str | None) -> bool:
@@ -114,15 +122,17 @@ def _holder_gone(doc: dict, worker: str | None) -> bool:
 
 @guard
 def job_claim(
-    job_id: str, *, worker: str | None = None, retried: bool = False
+    job_id: str, *, worker: str | None = None, held: int | None = None
 ) -> tuple[ClaimedJob | None, list[str]]:
     """Claim the job for its own task: (the job, or None when it is finished, gone or held
     by a live batch; ids of jobs to publish again). The ids are the jobs an earlier delivery
     of this task had claimed with it and never finished: they go back to the queue, to run
-    on their own, rather than run again beside a job that may be what killed the worker."""
+    on their own, rather than run again beside a job that may be what killed the worker.
+    `held`: this is a retry of the task, whose earlier try claimed the job as this attempt
+    (its `attempts` then) and could not write its end."""
     jobs = _jobs()
     doc = jobs.find_one({"_id": job_id}, _FIELDS)
-    if doc is None or not _claimable(doc, job_id, worker, retried):
+    if doc is None or not _claimable(doc, job_id, worker, held):
         return None, []
     released = _release_peers(job_id) if doc["status"] == RUNNING else []
     started = now()
@@ -142,6 +152,33 @@ def job_claim(
     if moved.modified_count != 1:
         return None, released  # another delivery or a cancel moved it first
     return ClaimedJob.from_document(doc, started_at=started, claimed_by=job_id, worker=worker), released
+
+
+@guard
+def held_ends(job_id: str, *, held: int, peers: list[str]) -> tuple[list[JobView], list[str]]:
+    """What the try of the job's task that held it as attempt `held`, with `peers`, left
+    behind when MongoDB failed its finish. The try cannot know which ends were taken: a
+    batch's ends are one write each, and a disk that filled took some of them and refused
+    the rest. Returns the jobs it ended, whose ends were never announced, and, when the job
+    itself ended, the ids of the peers it still held running, put back in the queue (to
+    publish again: no retry runs them). Nothing when another delivery claimed the job since.
+    A second look (this retry failing too) announces the same ends again: receivers
+    de-duplicate by webhook-id (predictor/webhooks.py)."""
+    jobs = _jobs()
+    docs = {doc["_id"]: doc for doc in jobs.find({"_id": {"$in": [job_id, *peers]}, "claimed_by": job_id})}
+    lead = docs.get(job_id)
+    if lead is None or lead.get("attempts", 0) != held:
+        return [], []
+    ended = [JobView(doc) for doc in docs.values() if doc["status"] in FINISHED]
+    if lead["status"] not in FINISHED:
+        return ended, []  # the job runs again: its claim sends the peers back (_release_peers)
+    waiting = [doc_id for doc_id, doc in docs.items() if doc["status"] == RUNNING]
+    if waiting:
+        jobs.update_many(
+            {"_id": {"$in": waiting}, "status": RUNNING, "claimed_by": job_id},
+            {"$set": {"status": QUEUED, "claimed_by": None}},
+        )
+    return ended, waiting
 
 
 def _release_peers(task_id: str) -> list[str]:
@@ -243,52 +280,13 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     return finished
 
 
-@guard
 def running_workers() -> set[str]:
     """The Celery nodes recorded as running some prediction job now."""
-    return {node for node in _jobs().distinct("worker", {"status": RUNNING}) if node}
+    return workers_running(PredictionJob)
 
 
-@guard
-def jobs_orphan(
-    worker: str,
-    held: list[str],
-    *,
-    started_before: float | None = None,
-    live_pids: list[int] | None = None,
-    pids_seen_at: float | None = None,
-) -> list[str]:
-    """No live process of `worker` holds these: the jobs it is recorded as running and the
-    ones it had taken from the queue (`held`) and not started. For a worker still alive
-    (epoch seconds): only those it started before `started_before` (an earlier run of a node
-    that restarted), or before `pids_seen_at` in a process not among its `live_pids` then.
-    Marks them orphaned, so that any delivery may claim them; returns their ids, to publish
-    again."""
-    jobs, stamp = _jobs(), now()
-
-    def orphaned(doc) -> bool:
-        if doc.get("requeued_at") and doc["requeued_at"] > doc["started_at"]:
-            return False  # already orphaned and published again, not yet claimed: once is enough
-        if started_before is None:
-            return True  # the worker is gone
-        started = doc["started_at"].replace(tzinfo=UTC).timestamp()
-        if started < started_before:
-            return True
-        return live_pids is not None and started < pids_seen_at and doc.get("worker_pid") not in live_pids
-
-    found = jobs.find(
-        {"status": RUNNING, "worker": worker}, {"started_at": 1, "requeued_at": 1, "worker_pid": 1}
-    )
-    running = [doc["_id"] for doc in found if orphaned(doc)]
-    waiting = (
-        [doc["_id"] for doc in jobs.find({"_id": {"$in": held}, "status": QUEUED}, {"_id": 1})]
-        if held
-        else []
-    )
-    if running:
-        jobs.update_many(
-            {"_id": {"$in": running}, "status": RUNNING, "worker": worker}, {"$set": {"requeued_at": stamp}}
-        )
-    if waiting:
-        jobs.update_many({"_id": {"$in": waiting}, "status": QUEUED}, {"$set": {"requeued_at": stamp}})
-    return running + waiting
+def jobs_orphan(worker: str, held: list[str], **judged) -> list[str]:
+    """The prediction jobs of `worker` that no live process of it holds, marked orphaned
+    (base.orphans_mark says which, and how a live worker is `judged`); their ids, to
+    publish again."""
+    return orphans_mark(PredictionJob, worker, held, **judged)

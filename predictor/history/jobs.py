@@ -40,6 +40,11 @@ class PredictionJob(me.Document):
     cancel_after = me.DateTimeField(null=True)
     webhook = me.StringField(null=True)
     webhook_events_filter = me.ListField(me.StringField(), default=list)
+    # The outbox of the end's webhook call: True from the submit while the job has a webhook
+    # that wants "completed", removed once that delivery's task is published. The rescue
+    # sweep publishes it for a job that ended and still has it (its worker could not reach
+    # Redis then: workers/tasks.py, job_event), so no end goes unannounced.
+    webhook_unsent = me.BooleanField(null=True)
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
@@ -61,6 +66,8 @@ class PredictionJob(me.Document):
             {"fields": ["owner_id", "-created_at", "-_id"]},
             {"fields": ["owner_id", "model", "-created_at", "-_id"]},
             {"fields": ["status", "created_at"]},
+            # Sparse: only the jobs whose end is still to be announced are in it.
+            {"fields": ["webhook_unsent", "completed_at"], "sparse": True},
         ],
         "auto_create_index": False,
     }
@@ -165,8 +172,25 @@ def job_create(
         "error": None, "status": QUEUED, "attempts": 0, "cancel_after": cancel_after, "webhook": webhook,
         "webhook_events_filter": webhook_events_filter or [], "created_at": now(), "request_id": request_id,
     }  # fmt: skip
+    if webhook and (not webhook_events_filter or "completed" in webhook_events_filter):
+        doc["webhook_unsent"] = True
     PredictionJob._get_collection().insert_one(doc)
     return JobView(doc)
+
+
+@_guard
+def webhook_handed(job_id: str) -> None:
+    """The job's "completed" delivery is published: out of the outbox."""
+    PredictionJob._get_collection().update_one({"_id": job_id}, {"$unset": {"webhook_unsent": ""}})
+
+
+@_guard
+def webhooks_unsent(*, ended_before: datetime, limit: int) -> list[JobView]:
+    """Jobs that ended before `ended_before` with their "completed" delivery never published."""
+    found = PredictionJob._get_collection().find(
+        {"webhook_unsent": True, "completed_at": {"$lt": ended_before}}, limit=limit
+    )
+    return [JobView(doc) for doc in found]
 
 
 @_guard

@@ -1,11 +1,26 @@
-"""Training runs: status, stages and results of each training."""
+"""Training runs: status, stages and results of each training.
 
+Who holds a running run: `worker` / `worker_pid`, the Celery node and the pool process that
+claimed it last (its task's id is the run's id, so there is no other claimant to name). A
+delivery may claim a run that is queued; or running and declared orphaned (`requeued_at`
+after `started_at`: its trainer stopped answering, workers/liveness.py, or the sweeper found
+it past the hard time limit); or running, last started longer ago than the hard time limit;
+or running in a process of this same node that is gone (Celery delivers a task again when
+the pool process running it died), or that is this very process (its earlier try ended).
+A second message for a run that a live process trains (a re-publish while the first message
+still waited, a rescue's message racing Celery's own redelivery) finds it held and leaves
+it: no run trains twice at once, so none is promoted twice.
+"""
+
+import os
 import uuid
 from datetime import datetime
 
 import mongoengine as me
 
-from .base import FAILED, QUEUED, RUNNING, SUCCEEDED, now
+from myproject.processes import process_alive
+
+from .base import FAILED, QUEUED, RUNNING, SUCCEEDED, now, orphans_mark, workers_running
 from .base import guard as _guard
 
 
@@ -32,8 +47,13 @@ class TrainingRun(me.Document):
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
-    # Set when the sweeper publishes the run again (its task was lost or its worker died).
+    # Set when the sweeper or the rescue publishes the run again (its task was lost or its
+    # worker died): after `started_at`, the run is orphaned and any delivery may claim it.
     requeued_at = me.DateTimeField(null=True)
+    # The Celery worker that claimed it last (node name, e.g. train@host) and its pool
+    # process there (the module's docstring says what they decide).
+    worker = me.StringField(null=True)
+    worker_pid = me.IntField(null=True)
 
     meta = {
         "collection": "training_runs",
@@ -80,15 +100,56 @@ def trainings_list(*, model: str | None = None, limit: int = 50) -> list[Trainin
 
 
 @_guard
-def training_claim(run_id: str, *, stale_before: datetime) -> TrainingRun | None:
-    """Mark the run running. A run already running is taken over only when its last start
-    is older than `stale_before` (its worker is surely gone); None otherwise."""
+def training_claim(run_id: str, *, stale_before: datetime, worker: str | None = None) -> TrainingRun | None:
+    """Mark the run running in this process of `worker` (a Celery node name), if it is
+    claimable (the module's docstring says when); None otherwise.
+
+    Read, then a compare-and-set on the state read (status and attempts): of two deliveries
+    that read the same state, one claims the run."""
+    seen = (
+        TrainingRun.objects(id=run_id)
+        .only("status", "attempts", "started_at", "requeued_at", "worker", "worker_pid")
+        .first()
+    )
+    if seen is None or not _claimable(seen, stale_before=stale_before, worker=worker):
+        return None
     stamp = now()
-    claimable = me.Q(status=QUEUED) | me.Q(status=RUNNING, started_at__lt=stale_before)
-    return TrainingRun.objects(me.Q(id=run_id) & claimable).modify(
+    return TrainingRun.objects(id=run_id, status=seen.status, attempts=seen.attempts).modify(
         new=True, set__status=RUNNING, set__started_at=stamp, set__stage="starting", inc__attempts=1,
-        push__progress={"stage": "starting", "at": stamp},
+        set__worker=worker, set__worker_pid=os.getpid(), push__progress={"stage": "starting", "at": stamp},
     )  # fmt: skip
+
+
+def _claimable(run: TrainingRun, *, stale_before: datetime, worker: str | None) -> bool:
+    if run.status == QUEUED:
+        return True
+    if run.status != RUNNING:
+        return False
+    if run.requeued_at is not None and run.requeued_at > run.started_at:
+        return True  # orphaned: its worker was found gone, or it ran past the hard time limit
+    if run.started_at < stale_before:
+        return True  # older than the hard time limit: its worker is surely gone
+    return _holder_gone(run, worker)
+
+
+def _holder_gone(run: TrainingRun, worker: str | None) -> bool:
+    """Whether the process that claimed the run is gone. Only a process of this node can be
+    checked here; one elsewhere, or one not recorded, is the rescue's or the sweeper's to judge."""
+    if run.worker is None or run.worker_pid is None or run.worker != worker:
+        return False
+    return run.worker_pid == os.getpid() or not process_alive(run.worker_pid)
+
+
+def training_workers() -> set[str]:
+    """The Celery nodes recorded as running some training run now."""
+    return workers_running(TrainingRun)
+
+
+def trainings_orphan(worker: str, held: list[str], **judged) -> list[str]:
+    """The training runs of `worker` that no live process of it holds, marked orphaned
+    (base.orphans_mark says which, and how a live worker is `judged`); their ids, to
+    publish again."""
+    return orphans_mark(TrainingRun, worker, held, **judged)
 
 
 @_guard

@@ -216,3 +216,27 @@ def test_webhook_deliveries_of_another_users_job_are_a_404(
     assert api.get(f"/api/v1/predictions/{job['id']}/webhooks/").json() == {"results": []}
     other = client_for(make_user("mallory"))
     assert other.get(f"/api/v1/predictions/{job['id']}/webhooks/").status_code == 404
+
+
+def test_a_wait_that_mongodb_cuts_short_still_answers_the_accepted_job(
+    history, api, model_version, valid_input, monkeypatch
+):
+    # The job is written and its task published; then MongoDB stops answering (its disk
+    # filled: tests/chaos/test_mongo_faults.py) while the request waits for the finish. The
+    # answer is the accepted job (202, where to poll), never a 503 "nothing was queued",
+    # which would have the client submit it a second time.
+    published = []
+    monkeypatch.setattr("api.services.prediction_enqueue", published.append)
+
+    def unavailable(*args, **kwargs):
+        raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")
+
+    monkeypatch.setattr(history, "job_get", unavailable)
+    response = submit(api, {"model": "breast_cancer", "input": valid_input}, HTTP_PREFER="wait=1")
+
+    assert response.status_code == 202, response.json()
+    job = response.json()
+    assert job["status"] == "queued"
+    assert published == [job["id"]]
+    assert history.PredictionJob.objects.get(id=job["id"]).status == "queued"
+    assert response["Location"] == f"http://testserver/api/v1/predictions/{job['id']}/"

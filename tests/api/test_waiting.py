@@ -1,6 +1,8 @@
 """Prefer: wait without reading the job back: a finish's Redis message carries what it wrote."""
 
+import signal
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -74,3 +76,61 @@ def test_a_waiter_that_times_out_gives_its_slot_back(queued, settings):
         assert waiting.wait(queued).status == "queued"
     assert waiting_module._waiters.acquire(blocking=False)
     waiting_module._waiters.release()
+
+
+@pytest.fixture
+def stopping(monkeypatch):
+    """This process's "told to stop" flag, fresh for the test (it is never unset otherwise)."""
+    from api import waiting as waiting_module
+
+    monkeypatch.setattr(waiting_module, "_process_stopping", threading.Event())
+    return waiting_module
+
+
+def test_a_process_told_to_stop_answers_its_waits_at_once_and_begins_none(queued, stopping):
+    # A wait may last 60 s; gunicorn gives a stopping worker graceful_timeout (15 s) to answer
+    # what it holds, then cuts it off (tests/chaos/test_web_faults.py saw those cut off).
+    answers = []
+    waiting = Waiting(60)
+    waiting.watch(queued.id)
+    held = threading.Thread(target=lambda: answers.append(waiting.wait(queued)))
+    held.start()
+    held.join(timeout=0.5)
+    assert held.is_alive()  # waiting for its job
+
+    stopping.waits_end()
+    held.join(timeout=5)
+
+    assert not held.is_alive()
+    assert [job.status for job in answers] == ["queued"]  # as it is: the API answers 202
+    later = Waiting(60)
+    later.watch(queued.id)
+    started = time.monotonic()
+    assert later.wait(queued).status == "queued"
+    assert stopping.job_wait(queued, 60).status == "queued"
+    assert time.monotonic() - started < 5  # neither waited
+    assert stopping._waiters.acquire(blocking=False)  # every slot was given back
+    stopping._waiters.release()
+
+
+def test_gunicorn_workers_end_their_waits_when_told_to_stop(monkeypatch):
+    """SIGTERM to a web worker runs gunicorn's own graceful stop, then ends the waits."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    from myproject import gunicorn_conf
+
+    monkeypatch.setattr(
+        "sys.argv", ["gunicorn", "-c", "python:myproject.gunicorn_conf", "--bind", "127.0.0.1:0"]
+    )
+    assert WSGIApplication().cfg.post_worker_init is gunicorn_conf.post_worker_init
+    calls, ended = [], threading.Event()
+    monkeypatch.setattr("api.waiting.waits_end", ended.set)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))  # the worker's handler
+        gunicorn_conf.post_worker_init(worker=None)
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert calls == [signal.SIGTERM]
+    assert ended.wait(timeout=5)

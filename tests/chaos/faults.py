@@ -11,6 +11,9 @@ How a scenario counts:
   than once because a run was cut short before its end was written (allowed);
 - 503s: submits refused while a dependency was down (each must have been fast and have
   created nothing);
+- unheard: a `Prefer: wait` that got neither the result nor a 202 to poll, or a job with a
+  webhook (one in eight of the mix, to a receiver of the test's own) whose end was never
+  delivered;
 - recovery: from the end of the fault to the last job ending.
 """
 
@@ -23,6 +26,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -49,6 +53,7 @@ class Row:
     run_twice: int = 0
     ran_again: int = 0
     refused_503: int = 0
+    unheard: int = 0
     recovery_s: float | None = None
 
     def cells(self) -> list[str]:
@@ -57,14 +62,14 @@ class Row:
         return [
             self.scenario, str(self.submitted), str(self.succeeded),
             f"{failed}" + (f" ({reasons})" if reasons else ""), str(self.canceled), str(self.lost),
-            str(self.run_twice), str(self.ran_again), str(self.refused_503),
+            str(self.run_twice), str(self.ran_again), str(self.refused_503), str(self.unheard),
             "-" if self.recovery_s is None else f"{self.recovery_s:.1f} s",
         ]  # fmt: skip
 
 
 HEADER = [
     "scenario", "submitted", "succeeded", "failed", "canceled", "lost", "run twice", "ran again", "503s",
-    "recovery",
+    "unheard", "recovery",
 ]  # fmt: skip
 
 
@@ -88,20 +93,56 @@ class Answer:
             self.json = None
 
 
+class Receiver:
+    """A webhook receiver of the test's own: notes when each job's `completed` call came
+    (first one; receivers de-duplicate by webhook-id) and answers 204."""
+
+    def __init__(self):
+        self.heard: dict[str, float] = {}
+        heard = self.heard
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                heard.setdefault(body["id"], time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Platform:
-    """One scenario's platform: the stack, `workers` predict workers on the ledger app,
-    `beats` beat processes, a user, and the jobs it submitted."""
+    """One scenario's platform: the stack, `workers` predict workers on the ledger app, the
+    notifier (webhooks), `beats` beat processes, a webhook receiver, a user, and the jobs it
+    submitted."""
 
     def __init__(
         self, var: Path, *, workers: int = 2, beats: int = 1, hold_s: float = 0.0, env: dict | None = None
     ):
         self.ledger = var / "ledger"
         self.ledger.mkdir(parents=True)
-        settings = {"CHAOS_LEDGER_DIR": str(self.ledger), "CHAOS_HOLD_S": str(hold_s), **(env or {})}
+        settings = {
+            "CHAOS_LEDGER_DIR": str(self.ledger),
+            "CHAOS_HOLD_S": str(hold_s),
+            "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1
+            **(env or {}),
+        }
         self.stack = Stack(var, Meter(), redis_persist=True, env=settings)
+        self.receiver = Receiver()
         try:
             for number in range(workers):
                 self.stack.worker(f"predict{number}", app="tests.chaos.ledger_app")
+            self.stack.worker("notifier", queue="webhooks", entry="notifier")
             for number in range(beats):  # more than one: a deployment mistake the platform must survive
                 self.stack.start(f"beat{number}", ["celery", "-A", "myproject", "beat", "--loglevel", "INFO"])
             login = self.stack.user("chaos")
@@ -112,15 +153,17 @@ class Platform:
             schema = self.call("GET", f"/api/v1/models/{MODEL}/").json["input_schema"]
             self.row = {feature["name"]: (feature["min"] + feature["max"]) / 2 for feature in schema}
         except BaseException:
-            self.stack.close()
+            self.close()
             raise
         self.accepted: list[str] = []
         self.refused: list[Answer] = []
         self.waits: list[Answer] = []
+        self.hooked: list[str] = []  # jobs with a webhook to self.receiver
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self.stack.close()
+        self.receiver.close()
 
     def call(
         self, method: str, path: str, body=None, *, headers: dict | None = None, timeout: float = 60
@@ -144,16 +187,21 @@ class Platform:
 
     def submit(self, n: int) -> Answer:
         """The n-th job of a mix: one-row jobs, 10-row batches, `Prefer: wait` and
-        `Cancel-After` (far enough off not to cancel)."""
+        `Cancel-After` (far enough off not to cancel); one in eight calls a webhook."""
         kind = n % 4
         body = (
             {"model": MODEL, "inputs": [self.row] * 10} if kind == 1 else {"model": MODEL, "input": self.row}
         )
+        hooked = n % 8 == 0
+        if hooked:
+            body |= {"webhook": self.receiver.url, "webhook_events_filter": ["completed"]}
         headers = {"Prefer": "wait=3"} if kind == 2 else {"Cancel-After": "600"} if kind == 3 else {}
         answer = self.call("POST", "/api/v1/predictions/", body, headers=headers)
         with self._lock:
             if answer.status in (200, 202):
                 self.accepted.append(answer.json["id"])
+                if hooked:
+                    self.hooked.append(answer.json["id"])
                 if kind == 2:
                     self.waits.append(answer)
             elif answer.status == 503:
@@ -213,6 +261,14 @@ class Platform:
                 time.sleep(0.5)
         if not pending:
             row.recovery_s = time.monotonic() - since
+
+        # Every ended job with a webhook is heard (its delivery follows its end by moments).
+        def unheard() -> list[str]:
+            return [job_id for job_id in self.hooked if job_id in ended and job_id not in self.receiver.heard]
+
+        while unheard() and time.monotonic() < deadline + 30:
+            time.sleep(0.2)
+        row.unheard = len(unheard()) + sum(1 for answer in self.waits if answer.status not in (200, 202))
         runs = ledger_read(self.ledger)
         row.submitted = len(self.accepted)
         row.lost = len(pending)

@@ -37,6 +37,7 @@ def test_a_redis_restart_under_load_loses_nothing(platform):
     TABLE.append(row)
     assert row.lost == 0, row
     assert row.run_twice == 0, row
+    assert row.unheard == 0, row
     assert row.succeeded == row.submitted, row
     for answer in platform.waits:
         assert answer.status in (200, 202), answer.json
@@ -56,6 +57,7 @@ def test_redis_restarted_empty_loses_nothing_what_was_queued_is_published_again(
     TABLE.append(row)
     assert row.lost == 0, row
     assert row.run_twice == 0, row
+    assert row.unheard == 0, row
     assert row.succeeded == row.submitted == 50, row
 
 
@@ -76,4 +78,5 @@ def test_two_beats_and_redis_restarted_empty_still_run_each_job_once(platform_tw
     TABLE.append(row)
     assert row.lost == 0, row
     assert row.run_twice == 0, row
+    assert row.unheard == 0, row
     assert row.succeeded == row.submitted == 50, row

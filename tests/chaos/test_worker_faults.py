@@ -1,10 +1,14 @@
-"""Faults of the workers themselves: a poison job that kills its process every time, and a
-rolling restart of every predict worker (SIGTERM, warm shutdown) under load."""
+"""Faults of the workers themselves: a poison job that kills its process every time, a
+rolling restart of every predict worker (SIGTERM, warm shutdown) under load, and pool
+processes and a whole worker killed (SIGKILL) while they run micro-batches."""
 
+import signal
 import time
 
+import psutil
 import pytest
 
+from myproject.stack import wait_until
 from tests.chaos.faults import TABLE, Row, platform_fixture
 from tests.chaos.ledger_app import ledger_read
 
@@ -30,6 +34,7 @@ def test_a_poison_job_fails_after_its_attempts_and_never_blocks_the_queue(platfo
 
     assert row.lost == 0, row
     assert row.run_twice == 0, row
+    assert row.unheard == 0, row
     poison = ended[poison_id]
     assert poison["status"] == "failed"
     assert "gave up after 3 attempts" in poison["error"], poison["error"]
@@ -53,4 +58,45 @@ def test_a_rolling_restart_of_every_worker_under_load_loses_nothing(platform):
     TABLE.append(row)
     assert row.lost == 0, row
     assert row.run_twice == 0, row
+    assert row.unheard == 0, row
     assert row.succeeded == row.submitted == 120, row
+
+
+platform_killed = platform_fixture("platform_killed", workers=2, hold_s=0.3)
+
+
+def _runs_so_far(platform) -> int:
+    return sum(len(runs["finish"]) for runs in ledger_read(platform.ledger).values())
+
+
+def test_pool_processes_and_a_whole_worker_killed_mid_run_lose_nothing(platform_killed):
+    # Pool processes killed (SIGKILL) twice while they run micro-batches, then a whole worker
+    # with its pool, as `docker kill` does: what they held runs again elsewhere.
+    platform, stack = platform_killed, platform_killed.stack
+    row = Row("pool processes killed twice, then a whole worker (SIGKILL), 200 jobs")
+    platform.backlog(200)
+    for victim in ("predict0", "predict0", "predict1"):
+        # Strike while jobs run: once more of them have ended since the last strike.
+        seen = _runs_so_far(platform)
+        wait_until(lambda seen=seen: _runs_so_far(platform) > seen, timeout=60, what="jobs running")
+        main = psutil.Process(stack.procs[victim].pid)
+        children = main.children(recursive=True)
+        if victim == "predict1":
+            stack.meter.retire(victim)
+            proc = stack.procs.pop(victim)
+            main.send_signal(signal.SIGKILL)
+        for child in children:
+            child.send_signal(signal.SIGKILL)
+    proc.wait()
+    stack.worker("predict1-next", app="tests.chaos.ledger_app")
+    killed = time.monotonic()
+    ended = platform.settle(row, since=killed, deadline_s=240)
+    TABLE.append(row)
+    assert row.lost == 0, row
+    assert row.run_twice == 0, row
+    assert row.unheard == 0, row
+    # A job struck on each of its three tries is a poison job to the platform (it gives up);
+    # every other job succeeds.
+    assert all(reason.startswith("gave up after 3 attempts") for reason in row.failed), row
+    assert row.succeeded + sum(row.failed.values()) == row.submitted == 200, row
+    assert any(job["attempts"] > 1 for job in ended), "no kill landed while a job ran"

@@ -300,3 +300,42 @@ def test_slow_receivers_do_not_starve_the_notifier(history, stored_job, webhook_
         wait_until(lambda: receiver.calls, timeout=25, what="the healthy delivery")
     wait_until(lambda: history.deliveries_for(healthy.id), timeout=10, what="its log")
     assert history.deliveries_for(healthy.id)[0].status_code == 200
+
+
+@pytest.mark.pipeline
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_known_not_to_answer_holds_one_thread_and_the_rest_are_put_off(
+    history, stored_job, receiver
+):
+    """A receiver that never answers: once one delivery to it ran out of time, the next ones
+    share WEBHOOK_SLOW_SLOTS threads (1 here) and the rest wait outside the pool, so a
+    healthy receiver is served before any of them times out. Before, the six took all four
+    threads and the healthy delivery waited for the 5 s deadline."""
+    from tests.conftest import _shared_database_url, log_tail, start_worker, stop
+    from workers.tasks import deliver_webhook_task
+
+    settings = {"WEBHOOK_TIMEOUT_S": "5", "WEBHOOK_SLOW_SLOTS": "1", "DATABASE_URL": _shared_database_url()}
+    # Its own queue: the suite's notifier (webhook_worker) knows nothing of this receiver.
+    worker = start_worker("webhooks-lanes", settings, pool="threads")
+    silent = socket.create_server(("127.0.0.1", 0), backlog=64)  # accepts nothing, answers nothing
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        first = stored_job(webhook=url)
+        deliver_webhook_task.apply_async(args=[first.id, "completed"], queue="webhooks-lanes")
+        wait_until(lambda: history.deliveries_for(first.id), timeout=30, what="the first delivery's timeout")
+        assert "deadline" in history.deliveries_for(first.id)[0].error
+
+        more = [stored_job(webhook=url) for _ in range(6)]
+        for job in more:
+            deliver_webhook_task.apply_async(args=[job.id, "completed"], queue="webhooks-lanes")
+        wait_until(
+            lambda: "webhook put off" in log_tail("webhooks-lanes-worker", 400), timeout=30, what="a deferral"
+        )
+        healthy = stored_job(webhook=f"http://127.0.0.1:{receiver.server_port}/hook")
+        deliver_webhook_task.apply_async(args=[healthy.id, "completed"], queue="webhooks-lanes")
+        wait_until(lambda: receiver.calls, timeout=30, what="the healthy delivery")
+        # Served while the one slow delivery let through still waits for its deadline.
+        assert sum(len(history.deliveries_for(job.id)) for job in more) == 0
+    finally:
+        silent.close()
+        stop(worker)

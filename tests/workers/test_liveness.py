@@ -1,6 +1,7 @@
 """A prediction worker killed outright has its jobs published again within seconds (workers/
 liveness.py); a live worker's jobs are never taken from it (predictor/history/claims.py)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,15 @@ from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task
 
 pytestmark = pytest.mark.pipeline
+
+
+def _rescue(published: list) -> dict[str, list[str]]:
+    """The rescue, noting in `published` every job (or training run) it publishes again."""
+    return liveness.rescue_orphans(published.append, published.append)
+
+
+def _never(item_id: str) -> None:
+    pytest.fail(f"{item_id} published again")
 
 
 def _held(history, stored_job, *, worker: str, pid: int):
@@ -87,7 +97,7 @@ def test_a_worker_killed_outright_has_its_jobs_run_by_another(
     try:
         wait_until(doomed_runs_one, timeout=60, what="a job running on the doomed worker")
         # Alive and busy: nothing of its is taken.
-        assert node["name"] not in liveness.rescue_orphans(lambda job_id: pytest.fail("re-published"))
+        assert node["name"] not in liveness.rescue_orphans(_never, _never)
         for child in psutil.Process(doomed.pid).children(recursive=True):
             child.send_signal(signal.SIGKILL)
         doomed.send_signal(signal.SIGKILL)
@@ -148,14 +158,14 @@ def test_jobs_a_dead_worker_took_from_the_queue_but_never_started_are_published_
     )
 
     published = []
-    rescued = liveness.rescue_orphans(published.append)
+    rescued = _rescue(published)
 
     assert rescued == {"predict@ghost": [taken.id]}
     assert published == [taken.id]
     assert history.job_get(taken.id).requeued_at is not None
     assert history.job_get(waiting.id).requeued_at is None
     assert history.job_get(elsewhere.id).requeued_at is None
-    assert liveness.rescue_orphans(published.append) == {}
+    assert _rescue(published) == {}
     liveness.farewell("predict@other")
 
 
@@ -181,10 +191,10 @@ def test_a_worker_restarted_under_the_same_name_gets_back_what_its_earlier_run_h
 
     published = []
     try:
-        assert liveness.rescue_orphans(published.append) == {"predict@again": [earlier.id, taken_before.id]}
+        assert _rescue(published) == {"predict@again": [earlier.id, taken_before.id]}
         assert published == [earlier.id, taken_before.id]
         assert history.job_get(current.id).requeued_at is None
-        assert liveness.rescue_orphans(published.append) == {}
+        assert _rescue(published) == {}
     finally:
         liveness.farewell("predict@again")
 
@@ -197,7 +207,7 @@ def test_a_retry_of_the_jobs_own_task_takes_it_over_from_a_live_process(history,
     try:
         job = _held(history, stored_job, worker="predict@here", pid=holder.pid)
         assert history.job_claim(job.id, worker="predict@here") == (None, [])
-        claimed, _ = history.job_claim(job.id, worker="predict@here", retried=True)
+        claimed, _ = history.job_claim(job.id, worker="predict@here", held=1)
         assert claimed is not None
         assert claimed.attempts == 2
     finally:
@@ -231,11 +241,11 @@ def test_a_live_workers_job_whose_pool_process_died_is_published_again(history, 
     try:
         # Before its pool is known, a worker's heartbeat lists no processes: none is judged.
         liveness.heartbeat("predict@alive", time.time() - 60)
-        assert liveness.rescue_orphans(published.append) == {}
+        assert _rescue(published) == {}
         # Its pool known (Celery's prefork pool lists its processes so), this one only.
         liveness.pool_known(SimpleNamespace(info={"processes": [os.getpid()]}))
         liveness.heartbeat("predict@alive", time.time() - 60)
-        assert liveness.rescue_orphans(published.append) == {"predict@alive": [lost.id]}
+        assert _rescue(published) == {"predict@alive": [lost.id]}
         assert history.job_get(running.id).requeued_at is None
         # Published again, any delivery may take it, on any worker.
         claimed, _ = history.job_claim(lost.id, worker="predict@elsewhere")
@@ -243,3 +253,31 @@ def test_a_live_workers_job_whose_pool_process_died_is_published_again(history, 
     finally:
         liveness.pool_known(None)
         liveness.farewell("predict@alive")
+
+
+def test_a_job_whose_message_a_dead_worker_popped_and_lost_is_published_again(
+    history, stored_job, purged_queues
+):
+    # kombu takes a message off the queue (BRPOP) before it records it as unacknowledged:
+    # a worker killed in between leaves a queued job whose message is nowhere in Redis.
+    lost = stored_job(age_s=30)
+    # Another queued job whose message Redis still holds, taken by some worker (it is in
+    # kombu's unacknowledged hash, where a restart would restore it from).
+    kept = stored_job(age_s=30)
+    client = cache.redis_client()
+    message = {"headers": {"id": kept.id, "task": liveness.PREDICT_TASK}, "body": ""}
+    entry = json.dumps([message, "", "predict"])
+    client.hset("unacked", "test-kept-tag", entry)
+    try:
+        liveness.heartbeat("predict@ghost", time.time())
+        cache.redis_client().delete(liveness.alive_key("predict@ghost"))  # its TTL lapsed
+
+        published = []
+        rescued = _rescue(published)
+
+        assert rescued == {"predict@ghost": [lost.id]}
+        assert published == [lost.id]
+        assert history.job_get(kept.id).requeued_at is None
+        assert _rescue(published) == {}  # published once
+    finally:
+        client.hdel("unacked", "test-kept-tag")

@@ -172,3 +172,76 @@ def test_a_worker_keeping_up_runs_a_fresh_job_alone(history, stored_job, rows):
 
     assert [job.id for job in prediction_run(fresh.id, batch_max_jobs=64)] == [fresh.id]
     assert history.job_get(waiting.id).status == "queued"
+
+
+def test_ends_mongodb_does_not_take_are_left_to_the_tasks_retry_not_failed(
+    history, stored_job, rows, monkeypatch
+):
+    # MongoDB refuses the batch's finish (its disk filled: tests/chaos/test_mongo_faults.py)
+    # and answers again a moment later. No job is ended as failed for it, though every
+    # prediction succeeded: they stay running, held by the task, whose retry writes them.
+    jobs = [stored_job(input=row, age_s=1) for row in rows]
+    finish, tries = history.claimed_finish, []
+
+    def refused_once(results):
+        tries.append([job.id for job, _ in results])
+        if len(tries) == 1:
+            raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")
+        return finish(results)
+
+    monkeypatch.setattr(history, "claimed_finish", refused_once)
+
+    with pytest.raises(history.HistoryUnavailable):
+        prediction_run(jobs[0].id, batch_max_jobs=64)
+
+    assert len(tries) == 1  # no second write, of a failure
+    assert {history.job_get(job.id).status for job in jobs} == {"running"}
+    # The task's retry: the leader runs again, alone; its peers go back to the queue.
+    requeued = []
+    finished = prediction_run(jobs[0].id, requeue=requeued.append, batch_max_jobs=64, held=1)
+    assert [job.id for job in finished] == [jobs[0].id]
+    assert sorted(requeued) == sorted(job.id for job in jobs[1:])
+    for peer in jobs[1:]:
+        assert [job.id for job in prediction_run(peer.id, batch_max_jobs=64)] == [peer.id]
+    assert {history.job_get(job.id).status for job in jobs} == {"succeeded"}
+
+
+def test_a_batch_end_mongodb_took_in_part_is_announced_by_the_retry(history, stored_job, rows, monkeypatch):
+    # A batch's ends are one write each: MongoDB, its disk filling, took the leader's and the
+    # first peer's and refused the last (tests/chaos/test_mongo_faults.py), and the worker
+    # only heard the failure. Its retry announces the two ends (their webhooks, waiters)
+    # and sends the last peer back to the queue: nothing else would, before the sweeper.
+    leader, *peers = [stored_job(input=row, age_s=1) for row in rows]
+    finish, holding = history.claimed_finish, []
+
+    def took_in_part(results):
+        finish(results[:2])
+        raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")
+
+    monkeypatch.setattr(history, "claimed_finish", took_in_part)
+    with pytest.raises(history.HistoryUnavailable):
+        prediction_run(leader.id, batch_max_jobs=64, on_claimed=holding.append)
+    monkeypatch.undo()
+    lead, *held_with = holding[-1]
+    assert [job.id for job in held_with] == [peer.id for peer in peers]
+    assert [history.job_get(job.id).status for job in (leader, *peers)] == [
+        "succeeded",
+        "succeeded",
+        "running",
+    ]
+
+    events, requeued = Events(), []
+    finished = prediction_run(
+        leader.id, on_event=events, requeue=requeued.append, batch_max_jobs=64,
+        held=lead.attempts, held_with=[job.id for job in held_with],
+    )  # fmt: skip
+
+    assert finished == []  # nothing to run again
+    assert sorted(events.of("completed")) == sorted([leader.id, peers[0].id])
+    assert requeued == [peers[1].id]
+    back = history.job_get(peers[1].id)
+    assert (back.status, back.claimed_by) == ("queued", None)
+    assert [job.id for job in prediction_run(peers[1].id, batch_max_jobs=64)] == [peers[1].id]
+    # A retry of an attempt that is not the job's last (another delivery claimed it since)
+    # leaves it all alone.
+    assert history.held_ends(leader.id, held=lead.attempts - 1, peers=[peers[0].id]) == ([], [])

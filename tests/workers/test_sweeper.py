@@ -52,3 +52,34 @@ def test_it_cancels_jobs_past_their_deadline_that_no_worker_took(history, api, s
     assert stored["status"] == "canceled"
     assert "Cancel-After" in stored["error"]
     assert stored["started_at"] is None
+
+
+def test_a_job_claimed_while_the_sweep_looks_is_neither_marked_nor_published_again(
+    history, stored_job, monkeypatch
+):
+    # The sweep (and the rescue after Redis lost its data) reads which jobs are stale, then
+    # marks them. A worker that claims one in between keeps it: marked after it started,
+    # the job would look orphaned (requeued_at after started_at, predictor/history/claims.py)
+    # and the message published again would run it a second time beside its first run.
+    # tests/chaos/test_web_faults.py saw it: the rescue's first look after a start (it takes
+    # Redis's data for lost) republished a job a worker had just claimed; it ran twice.
+    from predictor.history import base
+
+    job = stored_job(age_s=5)
+    look = base._stale_ids
+
+    def look_then_a_worker_claims(*args, **kwargs):
+        ids = look(*args, **kwargs)
+        claimed, _ = history.job_claim(job.id, worker="predict0@host")
+        assert claimed is not None
+        return ids
+
+    monkeypatch.setattr(base, "_stale_ids", look_then_a_worker_claims)
+    never = history.now() - timedelta(days=365)
+    assert (
+        history.requeue_stale(history.PredictionJob, cutoff=history.now(), running_cutoff=never, limit=10)
+        == []
+    )
+    assert history.job_get(job.id).requeued_at is None
+    # A second delivery of its task, on another worker, leaves it to the run it has.
+    assert history.job_claim(job.id, worker="predict1@host") == (None, [])
