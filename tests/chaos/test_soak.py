@@ -57,7 +57,11 @@ class Killer(threading.Thread):
 
     def run(self):
         stack = self.platform.stack
-        while not self.stop.wait(KILL_EVERY_S):
+        # On a fixed beat (every KILL_EVERY_S from the start), however long a new worker takes
+        # to start.
+        next_kill = time.monotonic() + KILL_EVERY_S
+        while not self.stop.wait(max(0.0, next_kill - time.monotonic())):
+            next_kill += KILL_EVERY_S
             try:
                 name = random.choice([name for name in stack.procs if name.startswith("predict")])
                 proc = stack.procs.pop(name)
