@@ -8,9 +8,6 @@ journal then cannot be written, and the server refuses everything until it resta
 write was answered is there. At w:1 alone, the last of them were not.
 """
 
-import errno
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,37 +17,15 @@ from django.test import override_settings
 from myproject.stack import free_port, mongo_command, mongo_uri, port_open, stop, wait_until
 from predictor import history
 from tests.conftest import spawn
+from tests.small_disk import fill, small_disk
 
 DISK = "48m"
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("filling a disk for MongoDB needs root: it mounts a small tmpfs (CI here runs as root)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(disk)], capture_output=True, text=True
-    )
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
-    yield disk
-    if subprocess.run(["umount", str(disk)], capture_output=True).returncode:
-        subprocess.run(["umount", "--lazy", str(disk)], check=True)
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        for size in (1 << 20, 4096, 512):
-            try:
-                while out.write(b"\0" * size):
-                    pass
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-    return filler
+def disk(tmp_path):
+    with small_disk(tmp_path / "disk", DISK) as mounted:
+        yield mounted
 
 
 def server(port: int, storage: Path):
@@ -60,8 +35,8 @@ def server(port: int, storage: Path):
     return proc
 
 
-def test_every_job_mongodb_acknowledged_is_kept_when_its_disk_fills(small_disk, mongo_server):
-    port, storage = free_port(), small_disk / "mongo"
+def test_every_job_mongodb_acknowledged_is_kept_when_its_disk_fills(disk, mongo_server):
+    port, storage = free_port(), disk / "mongo"
     proc = server(port, storage)
     try:
         with override_settings(MONGODB_URI=mongo_uri(port, "durability_test")):
@@ -75,7 +50,7 @@ def test_every_job_mongodb_acknowledged_is_kept_when_its_disk_fills(small_disk, 
                 ).id
 
             answered = [create()]  # the collection's file exists before the disk is full
-            filler = fill(small_disk)
+            filler = fill(disk)
             refused, deadline = None, time.monotonic() + 120
             while refused is None and time.monotonic() < deadline:
                 try:

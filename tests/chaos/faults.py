@@ -56,6 +56,12 @@ class Row:
     unheard: int = 0
     recovery_s: float | None = None
 
+    def assert_promise_kept(self) -> None:
+        """Nothing accepted lost, nothing run twice, every waiter and webhook heard."""
+        assert self.lost == 0, self
+        assert self.run_twice == 0, self
+        assert self.unheard == 0, self
+
     def cells(self) -> list[str]:
         failed = sum(self.failed.values())
         reasons = "; ".join(f"{count}x {reason}" for reason, count in self.failed.most_common(3))

@@ -32,9 +32,7 @@ def test_a_poison_job_fails_after_its_attempts_and_never_blocks_the_queue(platfo
     ended = {job["id"]: job for job in platform.settle(row, since=started, deadline_s=240)}
     TABLE.append(row)
 
-    assert row.lost == 0, row
-    assert row.run_twice == 0, row
-    assert row.unheard == 0, row
+    row.assert_promise_kept()
     poison = ended[poison_id]
     assert poison["status"] == "failed"
     assert "gave up after 3 attempts" in poison["error"], poison["error"]
@@ -56,9 +54,7 @@ def test_a_rolling_restart_of_every_worker_under_load_loses_nothing(platform):
     restarted = time.monotonic()
     platform.settle(row, since=restarted, deadline_s=180)
     TABLE.append(row)
-    assert row.lost == 0, row
-    assert row.run_twice == 0, row
-    assert row.unheard == 0, row
+    row.assert_promise_kept()
     assert row.succeeded == row.submitted == 120, row
 
 
@@ -92,9 +88,7 @@ def test_pool_processes_and_a_whole_worker_killed_mid_run_lose_nothing(platform_
     killed = time.monotonic()
     ended = platform.settle(row, since=killed, deadline_s=240)
     TABLE.append(row)
-    assert row.lost == 0, row
-    assert row.run_twice == 0, row
-    assert row.unheard == 0, row
+    row.assert_promise_kept()
     # A job struck on each of its three tries is a poison job to the platform (it gives up);
     # every other job succeeds.
     assert all(reason.startswith("gave up after 3 attempts") for reason in row.failed), row
