@@ -282,6 +282,48 @@ class TrainingRunSerializer(serializers.Serializer):
         return None
 
 
+class ConfusionMatrixSerializer(serializers.Serializer):
+    labels = serializers.ListField(
+        child=serializers.CharField(), help_text="The classes, in the order of the version's `classes`."
+    )
+    matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(min_value=0)),
+        help_text="matrix[i][j]: held-out rows whose true class is labels[i], predicted labels[j].",
+    )
+
+
+class PredictedVsActualSerializer(serializers.Serializer):
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        max_length=300,
+        help_text="[actual, predicted] of held-out rows: every one, or 300 evenly spaced.",
+    )
+
+
+class TargetRangeSerializer(serializers.Serializer):
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    mean = serializers.FloatField()
+    std = serializers.FloatField()
+    p05 = serializers.FloatField(help_text="5th percentile.")
+    p50 = serializers.FloatField(help_text="Median.")
+    p95 = serializers.FloatField(help_text="95th percentile.")
+
+
+class VersionDiagnosticsSerializer(serializers.Serializer):
+    """Computed on the model's fixed held-out rows when the version was trained (floats to 6
+    significant digits). A classifier has `held_out_rows` and `confusion_matrix`; a regressor
+    `held_out_rows`, `predicted_vs_actual` and `target`. Versions trained before diagnostics
+    existed have none: `{}`."""
+
+    held_out_rows = serializers.IntegerField(required=False, min_value=0)
+    confusion_matrix = ConfusionMatrixSerializer(required=False, help_text="Classifiers only.")
+    predicted_vs_actual = PredictedVsActualSerializer(required=False, help_text="Regressors only.")
+    target = TargetRangeSerializer(
+        required=False, help_text="Regressors only: the targets it was fitted on (labelled samples included)."
+    )
+
+
 class ModelVersionSerializer(serializers.Serializer):
     model = serializers.CharField(source="model.name")
     number = serializers.IntegerField()
@@ -296,6 +338,10 @@ class ModelVersionSerializer(serializers.Serializer):
     training_run_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     promoted_at = serializers.DateTimeField(allow_null=True)
+    diagnostics = VersionDiagnosticsSerializer(
+        help_text="A classifier's held-out confusion matrix, or a regressor's held-out predicted-vs-actual "
+        "points and training target range; {} for versions trained before diagnostics existed."
+    )
 
 
 class SamplesInputSerializer(serializers.Serializer):

@@ -41,7 +41,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "model", "number", "status", "status_reason", "artifact_sha256", "sklearn_version",
         "library_versions", "params", "metrics", "feature_schema", "classes", "training_rows",
-        "samples_used", "training_run_id", "created_at", "promoted_at", "status_changed_by",
+        "samples_used", "diagnostics", "training_run_id", "created_at", "promoted_at", "status_changed_by",
     )  # fmt: skip
     actions = ["promote"]
 

@@ -46,6 +46,10 @@ class ModelVersion(models.Model):
     samples_used = models.PositiveIntegerField(default=0)
     # {"scikit-learn": "1.9.1", "numpy": ..., "joblib": ..., "python": ...}
     library_versions = models.JSONField(default=dict)
+    # Computed when it was trained, for the pages (predictor.train_model.diagnostics):
+    # a classifier's held-out confusion matrix, a regressor's held-out predicted-vs-actual
+    # points and the range of its training targets. {} for versions trained before.
+    diagnostics = models.JSONField(default=dict, blank=True)
     # The training run (MongoDB) that produced it: one version per run, however often
     # its task is delivered.
     training_run_id = models.CharField(max_length=36, unique=True, null=True, blank=True)

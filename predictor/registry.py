@@ -142,6 +142,7 @@ def version_register(
         classes=result.classes,
         training_rows=result.training_rows,
         samples_used=result.samples_used,
+        diagnostics=result.diagnostics,
         training_run_id=training_run_id,
     )
 

@@ -5,7 +5,7 @@ As a command:  python -m predictor.train_model --model breast_cancer [--if-missi
 
 import argparse
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sklearn
@@ -27,6 +27,8 @@ class TrainingResult:
     training_rows: int
     # Labelled samples (feedback, uploads) added to the base training split.
     samples_used: int = 0
+    # What the pages plot for this version (see `diagnostics`); {} for none.
+    diagnostics: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,16 @@ def split(spec: ModelSpec):
     return data.feature_names, X_train, y_train, HeldOut(X_test, y_test)
 
 
-def evaluate(spec: ModelSpec, pipeline: Pipeline, held_out: HeldOut) -> dict:
-    scores = _evaluate(spec, pipeline, held_out.X, held_out.y)
+def evaluate(spec: ModelSpec, pipeline: Pipeline, held_out: HeldOut, *, predicted=None) -> dict:
+    """The spec's metrics on the held-out rows, rounded to six places. `predicted`: the
+    pipeline's predictions of held_out.X, when the caller already has them."""
+    if predicted is None:
+        predicted = pipeline.predict(held_out.X)
+    scores = _evaluate(spec, pipeline, held_out.X, held_out.y, predicted)
     return {key: round(float(value), 6) for key, value in scores.items()}
 
 
-def _evaluate(spec: ModelSpec, pipeline: Pipeline, X_test, y_test) -> dict:
-    predicted = pipeline.predict(X_test)
+def _evaluate(spec: ModelSpec, pipeline: Pipeline, X_test, y_test, predicted) -> dict:
     if spec.task == BINARY:
         positive = pipeline.classes_[1]
         scores = pipeline.predict_proba(X_test)[:, 1]
@@ -74,6 +79,56 @@ def _evaluate(spec: ModelSpec, pipeline: Pipeline, X_test, y_test) -> dict:
         "rmse": math.sqrt(skm.mean_squared_error(y_test, predicted)),
         "mae": skm.mean_absolute_error(y_test, predicted),
         "r2": skm.r2_score(y_test, predicted),
+    }
+
+
+# A regressor's predicted-vs-actual plot shows at most this many held-out rows.
+MAX_POINTS = 300
+
+
+def _significant(value, digits: int = 6) -> float:
+    return float(f"{float(value):.{digits}g}")
+
+
+def diagnostics(spec: ModelSpec, pipeline: Pipeline, held_out: HeldOut, predicted, y_train) -> dict:
+    """What the pages show of a version, computed once when it is trained.
+
+    Classifier: {"held_out_rows", "confusion_matrix": {"labels", "matrix"}}, matrix[i][j]
+    counting the held-out rows of true label labels[i] predicted labels[j], labels in the
+    order of pipeline.classes_ (= the version's classes).
+    Regressor: {"held_out_rows", "predicted_vs_actual": {"points": [[actual, predicted], ...]}
+    (every held-out row, or MAX_POINTS evenly spaced ones), "target": {"min", "max", "mean",
+    "std", "p05", "p50", "p95"} of y_train}. Floats to 6 significant digits.
+    """
+    rows = len(held_out.y)
+    if spec.is_classifier:
+        labels = pipeline.classes_
+        matrix = skm.confusion_matrix(held_out.y, predicted, labels=labels)
+        return {
+            "held_out_rows": rows,
+            "confusion_matrix": {
+                "labels": [str(label) for label in labels],
+                "matrix": [[int(count) for count in row] for row in matrix],
+            },
+        }
+    chosen = range(rows) if rows <= MAX_POINTS else np.linspace(0, rows - 1, MAX_POINTS).round().astype(int)
+    y = np.asarray(y_train, dtype=float)
+    p05, p50, p95 = np.percentile(y, [5, 50, 95])
+    target = {
+        "min": y.min(),
+        "max": y.max(),
+        "mean": y.mean(),
+        "std": y.std(),
+        "p05": p05,
+        "p50": p50,
+        "p95": p95,
+    }
+    return {
+        "held_out_rows": rows,
+        "predicted_vs_actual": {
+            "points": [[_significant(held_out.y[i]), _significant(predicted[i])] for i in chosen]
+        },
+        "target": {key: _significant(value) for key, value in target.items()},
     }
 
 
@@ -106,15 +161,17 @@ def train(
     pipeline = spec.build(params)
     pipeline.fit(X_train, y_train)
     on_stage("evaluating")
+    predicted = pipeline.predict(held_out.X)
     return TrainingResult(
         spec=spec,
         pipeline=pipeline,
         params=params,
-        metrics=evaluate(spec, pipeline, held_out),
+        metrics=evaluate(spec, pipeline, held_out, predicted=predicted),
         feature_schema=_feature_schema(feature_names, X_train),
         classes=[str(c) for c in pipeline.classes_] if spec.is_classifier else None,
         training_rows=len(X_train),
         samples_used=samples_used,
+        diagnostics=diagnostics(spec, pipeline, held_out, predicted, y_train),
     )
 
 

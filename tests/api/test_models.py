@@ -40,3 +40,68 @@ def test_the_index_page_lists_the_serving_models(client, model_version):
     page = response.content.decode()
     assert "<code>breast_cancer</code>" in page
     assert f"roc_auc = {model_version.metrics['roc_auc']}" in page
+
+
+def test_the_versions_list_returns_each_versions_diagnostics(api, model_version):
+    response = api.get("/api/v1/models/breast_cancer/versions/")
+
+    assert response.status_code == 200
+    [version] = response.json()["results"]
+    diagnostics = version["diagnostics"]
+    assert diagnostics == model_version.diagnostics
+    assert diagnostics["confusion_matrix"]["labels"] == ["benign", "malignant"]
+    assert sum(map(sum, diagnostics["confusion_matrix"]["matrix"])) == diagnostics["held_out_rows"] == 143
+
+
+def test_the_versions_list_returns_a_regressors_diagnostics(api, db):
+    import sklearn
+
+    from predictor.registry import version_register
+    from predictor.specs import get_spec
+    from predictor.train_model import train
+
+    result = train(get_spec("diabetes"))
+    version_register(result, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)
+
+    [version] = api.get("/api/v1/models/diabetes/versions/").json()["results"]
+
+    assert version["diagnostics"] == result.diagnostics
+    assert set(version["diagnostics"]["target"]) == {"min", "max", "mean", "std", "p05", "p50", "p95"}
+    assert len(version["diagnostics"]["predicted_vs_actual"]["points"]) == 111
+
+
+def test_a_version_trained_before_diagnostics_still_serializes(api, model_version):
+    from api.serializers import ModelVersionSerializer
+    from predictor.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=model_version.pk).update(diagnostics={})
+    model_version.refresh_from_db()
+
+    assert ModelVersionSerializer(model_version).data["diagnostics"] == {}
+    response = api.get("/api/v1/models/breast_cancer/versions/")
+    assert response.status_code == 200
+    assert response.json()["results"][0]["diagnostics"] == {}
+
+
+def test_the_schema_documents_both_diagnostics_shapes(db):
+    from rest_framework.test import APIClient
+
+    schema = APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+
+    def ref(node):
+        return components[node["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+
+    diagnostics = ref(components["ModelVersion"]["properties"]["diagnostics"])
+    # Every key is optional: a classifier's, a regressor's and an old version's {} all conform.
+    assert "required" not in diagnostics
+    assert set(diagnostics["properties"]) == {
+        "held_out_rows",
+        "confusion_matrix",
+        "predicted_vs_actual",
+        "target",
+    }
+    assert set(ref(diagnostics["properties"]["confusion_matrix"])["required"]) == {"labels", "matrix"}
+    assert ref(diagnostics["properties"]["predicted_vs_actual"])["properties"]["points"]["maxItems"] == 300
+    target = ref(diagnostics["properties"]["target"])
+    assert set(target["required"]) == set("min max mean std p05 p50 p95".split())
