@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test test-postgres lint format bench chaos soak fuzz browser compose-check compose-smoke clean-var
+.PHONY: up test test-postgres lint format bench chaos soak fuzz browser screenshots vendor compose-check compose-smoke clean-var
 
 # Reinstalls only when a requirements file changes.
 # make up's set: requirements-local.txt, which includes the production set, requirements.txt.
@@ -52,6 +52,20 @@ test-postgres: $(BIN)/.dev-installed
 	else \
 	  echo "test-postgres: skipped, no PostgreSQL answers at $(TEST_POSTGRES_URL)"; \
 	fi
+
+# The page screenshots of README.md, at desktop and phone width, into docs/screenshots/: the
+# page tests write them (a plain `make test` writes them under var/ instead).
+screenshots: $(BIN)/.dev-installed browser
+	SCREENSHOT_DIR="$(CURDIR)/docs/screenshots" $(BIN)/python -m pytest -q tests/pages
+
+# The pinned front-end libraries (api/vendor/package-lock.json) fetched from the npm registry
+# and copied into api/static/vendor/ with their licences and checksums (api/vendor/vendor.py).
+# Only to change a version: the copies are committed, so the pages never need npm or a CDN.
+vendor:
+	rm -rf var/vendor-build && mkdir -p var/vendor-build
+	cp api/vendor/package.json api/vendor/package-lock.json var/vendor-build/
+	cd var/vendor-build && npm ci --ignore-scripts --no-audit --no-fund
+	$(BIN)/python api/vendor/vendor.py var/vendor-build
 
 # Latency, throughput, CPU and memory next to the limits they are judged against (bench/run.py),
 # appended to bench/RESULTS.md, all figures in bench/results.json; under 10 minutes on 2 cores; not

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
 from .throttles import AuthRateThrottle, page_throttle
-from .views import flower, pages
+from .views import dashboard, flower, model_pages, pages
 
 # The pages people use (session login); mounted at the site root.
 urlpatterns = [
@@ -10,16 +10,25 @@ urlpatterns = [
     path("accounts/login/", page_throttle(AuthRateThrottle)(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/register/", pages.register_page, name="register-page"),
-    path("home/", pages.home_page, name="home"),
+    path("home/", dashboard.home_page, name="home"),
     path("profile/", pages.profile_page, name="profile"),
     path("accounts/password/", pages.password_page, name="password-page"),
     path("predict/", pages.predict_page, name="predict"),
+    path("predict/batch/", pages.predict_batch_page, name="predict-batch"),
+    path("predict/template.csv", pages.predict_template_csv_page, name="predict-template-csv"),
     path("history/", pages.history_page, name="history"),
     path("history.csv", pages.history_csv_page, name="history-csv"),
     path("history/<str:job_id>/", pages.job_page, name="job"),
+    path("history/<str:job_id>/results.csv", pages.job_results_csv_page, name="job-results-csv"),
     path("history/<str:job_id>/cancel/", pages.job_cancel_page, name="job-cancel"),
     path("history/<str:job_id>/feedback/", pages.job_feedback_page, name="job-feedback"),
-    path("models/", pages.models_page, name="models"),
+    path("models/", model_pages.models_page, name="models"),
+    path("models/<slug:name>/rollback/", model_pages.model_rollback_page, name="model-rollback"),
+    path(
+        "models/<slug:name>/versions/<int:number>/promote/",
+        model_pages.model_promote_page,
+        name="model-promote",
+    ),
     # Staff only. Flower runs with --url_prefix=flower, so its own paths pass unchanged.
     re_path(r"^flower/(?P<path>.*)$", flower.flower_proxy, name="flower"),
 ]

@@ -1,11 +1,15 @@
 """Server-rendered pages for people: the same services as the API, with a session login."""
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
@@ -14,6 +18,7 @@ from predictor import history, registry
 from predictor.samples import FeedbackRefused, feedback_record
 from predictor.validation import InvalidInput
 
+from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text, results_csv
 from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
 from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer, register_kwargs
 from ..services import (
@@ -25,11 +30,8 @@ from ..services import (
     user_register,
 )
 from ..throttles import AuthRateThrottle, SubmitRateThrottle, page_throttle
-from ..waiting import Waiting
 from .history import csv_response
 
-# A person waits on the page for a one-row result; past this, the job page refreshes itself.
-PAGE_WAIT_S = 10
 PAGE_SIZE = 25
 
 
@@ -74,16 +76,6 @@ def register_page(request):
 
 
 @login_required
-def home_page(request):
-    jobs = history.jobs_page(history.jobs_query(owner_id=request.user.pk), limit=5)
-    return render(
-        request,
-        "api/home.html",
-        {"profile": profile_ensure(user=request.user), "jobs": [_job_view(job) for job in jobs]},
-    )
-
-
-@login_required
 def profile_page(request):
     fields = [
         ("email", "Email"),
@@ -122,35 +114,78 @@ def password_page(request):
     return render(request, "api/password.html", {"form": form}, status=400 if form.errors else 200)
 
 
-@login_required
-@page_throttle(SubmitRateThrottle)
-def predict_page(request):
+def _predict_context(request, *, name: str | None = None) -> dict:
     models = [item for item in model_list() if item.champion]
-    name = request.POST.get("model") or request.GET.get("model") or (models[0].model.name if models else None)
+    name = name or request.GET.get("model") or (models[0].model.name if models else None)
     chosen = model_detail(name) if name else None
     if chosen is None and models:
         raise Http404("No such model.")
-    values, errors = {}, {}
+    return {"models": models, "chosen": chosen, "values": {}, "errors": {}, "batch_errors": [],
+            "batch_text": "", "max_rows": settings.PREDICTION_MAX_BATCH_ROWS}  # fmt: skip
+
+
+@login_required
+@page_throttle(SubmitRateThrottle)
+def predict_page(request):
+    """One row from the form: the job is queued and the browser lands on its page at once."""
+    context = _predict_context(request, name=request.POST.get("model"))
+    chosen = context["chosen"]
     if request.method == "POST" and chosen and chosen.champion:
         values = {f["name"]: request.POST.get(f["name"], "").strip() for f in chosen.champion.feature_schema}
         row, errors = _parse_row(values)
         if not errors:
-            waiting = Waiting(PAGE_WAIT_S)
             try:
-                job, _ = prediction_submit(
-                    user=request.user, model_name=name, input=row, on_created=waiting.watch
-                )
+                job, _ = prediction_submit(user=request.user, model_name=chosen.model.name, input=row)
             except InvalidInput as exc:
-                waiting.close()
                 errors = exc.errors
-            except Exception:
-                waiting.close()
-                raise
             else:
-                waiting.wait(job)
                 return redirect("job", job_id=job.id)
-    context = {"models": models, "chosen": chosen, "values": values, "errors": errors}
-    return render(request, "api/predict.html", context, status=400 if errors else 200)
+        context.update(values=values, errors=errors)
+    return render(request, "api/predict.html", context, status=400 if context["errors"] else 200)
+
+
+@login_required
+@page_throttle(SubmitRateThrottle)
+def predict_batch_page(request):
+    """Many rows, from a CSV file or pasted: every line is checked before anything is queued,
+    and each error names its line and column (line 1 is the header)."""
+    if request.method != "POST":
+        query = f"?model={request.GET['model']}" if request.GET.get("model") else ""
+        return redirect(reverse("predict") + query)
+    context = _predict_context(request, name=request.POST.get("model"))
+    chosen = context["chosen"]
+    if not (chosen and chosen.champion):
+        raise Http404("No such model.")
+    text, problem = batch_text(request.FILES.get("file"), request.POST.get("rows", ""))
+    if problem:
+        errors = [problem]
+    else:
+        rows, lines, errors = batch_rows(
+            text, chosen.champion.feature_names, max_rows=settings.PREDICTION_MAX_BATCH_ROWS
+        )
+        if not errors:
+            try:
+                job, _ = prediction_submit(user=request.user, model_name=chosen.model.name, inputs=rows)
+            except InvalidInput as exc:
+                errors = batch_errors_named(exc.errors, lines)
+            else:
+                return redirect("job", job_id=job.id)
+    context.update(batch_errors=errors, batch_text=text if len(text) <= MAX_ECHO_CHARS else "")
+    return render(request, "api/predict.html", context, status=400)
+
+
+def predict_template_csv_page(request):
+    """A CSV to start a batch from: the model's header and one row of mid-range values."""
+    chosen = model_detail(request.GET.get("model", ""))
+    if chosen is None or chosen.champion is None:
+        raise Http404("No such model.")
+    schema = chosen.champion.feature_schema
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{chosen.model.name}-batch.csv"'
+    writer = csv.writer(response)
+    writer.writerow([f["name"] for f in schema])
+    writer.writerow([f"{(f['min'] + f['max']) / 2:.6g}" for f in schema])
+    return response
 
 
 def _parse_row(values: dict) -> tuple[dict, dict]:
@@ -163,21 +198,64 @@ def _parse_row(values: dict) -> tuple[dict, dict]:
     return row, errors
 
 
-@login_required
-def job_page(request, job_id: str, *, feedback_errors=(), status=200):
+def _owned_job(request, job_id: str):
     job = history.job_get(job_id, owner_id=request.user.pk)
     if job is None:
         raise Http404("No prediction with this id.")
+    return job
+
+
+# A batch's page shows this many rows; all of them are in its CSV.
+RESULT_ROWS_SHOWN = 100
+
+
+@login_required
+def job_page(request, job_id: str, *, feedback_errors=(), status=200, live=False):
+    """The job as it is now. While it is unfinished, its live part asks again every second
+    (htmx, `?part=live`) and stops once it has ended; without JavaScript, the page reloads."""
+    job = _owned_job(request, job_id)
     version = registry.version_get(job.model, job.version)
     feedback = history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
+    view = _job_view(job)
     context = {
-        "job": _job_view(job),
+        "job": view,
         "finished": job.status in history.FINISHED,
+        "elapsed": _elapsed(job),
         "classes": version.classes if version else None,
+        "target": (getattr(version, "diagnostics", None) or {}).get("target") if version else None,
+        "results": _results(view, RESULT_ROWS_SHOWN),
         "feedback": feedback.label if feedback else None,
         "feedback_errors": feedback_errors,
     }
-    return render(request, "api/job.html", context, status=status)
+    live = live or request.GET.get("part") == "live"
+    return render(request, "api/_job_live.html" if live else "api/job.html", context, status=status)
+
+
+def _elapsed(job) -> float:
+    end = job.completed_at or history.now()
+    return max(0.0, round((end - job.created_at).total_seconds(), 1))
+
+
+def _results(view: dict, limit: int) -> list[tuple[int, dict]] | None:
+    """A batch's first rows as (row number, output)."""
+    if not view["inputs"] or not isinstance(view["output"], list):
+        return None
+    return list(enumerate(view["output"][:limit], start=1))
+
+
+@login_required
+def job_results_csv_page(request, job_id: str):
+    """A job's rows and their results, one line each (a single row is a batch of one)."""
+    job = _owned_job(request, job_id)
+    if job.status != history.SUCCEEDED:
+        raise Http404("This prediction has no results.")
+    view = _job_view(job)
+    inputs = view["inputs"] or [view["input"]]
+    outputs = view["output"] if isinstance(view["output"], list) else [view["output"]]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="prediction-{job.id}.csv"'
+    results_csv(response, inputs, outputs)
+    return response
 
 
 @login_required
@@ -206,6 +284,9 @@ def job_feedback_page(request, job_id: str):
 def job_cancel_page(request, job_id: str):
     if prediction_cancel(user=request.user, job_id=job_id) is None:
         raise Http404("No prediction with this id.")
+    if request.headers.get("HX-Request"):
+        # From the live part of the job page (htmx): answer with that part, now ended.
+        return job_page(request, job_id, live=True)
     return redirect("job", job_id=job_id)
 
 
@@ -245,11 +326,3 @@ def history_page(request):
 @login_required
 def history_csv_page(request):
     return csv_response(_history_query(request)[1])
-
-
-@login_required
-def models_page(request):
-    models = model_list()
-    for item in models:
-        item.versions = registry.versions_list(item.model.name)
-    return render(request, "api/models.html", {"models": models})

@@ -44,7 +44,7 @@ from .jobs import (
     webhook_handed,
     webhooks_unsent,
 )
-from .listing import JobsQuery, jobs_page, jobs_query
+from .listing import JobsQuery, jobs_page, jobs_query, jobs_summary
 from .samples import (
     LabelledSample,
     sample_exists,

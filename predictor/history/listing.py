@@ -12,7 +12,7 @@ windows hold, not what the history holds; on a real MongoDB the same ranges are 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .base import guard, now
+from .base import STATUSES, guard, now
 from .jobs import JobView, PredictionJob
 
 MS = timedelta(milliseconds=1)
@@ -92,3 +92,88 @@ def jobs_page(query: JobsQuery, *, limit: int, before: tuple[datetime, str] | No
             break
         upper, span, first = lower + MS, span * GROWTH, False
     return [JobView(doc) for doc in found[:limit]]
+
+
+def _nearest_rank(percent: int) -> dict:
+    """The expression picking the `percent`-th percentile of the sorted array `$v` by
+    nearest rank: the element at 1-based rank ceil(percent * n / 100). The division is of
+    integers, so the rank is exact (no 0.95 * n rounded up past a whole number)."""
+    rank = {"$ceil": {"$divide": [{"$multiply": [percent, {"$size": "$v"}]}, 100]}}
+    return {"$arrayElemAt": ["$v", {"$subtract": [rank, 1]}]}
+
+
+def _percentiles(field: str, percents: tuple[int, ...]) -> list[dict]:
+    """A $facet branch: how many documents have `field`, and its percentiles (milliseconds)."""
+    return [
+        {"$match": {field: {"$ne": None}}},
+        {"$group": {"_id": None, "v": {"$push": f"${field}"}}},
+        # $sortArray, not a $sort stage before $group: $push keeps the input's order in
+        # practice, but MongoDB does not promise it.
+        {"$set": {"v": {"$sortArray": {"input": "$v", "sortBy": 1}}}},
+        {"$project": {"_id": 0, "n": {"$size": "$v"}, **{f"p{p}": _nearest_rank(p) for p in percents}}},
+    ]
+
+
+def _seconds_or_none(ms) -> float | None:
+    return round(ms / 1000, 3) if ms is not None else None
+
+
+@guard
+def jobs_summary(owner_id: int, since: datetime) -> dict:
+    """The owner's jobs created after `since`: how many there are in each status, and how
+    long they took.
+
+    Returns ``{"by_status": {status: count, ...} (all five, zeros included), "total": n,
+    "finished": n, "p50_s", "p95_s": float | None, "started": n, "queue_p50_s": float | None}``:
+
+    - ``finished``, ``p50_s``, ``p95_s``: over the jobs that have finished (succeeded,
+      failed or canceled: they have a ``completed_at``), their total time ``completed_at -
+      created_at`` (``metrics.total_s`` of the public job), in seconds;
+    - ``started``, ``queue_p50_s``: over the jobs a worker has started (``started_at``),
+      their wait in the queue ``started_at - created_at``.
+
+    Percentiles are by nearest rank: of n values sorted ascending x_1 <= ... <= x_n, the
+    p-th percentile is x_k with k = ceil(p * n / 100), always one of the values (the median
+    of 1, 2, 3, 4 is 2; the p95 of 20 values is the 19th). None when there are no values.
+
+    One aggregation: the range on the (owner_id, created_at) index picks the window, so
+    the cost is that of the window's jobs, never of the whole history, and the server
+    returns one small document: the counts, and the picked values (each percentile's
+    values are sorted in the server, and only the chosen element comes back).
+    ``$gt`` on the bound, as in jobs_page (SecantusDB and ``$gte`` on that index).
+    """
+    pipeline = [
+        {"$match": {"owner_id": owner_id, "created_at": {"$gt": _ms(_aware(since))}}},
+        # $subtract of dates is milliseconds; null when either date is missing or null.
+        {
+            "$project": {
+                "_id": 0,
+                "status": 1,
+                "total_ms": {"$subtract": ["$completed_at", "$created_at"]},
+                "queue_ms": {"$subtract": ["$started_at", "$created_at"]},
+            }
+        },
+        {
+            "$facet": {
+                "by_status": [{"$group": {"_id": "$status", "n": {"$sum": 1}}}],
+                "total": _percentiles("total_ms", (50, 95)),
+                "queue": _percentiles("queue_ms", (50,)),
+            }
+        },
+    ]
+    [result] = PredictionJob._get_collection().aggregate(pipeline)
+    by_status = dict.fromkeys(STATUSES, 0)
+    for group in result["by_status"]:
+        if group["_id"] in by_status:
+            by_status[group["_id"]] = group["n"]
+    total = result["total"][0] if result["total"] else {}
+    queue = result["queue"][0] if result["queue"] else {}
+    return {
+        "by_status": by_status,
+        "total": sum(by_status.values()),
+        "finished": total.get("n", 0),
+        "p50_s": _seconds_or_none(total.get("p50")),
+        "p95_s": _seconds_or_none(total.get("p95")),
+        "started": queue.get("n", 0),
+        "queue_p50_s": _seconds_or_none(queue.get("p50")),
+    }

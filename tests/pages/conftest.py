@@ -28,7 +28,7 @@ def browser():
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1280,1400",
+        "--window-size=1280,900",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)

@@ -31,11 +31,9 @@ def test_the_predict_page_shares_the_apis_submit_limit(
     client, user, history, model_version, valid_input, monkeypatch
 ):
     from api.throttles import SubmitRateThrottle
-    from api.views import pages
     from tests.conftest import client_for
 
     monkeypatch.setattr(SubmitRateThrottle, "THROTTLE_RATES", {"submit": "2/minute"})
-    monkeypatch.setattr(pages, "PAGE_WAIT_S", 0)  # no worker here: the page must not wait for one
     form = {"model": "breast_cancer", **{name: str(value) for name, value in valid_input.items()}}
     client.force_login(user)
     # One submit through the API, one through the page: the budget of two is spent.

@@ -1,8 +1,5 @@
 """The pages people use, in headless Chromium against a live server and a live worker."""
 
-import os
-from pathlib import Path
-
 import pytest
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
@@ -10,44 +7,9 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import PASSWORD
 
+from .browser import fill, log_in, screenshots, submit
+
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
-
-
-def fill(browser, values: dict):
-    for name, value in values.items():
-        field = browser.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(str(value))
-
-
-def submit(browser):
-    """Press the page's own form button (not the nav's log-out) and wait for the next page.
-
-    The old document is marked before the click; the wait ends when a document without
-    the mark has loaded. Chromedriver can answer a command sent mid-navigation with an
-    "unhandled inspector error" instead of a stale-element one, so those are retried
-    until the timeout rather than taken as the answer.
-    """
-    browser.execute_script("document.documentElement.dataset.leaving = 'yes'")
-    browser.find_element(By.CSS_SELECTOR, "main form[method=post] button[type=submit]").click()
-    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
-        lambda b: b.execute_script(
-            "return document.readyState === 'complete' && !document.documentElement.dataset.leaving"
-        )
-    )
-
-
-def log_in(page, username: str):
-    browser = page("/accounts/login/")
-    fill(browser, {"username": username, "password": PASSWORD})
-    submit(browser)
-    return browser
-
-
-def screenshot(browser, name: str):
-    path = Path(os.environ["VAR_DIR"]) / "logs" / f"page-{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(path))
 
 
 def test_a_person_registers_predicts_and_finds_it_in_history(
@@ -78,7 +40,7 @@ def test_a_person_registers_predicts_and_finds_it_in_history(
         lambda b: b.find_element(By.ID, "status").text == "succeeded"
     )
     assert browser.find_element(By.ID, "result").text == "Label: malignant"
-    screenshot(browser, "job")
+    screenshots(browser, "job")
 
     # The person says what the truth was; it becomes a training sample.
     Select(browser.find_element(By.NAME, "label")).select_by_visible_text("benign")
@@ -147,7 +109,6 @@ def test_the_models_page_shows_versions_and_metrics(history, model_version, page
     assert "v1" in table.text
     assert "champion" in table.text
     assert f"roc_auc {model_version.metrics['roc_auc']:.4f}" in table.text
-    screenshot(browser, "models")
 
 
 def test_the_api_docs_render_without_any_cdn(history, page):
@@ -156,4 +117,46 @@ def test_the_api_docs_render_without_any_cdn(history, page):
     paths = {element.text for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert "/api/v1/predictions/" in paths
     assert "cdn" not in browser.page_source.lower()
-    screenshot(browser, "docs")
+    screenshots(browser, "docs")
+
+
+PHONE_WIDTH_CHECK = """
+const overflow = document.documentElement.scrollWidth - document.documentElement.clientWidth;
+const unlabelled = [...document.querySelectorAll(
+    'main input:not([type=hidden]), main select, main textarea')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name);
+return {overflow, unlabelled};
+"""
+
+
+def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
+    history, make_user, stored_job, page
+):
+    """Screenshots at desktop and phone width of the pages no other test photographs
+    (README.md shows the main ones); at phone width nothing scrolls sideways."""
+    ada = make_user("ada", is_staff=False)
+    for status, output, error in [
+        ("succeeded", {"label": "malignant", "probabilities": {"malignant": 0.97, "benign": 0.03}}, None),
+        ("failed", None, "prediction failed: the artifact could not be read"),
+        ("canceled", None, "canceled by request"),
+        ("queued", None, None),
+    ]:
+        stored_job(owner=ada, status=status, output=output, error=error)
+    pages = {"index": "/", "login": "/accounts/login/", "register": "/accounts/register/"}
+    for name, path in pages.items():
+        browser = page(path)
+        screenshots(browser, name)
+    log_in(page, "ada")
+    for name, path in {
+        "history": "/history/",
+        "profile": "/profile/",
+        "password": "/accounts/password/",
+    }.items():
+        browser = page(path)
+        screenshots(browser, name)
+        browser.set_window_size(390, 844)
+        found = browser.execute_script(PHONE_WIDTH_CHECK)
+        browser.set_window_size(1280, 900)
+        assert found == {"overflow": 0, "unlabelled": []}, name
+    browser = page("/history/")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 4

@@ -1,0 +1,128 @@
+"""The home page: a dashboard of the signed-in person's own jobs.
+
+The last 24 hours by status, how long jobs took (history.jobs_summary), and the latest
+jobs. The live part (`?part=live`, templates/api/_dashboard_live.html) refreshes itself
+with htmx: every LIVE_POLL_S while a job is unfinished; once none is, a cheap check every
+IDLE_POLL_S that answers 204 (htmx keeps the page as it is) until a new job appears, so
+a job submitted elsewhere (the API, another tab) still shows up. Without JavaScript the
+page is whole, and a reload shows the current state.
+"""
+
+import time
+from datetime import timedelta
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from redis.exceptions import RedisError
+
+from predictor import history
+
+from ..services import profile_ensure
+from .pages import _job_view
+
+WINDOW = timedelta(hours=24)
+RECENT = 10
+LIVE_POLL_S = 2
+IDLE_POLL_S = 10
+# The summary is one aggregation over the window's jobs: a busy user's (100,000 jobs a
+# day) costs the server real time, and an open dashboard asks every LIVE_POLL_S. So a
+# summary is kept in the cache SUMMARY_HOLD_FACTOR times as long as it took (at most
+# SUMMARY_HOLD_MAX_S): polling spends at most about 1/SUMMARY_HOLD_FACTOR of the
+# database's time on it, and a cheap summary (a few ms) is never kept at all.
+SUMMARY_HOLD_FACTOR = 20
+SUMMARY_HOLD_MAX_S = 60
+
+_CARDS = (
+    (history.QUEUED, "queued"),
+    (history.RUNNING, "running"),
+    (history.SUCCEEDED, "succeeded"),
+    (history.FAILED, "failed"),
+    (history.CANCELED, "canceled"),
+)
+
+
+def home_page(request):
+    live_part = request.GET.get("part") == "live"
+    if not request.user.is_authenticated:
+        # After the login, the whole page (never the bare fragment).
+        to_login = redirect_to_login(reverse("home"))
+        if live_part and request.headers.get("HX-Request"):
+            # htmx would follow a redirect and put the login page inside the dashboard;
+            # HX-Redirect sends the whole window there instead.
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = to_login.url
+            patch_vary_headers(response, ["HX-Request"])
+            return response
+        return to_login
+    if live_part:
+        if "newest" in request.GET and _newest_id(request.user.pk) == request.GET["newest"]:
+            return HttpResponse(status=204)  # nothing new: htmx leaves the page as it is
+        return render(request, "api/_dashboard_live.html", _live_context(request.user.pk))
+    context = {"profile": profile_ensure(user=request.user), **_live_context(request.user.pk)}
+    return render(request, "api/home.html", context)
+
+
+def _newest_id(owner_id: int) -> str:
+    newest = history.jobs_page(history.jobs_query(owner_id=owner_id), limit=1)
+    return newest[0].id if newest else ""
+
+
+def _live_context(owner_id: int) -> dict:
+    jobs = history.jobs_page(history.jobs_query(owner_id=owner_id), limit=RECENT)
+    summary = _summary(owner_id)
+    counts = summary["by_status"]
+    live = counts[history.QUEUED] + counts[history.RUNNING] > 0 or any(
+        job.status not in history.FINISHED for job in jobs
+    )
+    return {
+        "jobs": [_job_view(job) for job in jobs],
+        "summary": summary,
+        "cards": [{"status": status, "name": name, "count": counts[status]} for status, name in _CARDS],
+        "timings": [
+            {"id": "p50", "value": _duration(summary["p50_s"]), "name": "median total time"},
+            {"id": "p95", "value": _duration(summary["p95_s"]), "name": "95th percentile total time"},
+            {
+                "id": "queue-p50",
+                "value": _duration(summary["queue_p50_s"]),
+                "name": "median wait in the queue",
+            },
+        ],
+        "live": live,
+        "poll_s": LIVE_POLL_S if live else IDLE_POLL_S,
+        "newest": jobs[0].id if jobs else "",
+    }
+
+
+def _summary(owner_id: int) -> dict:
+    key = f"dashboard-summary:{owner_id}"
+    try:
+        kept = cache.get(key)
+    except RedisError:
+        kept = None  # the cache only saves work; the summary is computed instead
+    if kept is not None:
+        return kept
+    started = time.monotonic()
+    summary = history.jobs_summary(owner_id, history.now() - WINDOW)
+    hold = min(SUMMARY_HOLD_MAX_S, int((time.monotonic() - started) * SUMMARY_HOLD_FACTOR))
+    if hold >= 1:
+        try:
+            cache.set(key, summary, hold)
+        except RedisError:
+            pass
+    return summary
+
+
+def _duration(seconds: float | None) -> str | None:
+    """A time for people: 85 ms, 2.4 s, 3 min 5 s."""
+    if seconds is None:
+        return None
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
