@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
+from .middleware import page_csp
 from .throttles import AuthRateThrottle, page_throttle
 from .views import dashboard, flower, model_pages, pages
 
@@ -32,3 +33,9 @@ urlpatterns = [
     # Staff only. Flower runs with --url_prefix=flower, so its own paths pass unchanged.
     re_path(r"^flower/(?P<path>.*)$", flower.flower_proxy, name="flower"),
 ]
+
+# Every page but Flower's (which brings inline scripts of its own) answers with the pages'
+# Content-Security-Policy: scripts from this site only, none inline.
+for pattern in urlpatterns:
+    if pattern.name != "flower":
+        pattern.callback = page_csp(pattern.callback)

@@ -32,6 +32,8 @@ def browser():
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    # The browser's console, read by tests (a blocked script is reported there).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     yield driver
