@@ -61,14 +61,15 @@ def target_range(value, target) -> dict | None:
 
 @register.filter
 def duration(seconds) -> str:
-    """Seconds as people read them: 14 ms, 3.2 s, 2 min 5 s."""
+    """Seconds as people read them: 85 ms, 2.4 s, 3 min 5 s, 2 h 10 min; a dash for none."""
     if seconds is None:
         return "\u2013"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
+    if seconds < 59.95:
         return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 @register.filter

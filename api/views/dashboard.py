@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from predictor import history
 
 from ..services import profile_ensure
+from ..templatetags.pages import duration
 from .pages import _job_view
 
 WINDOW = timedelta(hours=24)
@@ -83,11 +84,11 @@ def _live_context(owner_id: int) -> dict:
         "summary": summary,
         "cards": [{"status": status, "name": name, "count": counts[status]} for status, name in _CARDS],
         "timings": [
-            {"id": "p50", "value": _duration(summary["p50_s"]), "name": "median total time"},
-            {"id": "p95", "value": _duration(summary["p95_s"]), "name": "95th percentile total time"},
+            {"id": "p50", "value": duration(summary["p50_s"]), "name": "median total time"},
+            {"id": "p95", "value": duration(summary["p95_s"]), "name": "95th percentile total time"},
             {
                 "id": "queue-p50",
-                "value": _duration(summary["queue_p50_s"]),
+                "value": duration(summary["queue_p50_s"]),
                 "name": "median wait in the queue",
             },
         ],
@@ -114,15 +115,3 @@ def _summary(owner_id: int) -> dict:
         except RedisError:
             pass
     return summary
-
-
-def _duration(seconds: float | None) -> str | None:
-    """A time for people: 85 ms, 2.4 s, 3 min 5 s."""
-    if seconds is None:
-        return None
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 59.95:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"

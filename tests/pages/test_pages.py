@@ -35,12 +35,12 @@ def test_a_person_registers_predicts_and_finds_it_in_history(
     fill(browser, valid_input)
     submit(browser)
     assert "/history/" in browser.current_url
-    # The form waits up to 10 s for the job, then shows it as it stands and reloads.
+    # The form lands at once on the job's page, which follows the job until it ends.
     WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
         lambda b: b.find_element(By.ID, "status").text == "succeeded"
     )
     assert browser.find_element(By.ID, "result").text == "Label: malignant"
-    screenshots(browser, "job")
+    screenshots(browser, "job-binary")
 
     # The person says what the truth was; it becomes a training sample.
     Select(browser.find_element(By.NAME, "label")).select_by_visible_text("benign")
