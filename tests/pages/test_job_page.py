@@ -95,13 +95,24 @@ def test_the_job_page_follows_the_job_from_queued_to_succeeded_without_a_reload(
     assert not browser.find_elements(By.CSS_SELECTOR, "#job-live[hx-trigger]")
 
 
-def test_a_waiting_job_is_canceled_from_its_page(history, live_worker, iris_and_diabetes, make_user, page):
+def test_a_waiting_job_is_canceled_from_its_page_with_the_keyboard(
+    history, live_worker, iris_and_diabetes, make_user, page
+):
     browser = predict_form(page, make_user)
     with frozen(live_worker):
         fill(browser, IRIS_ROW)
         submit(browser)
         mark_window(browser)
-        browser.find_element(By.ID, "cancel").click()
+        # Reached with the keyboard, the button keeps the focus while the part around it
+        # is replaced every second, and Enter presses it.
+        browser.execute_script(
+            "window.swaps = 0; document.body.addEventListener('htmx:afterSwap', () => window.swaps++);"
+        )
+        browser.find_element(By.ID, "cancel").send_keys("")  # focus
+        wait_for(browser, lambda b: b.execute_script("return window.swaps") >= 2, timeout=10)
+        focused = browser.switch_to.active_element
+        assert focused.get_attribute("id") == "cancel"
+        focused.send_keys(Keys.ENTER)
         wait_for(browser, lambda b: status(b) == "canceled", timeout=10)
         assert same_window(browser)
         assert "canceled by request" in browser.find_element(By.ID, "job-error").text
