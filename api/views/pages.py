@@ -215,7 +215,9 @@ def job_page(request, job_id: str, *, feedback_errors=(), status=200, live=False
     (htmx, `?part=live`) and stops once it has ended; without JavaScript, the page reloads."""
     job = _owned_job(request, job_id)
     version = registry.version_get(job.model, job.version)
-    feedback = history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
+    # The feedback form is only on a finished one-row job: no read while it is polled.
+    asks_feedback = job.status == history.SUCCEEDED and not job.is_batch
+    feedback = asks_feedback and history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
     view = _job_view(job)
     context = {
         "job": view,

@@ -66,22 +66,10 @@ def test_results_are_written_with_the_features_then_the_result():
     ]
 
 
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
-def browser_client(ada, model_version):
-    client = Client()
-    client.force_login(ada)
-    return client
-
-
-def test_a_refused_batch_queues_nothing_and_says_why(history, browser_client, valid_input):
+def test_a_refused_batch_queues_nothing_and_says_why(history, ada_client, valid_input):
     header = ",".join(valid_input)
     good = ",".join(str(v) for v in valid_input.values())
-    response = browser_client.post(
+    response = ada_client.post(
         "/predict/batch/",
         {"model": "breast_cancer", "rows": f"{header}\n{good}\n{good.replace(',', ',oops', 1)}\n"},
     )
@@ -91,49 +79,45 @@ def test_a_refused_batch_queues_nothing_and_says_why(history, browser_client, va
     assert history.PredictionJob.objects.count() == 0
 
 
-def test_a_batch_file_is_queued_as_one_job(history, browser_client, valid_input):
+def test_a_batch_file_is_queued_as_one_job(history, ada_client, valid_input):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     header = ",".join(valid_input)
     good = ",".join(str(v) for v in valid_input.values())
     upload = SimpleUploadedFile("rows.csv", f"\ufeff{header}\n{good}\n{good}\n".encode(), "text/csv")
-    response = browser_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
+    response = ada_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
     assert response.status_code == 302
     [job] = history.PredictionJob.objects()
     assert response["Location"] == f"/history/{job.id}/"
     assert len(job.rows) == 2
 
 
-def test_a_file_that_is_not_utf8_is_refused(history, browser_client):
+def test_a_file_that_is_not_utf8_is_refused(history, ada_client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile("rows.csv", b"\xff\xfe\x00a", "text/csv")
-    response = browser_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
+    response = ada_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
     assert response.status_code == 400
     assert "not UTF-8" in response.content.decode()
     assert history.PredictionJob.objects.count() == 0
 
 
-def test_the_template_has_the_models_header(browser_client, model_version):
-    response = browser_client.get("/predict/template.csv?model=breast_cancer")
+def test_the_template_has_the_models_header(ada_client, model_version):
+    response = ada_client.get("/predict/template.csv?model=breast_cancer")
     header, row = list(csv.reader(io.StringIO(response.content.decode())))
     assert header == model_version.feature_names
     assert len(row) == len(header)
     assert all(float(cell) for cell in row)
 
 
-def test_the_live_part_and_the_results_are_only_the_owners(
-    history, ada, browser_client, stored_job, make_user
-):
+def test_the_live_part_and_the_results_are_only_the_owners(history, ada, ada_client, stored_job, make_user):
     job = stored_job(
         owner=ada,
         status="succeeded",
         output={"label": "benign", "probabilities": {"benign": 0.9, "malignant": 0.1}},
     )
-    assert browser_client.get(f"/history/{job.id}/?part=live").status_code == 200
-    rows = list(
-        csv.reader(io.StringIO(browser_client.get(f"/history/{job.id}/results.csv").content.decode()))
-    )
+    assert ada_client.get(f"/history/{job.id}/?part=live").status_code == 200
+    rows = list(csv.reader(io.StringIO(ada_client.get(f"/history/{job.id}/results.csv").content.decode())))
     assert rows[0][-3:] == ["label", "p_benign", "p_malignant"]
     assert rows[1][-3:] == ["benign", "0.9", "0.1"]
     other = Client()

@@ -1,21 +1,6 @@
 """The job page without JavaScript: it reloads itself while unfinished and its Cancel is a
 plain form; with htmx, the same views answer with the live part only."""
 
-import pytest
-from django.test import Client
-
-
-@pytest.fixture
-def ada(make_user):
-    return make_user("ada")
-
-
-@pytest.fixture
-def ada_client(ada, model_version):
-    client = Client()
-    client.force_login(ada)
-    return client
-
 
 def test_an_unfinished_job_page_reloads_itself_and_asks_for_its_live_part(ada, ada_client, stored_job):
     job = stored_job(owner=ada)

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psutil
 import pymongo
 
 from bench.procs import Meter
 from bench.stack import Stack, token_user_id
 from tests.chaos.ledger_app import ledger_read
+from tests.processes import process_tree, signal_all
 
 MODEL = "breast_cancer"
 ENDED = ("succeeded", "failed", "canceled")
@@ -239,8 +239,7 @@ class Platform:
         SIGCONT: on again), so that a backlog is queued before a fault."""
         for name, proc in self.stack.procs.items():
             if name.startswith("predict"):
-                for each in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
-                    each.send_signal(signal_number)
+                signal_all(process_tree(proc.pid), signal_number)
 
     def stored_jobs(self) -> int:
         """The user's jobs in MongoDB, read directly (not through the platform)."""

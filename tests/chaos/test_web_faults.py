@@ -32,6 +32,7 @@ import pytest
 
 from tests.chaos.faults import MODEL, TABLE, Row, platform_fixture
 from tests.chaos.ledger_app import ledger_read
+from tests.processes import held
 
 pytestmark = pytest.mark.chaos
 
@@ -189,13 +190,8 @@ def predict_workers_held(platform):
     mains = [
         psutil.Process(proc.pid) for name, proc in platform.stack.procs.items() if name.startswith("predict")
     ]
-    for each in mains:
-        each.send_signal(signal.SIGSTOP)
-    try:
+    with held(mains):
         yield
-    finally:
-        for each in mains:
-            each.send_signal(signal.SIGCONT)
 
 
 def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:

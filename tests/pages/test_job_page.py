@@ -2,14 +2,12 @@
 happens without a reload, cancel while it waits, results as bars and ranges, batches from
 CSV, and a submit done with the keyboard alone."""
 
-import signal
-from contextlib import contextmanager
-
-import psutil
 import pytest
 import sklearn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+
+from tests.processes import held, process_tree
 
 from .browser import fill, log_in, mark_document, screenshots, submit, wait_for, wait_for_new_document
 
@@ -39,17 +37,9 @@ def iris_and_diabetes(db, trained_others):
     }
 
 
-@contextmanager
 def frozen(worker):
-    """The worker and its pool stopped (SIGSTOP): jobs stay queued until the block ends."""
-    processes = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
-    for process in processes:
-        process.send_signal(signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGCONT)
+    """The worker and its pool stopped: jobs stay queued until the block ends."""
+    return held(process_tree(worker.pid))
 
 
 def predict_form(page, make_user, model: str = "iris"):
