@@ -5,6 +5,7 @@ Domain exceptions from predictor and the services map to HTTP here, so views sta
 
 import logging
 
+from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, schema
 from rest_framework.permissions import AllowAny
@@ -78,6 +79,9 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _domain_to_api(exc):
+    if isinstance(exc, Http404):
+        # A selector's "no such object" (api/selectors.py), with its message.
+        return exceptions.NotFound(*exc.args)
     if isinstance(exc, FeedbackQuotaExceeded):
         quota = QuotaExceeded(exc.errors["label"][0])
         quota.wait = exc.retry_after_s

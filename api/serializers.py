@@ -1,6 +1,3 @@
-import re
-from datetime import datetime, timedelta
-
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -11,6 +8,7 @@ from rest_framework import serializers
 from predictor import history, webhooks
 
 from .fields import AccountEmailField, RowsField, TextField
+from .jobs import job_public
 from .models import Profile
 
 User = get_user_model()
@@ -48,18 +46,14 @@ class RegisterInputSerializer(serializers.Serializer):
             password_validation.validate_password(attrs["password"], candidate)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": exc.messages}) from exc
-        return attrs
-
-
-def register_kwargs(data: dict) -> dict:
-    """RegisterInputSerializer's validated data, as `user_register` takes it."""
-    profile = {name: data[name] for name in PROFILE_FIELDS if name in data}
-    return {
-        "username": data["username"],
-        "email": data["email"],
-        "password": data["password"],
-        "profile": profile,
-    }
+        # Validated data is what services.user_register takes.
+        profile = {name: attrs[name] for name in PROFILE_FIELDS if name in attrs}
+        return {
+            "username": attrs["username"],
+            "email": attrs["email"],
+            "password": attrs["password"],
+            "profile": profile,
+        }
 
 
 class ProfileSerializer(serializers.ModelSerializer):
@@ -155,43 +149,6 @@ class PredictionInputSerializer(serializers.Serializer):
         return attrs
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
-# A deadline longer than a day is a mistake more often than a plan.
-MAX_CANCEL_AFTER = timedelta(hours=24)
-
-
-def parse_cancel_after(header: str | None, field: str | None) -> datetime | None:
-    raw = header if header is not None else field
-    if raw is None:
-        return None
-    match = _DURATION.match(raw)
-    if not match:
-        raise serializers.ValidationError(
-            {"cancel_after": ["Use seconds or a unit: `90`, `30s`, `5m`, `1h`."]}
-        )
-    digits = match.group(1).lstrip("0") or "0"
-    unit = {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-    # Over 6 digits is over a day in any unit; int() would raise on over 4,300 of them.
-    if len(digits) > 6 or not 1 <= int(digits) * unit <= MAX_CANCEL_AFTER.total_seconds():
-        raise serializers.ValidationError({"cancel_after": ["Must be from 1 second to 24 hours."]})
-    return history.now() + timedelta(seconds=int(digits) * unit)
-
-
-# As Stripe's: room for any UUID or client-made key, and a bound on what a key stores.
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
-
-
-def parse_idempotency_key(header: str | None) -> str | None:
-    """The Idempotency-Key header, or None when absent or empty."""
-    if not header:
-        return None
-    if len(header) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise serializers.ValidationError(
-            {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters; a UUID is ideal."]}
-        )
-    return header
-
-
 class JobMetricsSerializer(serializers.Serializer):
     queue_s = serializers.FloatField(allow_null=True, help_text="Seconds from submit to start.")
     predict_s = serializers.FloatField(allow_null=True, help_text="Seconds running.")
@@ -210,6 +167,10 @@ class JobUrlsSerializer(serializers.Serializer):
 
 
 class PredictionJobSerializer(serializers.Serializer):
+    """The schema of api/jobs.py `job_public`, for the OpenAPI document; the answers are
+    that function's own (one shape for the API, the pages and webhook bodies).
+    tests/api/test_openapi.py checks real answers against it."""
+
     id = serializers.CharField()
     model = serializers.CharField()
     version = serializers.IntegerField()
@@ -231,8 +192,7 @@ class PredictionJobSerializer(serializers.Serializer):
     urls = JobUrlsSerializer()
 
     def to_representation(self, job):
-        # One representation for the API and for webhook bodies.
-        return history.job_public(job)
+        return job_public(job)
 
 
 class ModelSerializer(serializers.Serializer):

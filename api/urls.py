@@ -12,7 +12,7 @@ from .views.accounts import (
     UserPasswordChangeApi,
     UserRegisterApi,
 )
-from .views.feedback import PredictionFeedbackApi, PredictionWebhookDeliveriesApi, WebhookSecretApi
+from .views.feedback import PredictionFeedbackApi
 from .views.models import (
     ModelDetailApi,
     ModelListApi,
@@ -23,6 +23,7 @@ from .views.models import (
 )
 from .views.predictions import PredictionCancelApi, PredictionDetailApi, PredictionListCreateApi
 from .views.trainings import TrainingDetailApi, TrainingListCreateApi
+from .views.webhooks import PredictionWebhookDeliveriesApi, WebhookSecretApi
 
 # Everything below is mounted at /api/v1/.
 urlpatterns = [

@@ -131,6 +131,21 @@ def secret_for(user_id: int) -> str:
     return record.secret
 
 
+def _job_body_missing(job):
+    raise RuntimeError("no webhook body: the api app sets it when Django starts (api/apps.py)")
+
+
+# The body of a delivery is the job as its owner sees it through the API. That shape is
+# the API's (api/jobs.py), and this module sits below the API: the api app hands the
+# function over when Django starts, in every process that sends webhooks.
+_job_body = _job_body_missing
+
+
+def job_body_set(render) -> None:
+    global _job_body
+    _job_body = render
+
+
 class DeliveryFailed(Exception):
     """The endpoint did not answer 2xx; the caller retries with backoff."""
 
@@ -219,7 +234,7 @@ def deliver(
     job = history.job_get(job_id)
     if job is None or not job.webhook or event not in (job.webhook_events_filter or EVENTS):
         return None
-    body = json.dumps(history.job_public(job), separators=(",", ":")).encode()
+    body = json.dumps(_job_body(job), separators=(",", ":")).encode()
     message_id = f"msg_{job_id}_{event}"  # the same on every retry, so receivers can de-duplicate
     timestamp = int(time.time())
     headers = {

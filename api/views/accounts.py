@@ -14,7 +14,6 @@ from ..serializers import (
     PasswordChangeInputSerializer,
     ProfileSerializer,
     RegisterInputSerializer,
-    register_kwargs,
 )
 from ..services import (
     profile_ensure,
@@ -60,8 +59,7 @@ class UserRegisterApi(APIView):
     def post(self, request):
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        user = user_register(**register_kwargs(data))
+        user = user_register(**serializer.validated_data)
         return Response(ProfileSerializer(user.profile).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,6 +1,6 @@
 """The home page: a dashboard of the signed-in person's own jobs.
 
-The last 24 hours by status, how long jobs took (history.jobs_summary), and the latest
+The last 24 hours by status, how long jobs took (selectors.jobs_summary), and the latest
 jobs. The live part (`?part=live`, templates/api/_dashboard_live.html) refreshes itself
 with htmx: every LIVE_POLL_S while a job is unfinished; once none is, a cheap check every
 IDLE_POLL_S that answers 204 (htmx keeps the page as it is) until a new job appears, so
@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 
 from predictor import history
 
+from ..jobs import job_for_pages
+from ..selectors import jobs_recent, jobs_summary
 from ..services import profile_ensure
 from ..templatetags.pages import duration
-from .pages import _job_view
 
 WINDOW = timedelta(hours=24)
 RECENT = 10
@@ -60,27 +61,27 @@ def home_page(request):
             return response
         return to_login
     if live_part:
-        if "newest" in request.GET and _newest_id(request.user.pk) == request.GET["newest"]:
+        if "newest" in request.GET and _newest_id(request.user) == request.GET["newest"]:
             return HttpResponse(status=204)  # nothing new: htmx leaves the page as it is
-        return render(request, "api/_dashboard_live.html", _live_context(request.user.pk))
-    context = {"profile": profile_ensure(user=request.user), **_live_context(request.user.pk)}
+        return render(request, "api/_dashboard_live.html", _live_context(request.user))
+    context = {"profile": profile_ensure(user=request.user), **_live_context(request.user)}
     return render(request, "api/home.html", context)
 
 
-def _newest_id(owner_id: int) -> str:
-    newest = history.jobs_page(history.jobs_query(owner_id=owner_id), limit=1)
+def _newest_id(user) -> str:
+    newest = jobs_recent(user, limit=1)
     return newest[0].id if newest else ""
 
 
-def _live_context(owner_id: int) -> dict:
-    jobs = history.jobs_page(history.jobs_query(owner_id=owner_id), limit=RECENT)
-    summary = _summary(owner_id)
+def _live_context(user) -> dict:
+    jobs = jobs_recent(user, limit=RECENT)
+    summary = _summary(user)
     counts = summary["by_status"]
     live = counts[history.QUEUED] + counts[history.RUNNING] > 0 or any(
         job.status not in history.FINISHED for job in jobs
     )
     return {
-        "jobs": [_job_view(job) for job in jobs],
+        "jobs": [job_for_pages(job) for job in jobs],
         "summary": summary,
         "cards": [{"status": status, "name": name, "count": counts[status]} for status, name in _CARDS],
         "timings": [
@@ -98,8 +99,8 @@ def _live_context(owner_id: int) -> dict:
     }
 
 
-def _summary(owner_id: int) -> dict:
-    key = f"dashboard-summary:{owner_id}"
+def _summary(user) -> dict:
+    key = f"dashboard-summary:{user.pk}"
     try:
         kept = cache.get(key)
     except RedisError:
@@ -107,7 +108,7 @@ def _summary(owner_id: int) -> dict:
     if kept is not None:
         return kept
     started = time.monotonic()
-    summary = history.jobs_summary(owner_id, history.now() - WINDOW)
+    summary = jobs_summary(user, since=history.now() - WINDOW)
     hold = min(SUMMARY_HOLD_MAX_S, int((time.monotonic() - started) * SUMMARY_HOLD_FACTOR))
     if hold >= 1:
         try:

@@ -9,7 +9,6 @@ one query, and for staff one MongoDB read of the recent training runs per model.
 from collections import defaultdict
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -21,7 +20,16 @@ from predictor.models import ModelVersion
 from predictor.services import UnknownVersion
 from predictor.specs import UnknownModel, get_spec
 
-from ..selectors import model_list
+from ..selectors import (
+    champion_get,
+    model_get,
+    model_list,
+    trainings_list,
+    usernames,
+    version_get,
+    versions_all,
+    versions_list,
+)
 from ..serializers import VERSION_MAX
 from ..services import version_promote_by, version_rollback_by
 
@@ -41,7 +49,7 @@ RUNS_SHOWN = 10
 def models_page(request):
     models = model_list()
     versions = defaultdict(list)
-    for version in ModelVersion.objects.only(*VERSION_FIELDS).order_by("model_id", "number"):
+    for version in versions_all(VERSION_FIELDS):
         versions[version.model_id].append(version)
     staff = request.user.is_staff
     runs, runs_error = _runs([item.model.name for item in models]) if staff else ({}, None)
@@ -274,11 +282,11 @@ def _target(diagnostics: dict) -> list[dict] | None:
 
 def _runs(model_names: list[str]) -> tuple[dict[str, list[dict]], str | None]:
     try:
-        runs = {name: history.trainings_list(model=name, limit=RUNS_SHOWN) for name in model_names}
+        runs = {name: trainings_list(model=name, limit=RUNS_SHOWN) for name in model_names}
     except history.HistoryUnavailable:
         return {}, "The training history (MongoDB) does not answer right now; try again shortly."
     ids = {run.requested_by for found in runs.values() for run in found if run.requested_by is not None}
-    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")) if ids else {}
+    names = usernames(ids)
     return {name: [_run_view(run, names) for run in found] for name, found in runs.items()}, None
 
 
@@ -325,7 +333,7 @@ def _staff(request):
 
 
 def _model_or_404(name: str):
-    model = registry.model_get(name)
+    model = model_get(name)
     if model is None:
         raise Http404("No model with this name.")
     return model
@@ -345,8 +353,8 @@ def model_promote_page(request, name: str, number: int):
     """GET: what promoting would do, and a form to do it; POST: do it."""
     _staff(request)
     model = _model_or_404(name)
-    champion = registry.champion_get(name)
-    version = registry.version_get(name, number) if number <= VERSION_MAX else None
+    champion = champion_get(name)
+    version = version_get(name, number) if number <= VERSION_MAX else None
     if version is None:
         error = f"{name} has no version {number}."
         return _confirm(request, model, action="promote", number=number, error=error, status=400)
@@ -376,8 +384,8 @@ def model_rollback_page(request, name: str):
     """GET: which version a rollback brings back, and a form to do it; POST: do it."""
     _staff(request)
     model = _model_or_404(name)
-    champion = registry.champion_get(name)
-    target = rollback_target(registry.versions_list(name), champion)
+    champion = champion_get(name)
+    target = rollback_target(versions_list(name), champion)
     if request.method == "POST" and target is not None:
         try:
             restored = version_rollback_by(user=request.user, model_name=name)

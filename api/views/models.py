@@ -4,13 +4,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
-from predictor import registry
 from predictor.samples import samples_upload
 from predictor.services import UnknownVersion
 
 from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser, JSONParser
-from ..selectors import model_detail, model_list
+from ..selectors import model_detail, model_get, model_list, versions_list
 from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
 from ..services import version_promote_by, version_rollback_by
 from .base import ServiceApiView
@@ -19,7 +18,7 @@ NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
 
 
 def model_or_404(name: str):
-    model = registry.model_get(name)
+    model = model_get(name)
     if model is None:
         raise NotFound(NO_SUCH_MODEL)
     return model
@@ -50,7 +49,7 @@ class ModelVersionListApi(ServiceApiView):
     )
     def get(self, request, name: str):
         model_or_404(name)
-        return Response({"results": ModelVersionSerializer(registry.versions_list(name), many=True).data})
+        return Response({"results": ModelVersionSerializer(versions_list(name), many=True).data})
 
 
 class ModelVersionPromoteApi(ServiceApiView):

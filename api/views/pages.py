@@ -14,13 +14,25 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
-from predictor import history, registry
+from predictor import history
 from predictor.samples import FeedbackRefused, feedback_record
 from predictor.validation import InvalidInput
 
 from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text, results_csv
-from ..selectors import BadCursor, cursor_decode, cursor_encode, model_detail, model_list
-from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer, register_kwargs
+from ..exports import csv_response
+from ..jobs import job_for_pages
+from ..selectors import (
+    NO_SUCH_JOB,
+    BadCursor,
+    job_feedback_label,
+    job_get_owned,
+    jobs_filtered,
+    jobs_page,
+    model_detail,
+    model_list,
+    version_get,
+)
+from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer
 from ..services import (
     prediction_cancel,
     prediction_submit,
@@ -30,7 +42,6 @@ from ..services import (
     user_register,
 )
 from ..throttles import AuthRateThrottle, SubmitRateThrottle, page_throttle
-from .history import csv_response
 
 PAGE_SIZE = 25
 
@@ -39,11 +50,6 @@ def _with_metrics(models):
     for item in models:
         item.metric = item.champion.metrics.get(item.model.primary_metric) if item.champion else None
     return models
-
-
-def _job_view(job) -> dict:
-    """The job as the API shows it, with real datetimes for the templates."""
-    return {**history.job_public(job), "created_at": job.created_at}
 
 
 def _errors(detail) -> dict:
@@ -67,8 +73,7 @@ def register_page(request):
             data={k: v for k, v in values.items() if v or k not in PROFILE_FIELDS}
         )
         if serializer.is_valid():
-            data = serializer.validated_data
-            user = user_register(**register_kwargs(data))
+            user = user_register(**serializer.validated_data)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect("home")
         errors = _errors(serializer.errors)
@@ -198,13 +203,6 @@ def _parse_row(values: dict) -> tuple[dict, dict]:
     return row, errors
 
 
-def _owned_job(request, job_id: str):
-    job = history.job_get(job_id, owner_id=request.user.pk)
-    if job is None:
-        raise Http404("No prediction with this id.")
-    return job
-
-
 # A batch's page shows this many rows; all of them are in its CSV.
 RESULT_ROWS_SHOWN = 100
 
@@ -213,12 +211,12 @@ RESULT_ROWS_SHOWN = 100
 def job_page(request, job_id: str, *, feedback_errors=(), status=200, live=False):
     """The job as it is now. While it is unfinished, its live part asks again every second
     (htmx, `?part=live`) and stops once it has ended; without JavaScript, the page reloads."""
-    job = _owned_job(request, job_id)
-    version = registry.version_get(job.model, job.version)
+    job = job_get_owned(request.user, job_id)
+    version = version_get(job.model, job.version)
     # The feedback form is only on a finished one-row job: no read while it is polled.
     asks_feedback = job.status == history.SUCCEEDED and not job.is_batch
-    feedback = asks_feedback and history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
-    view = _job_view(job)
+    feedback = job_feedback_label(job) if asks_feedback else None
+    view = job_for_pages(job)
     context = {
         "job": view,
         "finished": job.status in history.FINISHED,
@@ -226,7 +224,7 @@ def job_page(request, job_id: str, *, feedback_errors=(), status=200, live=False
         "classes": version.classes if version else None,
         "target": (getattr(version, "diagnostics", None) or {}).get("target") if version else None,
         "results": _results(view, RESULT_ROWS_SHOWN),
-        "feedback": feedback.label if feedback else None,
+        "feedback": feedback,
         "feedback_errors": feedback_errors,
     }
     live = live or request.GET.get("part") == "live"
@@ -248,10 +246,10 @@ def _results(view: dict, limit: int) -> list[tuple[int, dict]] | None:
 @login_required
 def job_results_csv_page(request, job_id: str):
     """A job's rows and their results, one line each (a single row is a batch of one)."""
-    job = _owned_job(request, job_id)
+    job = job_get_owned(request.user, job_id)
     if job.status != history.SUCCEEDED:
         raise Http404("This prediction has no results.")
-    view = _job_view(job)
+    view = job_for_pages(job)
     inputs = view["inputs"] or [view["input"]]
     outputs = view["output"] if isinstance(view["output"], list) else [view["output"]]
     response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -263,11 +261,9 @@ def job_results_csv_page(request, job_id: str):
 @login_required
 @require_POST
 def job_feedback_page(request, job_id: str):
-    job = history.job_get(job_id, owner_id=request.user.pk)
-    if job is None:
-        raise Http404("No prediction with this id.")
+    job = job_get_owned(request.user, job_id)
     label = request.POST.get("label", "")
-    if registry.version_get(job.model, job.version).classes is None:
+    if version_get(job.model, job.version).classes is None:
         try:
             label = float(label)
         except ValueError:
@@ -285,7 +281,7 @@ def job_feedback_page(request, job_id: str):
 @require_POST
 def job_cancel_page(request, job_id: str):
     if prediction_cancel(user=request.user, job_id=job_id) is None:
-        raise Http404("No prediction with this id.")
+        raise Http404(NO_SUCH_JOB)
     if request.headers.get("HX-Request"):
         # From the live part of the job page (htmx): answer with that part, now ended.
         return job_page(request, job_id, live=True)
@@ -300,22 +296,20 @@ class _HistoryFilters(serializers.Serializer):
 def _history_query(request):
     filters = _HistoryFilters(data=request.GET)
     chosen = {k: v for k, v in filters.validated_data.items() if v} if filters.is_valid() else {}
-    return chosen, history.jobs_query(owner_id=request.user.pk, **chosen)
+    return chosen, jobs_filtered(request.user, **chosen)
 
 
 @login_required
 def history_page(request):
     filters, query = _history_query(request)
     try:
-        before = cursor_decode(request.GET["cursor"]) if request.GET.get("cursor") else None
-    except BadCursor:
-        before = None
-    jobs = history.jobs_page(query, limit=PAGE_SIZE + 1, before=before)
-    next_cursor = cursor_encode(jobs[PAGE_SIZE - 1]) if len(jobs) > PAGE_SIZE else None
+        jobs, next_cursor = jobs_page(query, limit=PAGE_SIZE, cursor=request.GET.get("cursor"))
+    except BadCursor:  # a page link edited by hand: the first page
+        jobs, next_cursor = jobs_page(query, limit=PAGE_SIZE)
     params = request.GET.copy()
     params.pop("cursor", None)
     context = {
-        "jobs": [_job_view(job) for job in jobs[:PAGE_SIZE]],
+        "jobs": [job_for_pages(job) for job in jobs],
         "next_cursor": next_cursor,
         "filters": filters,
         "query": params.urlencode(),

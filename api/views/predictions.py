@@ -3,26 +3,27 @@ import json
 import logging
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from predictor import history
 
 from ..errors import ErrorSerializer
+from ..exports import csv_response
+from ..headers import IDEMPOTENCY_KEY_MAX_LENGTH, parse_cancel_after, parse_idempotency_key
+from ..selectors import NO_SUCH_JOB, BadCursor, job_get_owned, jobs_filtered, jobs_page
 from ..serializers import (
-    IDEMPOTENCY_KEY_MAX_LENGTH,
+    VERSION_MAX,
     PredictionInputSerializer,
     PredictionJobSerializer,
-    parse_cancel_after,
-    parse_idempotency_key,
 )
 from ..services import prediction_cancel, prediction_submit
 from ..throttles import SubmitRateThrottle
 from ..waiting import Waiting, prefer_wait_seconds
 from .base import ServiceApiView
-from .history import PREDICTION_LIST_SCHEMA, prediction_list
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,7 @@ SUBMIT_HEADERS = [
                      "`90`, `30s`, `5m`, `1h`."),
 ]  # fmt: skip
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid request; `fields` names each bad field."),
-    401: OpenApiResponse(ErrorSerializer, description="No or invalid token."),
     422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with another body."),
-    429: OpenApiResponse(ErrorSerializer, description="Rate limited; see Retry-After."),
-    503: OpenApiResponse(ErrorSerializer, description="Redis or MongoDB unavailable; nothing was queued."),
 }
 
 
@@ -71,6 +68,70 @@ SUBMIT_EXAMPLES = [
 
 def request_hash(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the list (history)
+
+# A page of history is one MongoDB query; 100 jobs keep a response well under 1 MB.
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+
+
+class HistoryFilterSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, max_length=64)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=VERSION_MAX)
+    status = serializers.ChoiceField(choices=history.STATUSES, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT
+    )
+    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the previous page.")
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    results = PredictionJobSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+PREDICTION_LIST_SCHEMA = {
+    "operation_id": "predictions_list",
+    "parameters": [HistoryFilterSerializer],
+    "responses": {
+        200: HistoryPageSerializer,
+        (200, "text/csv"): OpenApiTypes.STR,
+    },
+    "description": "Your jobs, newest first. `?format=csv` streams every matching job as CSV.",
+}
+
+
+def prediction_list(request):
+    # A plain dict, not the QueryDict: DRF reads a blank form value as "absent", but the
+    # schema says `?status=` is invalid, so it gets the same 400 as any other bad value.
+    params = HistoryFilterSerializer(data=request.query_params.dict())
+    params.is_valid(raise_exception=True)
+    options = dict(params.validated_data)
+    limit, cursor, output = options.pop("limit"), options.pop("cursor", None), options.pop("format")
+    query = jobs_filtered(request.user, **options)
+    if output == "csv":
+        return csv_response(query)
+    try:
+        jobs, next_cursor = jobs_page(query, limit=limit, cursor=cursor)
+    except BadCursor:
+        raise ValidationError({"cursor": ["Not a cursor this API issued."]}) from None
+    next_url = None
+    if next_cursor:
+        query_params = request.query_params.copy()
+        query_params["cursor"] = next_cursor
+        next_url = request.build_absolute_uri(f"{request.path}?{query_params.urlencode()}")
+    return Response(
+        {
+            "results": PredictionJobSerializer(jobs, many=True).data,
+            "next": next_url,
+            "next_cursor": next_cursor,
+        }
+    )
 
 
 class PredictionListCreateApi(ServiceApiView):
@@ -130,20 +191,16 @@ class PredictionListCreateApi(ServiceApiView):
 
 
 class PredictionDetailApi(ServiceApiView):
-    @extend_schema(responses={200: PredictionJobSerializer, 404: ErrorSerializer})
+    @extend_schema(responses=PredictionJobSerializer)
     def get(self, request, job_id: str):
-        # Another user's job is indistinguishable from one that does not exist.
-        job = history.job_get(job_id, owner_id=request.user.pk)
-        if job is None:
-            raise NotFound("No prediction with this id.")
-        return Response(PredictionJobSerializer(job).data)
+        return Response(PredictionJobSerializer(job_get_owned(request.user, job_id)).data)
 
 
 class PredictionCancelApi(ServiceApiView):
-    @extend_schema(request=None, responses={200: PredictionJobSerializer, 404: ErrorSerializer})
+    @extend_schema(request=None, responses=PredictionJobSerializer)
     def post(self, request, job_id: str):
         """Cancel a queued or running job; a finished job is returned unchanged."""
         job = prediction_cancel(user=request.user, job_id=job_id)
         if job is None:
-            raise NotFound("No prediction with this id.")
+            raise NotFound(NO_SUCH_JOB)
         return Response(PredictionJobSerializer(job).data)

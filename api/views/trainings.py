@@ -5,8 +5,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
-from predictor import history
-
+from ..selectors import training_get, trainings_list
 from ..serializers import TrainingInputSerializer, TrainingRunSerializer
 from ..services import training_submit
 from .base import ServiceApiView
@@ -42,7 +41,7 @@ class TrainingListCreateApi(ServiceApiView):
         responses=inline_serializer("TrainingRunList", {"results": TrainingRunSerializer(many=True)}),
     )
     def get(self, request):
-        runs = history.trainings_list(model=request.query_params.get("model"))
+        runs = trainings_list(model=request.query_params.get("model"))
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
 
 
@@ -51,7 +50,7 @@ class TrainingDetailApi(ServiceApiView):
 
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request, run_id: str):
-        run = history.training_get(run_id)
+        run = training_get(run_id)
         if run is None:
             raise NotFound("No training run with this id.")
         return Response(TrainingRunSerializer(run).data)

@@ -39,7 +39,6 @@ from .jobs import (
     job_delete,
     job_finish,
     job_get,
-    job_public,
     jobs_cancel_expired,
     webhook_handed,
     webhooks_unsent,

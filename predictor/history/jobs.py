@@ -1,13 +1,10 @@
 """Prediction jobs: the history clients poll."""
 
-import functools
 import uuid
 from datetime import datetime
 
 import mongoengine as me
 import orjson
-from django.conf import settings
-from django.urls import reverse
 
 from .base import CANCELED, QUEUED, RUNNING, STATUSES, now
 from .base import guard as _guard
@@ -241,63 +238,3 @@ def job_cancel(job_id: str, *, owner_id: int) -> tuple[JobView | None, bool]:
         return None, False
     canceled = job_finish(job_id, status=CANCELED, error="canceled by request")
     return (canceled, True) if canceled else (job_get(job_id), False)
-
-
-def _stamp(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return round((end - start).total_seconds(), 3) if start and end else None
-
-
-# What a client can do with a job, by URL name (Replicate answers with the same kind of `urls`).
-JOB_LINKS = {
-    "get": "prediction-detail",
-    "cancel": "prediction-cancel",
-    "feedback": "prediction-feedback",
-    "webhooks": "prediction-webhook-deliveries",
-    "web": "job",
-}
-
-
-_ID = "__job_id__"  # stands for the id in the reversed paths; reverse() keeps it as is
-
-
-@functools.cache
-def _job_url_templates() -> dict:
-    # Reversed once per process: five reverse() calls per job cost 85 us, a 100-job page 8 ms.
-    return {name: reverse(url_name, args=[_ID]) for name, url_name in JOB_LINKS.items()}
-
-
-def job_urls(job_id: str) -> dict:
-    base = settings.PUBLIC_BASE_URL
-    return {name: base + template.replace(_ID, job_id) for name, template in _job_url_templates().items()}
-
-
-def job_public(job: JobView) -> dict:
-    """The job as clients see it, in the API and in webhook bodies alike."""
-    return {
-        "id": job.id,
-        "model": job.model,
-        "version": job.version,
-        "status": job.status,
-        "input": job.input,
-        "inputs": job.inputs,
-        "output": job.output,
-        "error": job.error,
-        "attempts": job.attempts,
-        "cancel_after": _stamp(job.cancel_after),
-        "webhook": job.webhook,
-        "webhook_events_filter": list(job.webhook_events_filter or []),
-        "created_at": _stamp(job.created_at),
-        "started_at": _stamp(job.started_at),
-        "completed_at": _stamp(job.completed_at),
-        "metrics": {
-            "queue_s": _seconds(job.created_at, job.started_at),
-            "predict_s": _seconds(job.started_at, job.completed_at),
-            "total_s": _seconds(job.created_at, job.completed_at),
-            "worker": job.worker,
-        },
-        "urls": job_urls(job.id),
-    }

@@ -1,0 +1,44 @@
+"""Webhooks seen from the API: your signing secret, and each job's delivery log."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from predictor import webhooks
+
+from ..selectors import job_deliveries
+from ..serializers import WebhookSecretSerializer
+from .base import ServiceApiView
+
+
+class WebhookSecretApi(ServiceApiView):
+    """Your signing secret: verify each delivery's `webhook-signature` with it."""
+
+    @extend_schema(responses=WebhookSecretSerializer)
+    def get(self, request):
+        return Response({"key": webhooks.secret_for(request.user.pk)})
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    event = serializers.CharField()
+    url = serializers.CharField()
+    message_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PredictionWebhookDeliveriesApi(ServiceApiView):
+    """Every webhook delivery attempt for one of your predictions, oldest first."""
+
+    @extend_schema(
+        operation_id="predictions_webhook_deliveries",
+        responses={
+            200: inline_serializer("WebhookDeliveryList", {"results": WebhookDeliverySerializer(many=True)}),
+        },
+    )
+    def get(self, request, job_id: str):
+        deliveries = job_deliveries(request.user, job_id)
+        return Response({"results": WebhookDeliverySerializer(deliveries, many=True).data})
