@@ -20,10 +20,13 @@ $(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.txt
 up: $(BIN)/.runtime-installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m myproject.stack up
 
+# lint-imports: the layout's import rules (pyproject.toml, [tool.importlinter]). Migrations are
+# checked with a placeholder Django key: they sign nothing.
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/lint-imports
+	DJANGO_SECRET_KEY=makemigrations-check $(BIN)/python manage.py makemigrations --check --dry-run
 
 # The page tests drive Debian's chromium; as root (CI) it is installed when missing.
 browser:
@@ -70,7 +73,11 @@ vendor:
 # Latency, throughput, CPU and memory next to the limits they are judged against (bench/run.py),
 # appended to bench/RESULTS.md, all figures in bench/results.json; under 10 minutes on 2 cores; not
 # part of test. BENCH_ARGS="--quick" for a short run, "--profile" for py-spy flamegraphs too.
+# Its processes share one Django key: yours when set, else one made for the run (in their
+# environment, never on a command line).
 bench: $(BIN)/.dev-installed
+	test -n "$$DJANGO_SECRET_KEY$$DJANGO_SECRET_KEY_FILE" \
+	  || export DJANGO_SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')"; \
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Every fault scenario of tests/chaos/ (the short Redis restart of `make test` too), then their table.

@@ -12,12 +12,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from predictor.errors import FieldErrors
 from predictor.history import HistoryUnavailable
+from predictor.predictions import UnknownModel, UnknownVersion
 from predictor.registry import RegistryError
-from predictor.samples import FeedbackQuotaExceeded, FeedbackRefused
-from predictor.services import UnknownModel, UnknownVersion
-from predictor.training import InvalidParams
-from predictor.validation import InvalidInput
+from predictor.samples import FeedbackQuotaExceeded
 
 from .services import IdempotencyConflict, IdempotencyInFlight, QueueUnavailable
 
@@ -86,7 +85,7 @@ def _domain_to_api(exc):
         quota = QuotaExceeded(exc.errors["label"][0])
         quota.wait = exc.retry_after_s
         return quota
-    if isinstance(exc, InvalidInput | InvalidParams | FeedbackRefused):
+    if isinstance(exc, FieldErrors):  # bad input, bad training parameters, refused feedback
         return exceptions.ValidationError(exc.errors)
     if isinstance(exc, UnknownVersion):
         return exceptions.ValidationError({"version": [f"{exc}; see /api/v1/models/<name>/versions/."]})

@@ -11,8 +11,21 @@ from .selectors import jobs_all
 
 # The export reads in pages of this many jobs, so memory stays flat however long it is.
 EXPORT_CHUNK = 500
-CSV_COLUMNS = ["id", "model", "version", "status", "created_at", "started_at", "completed_at",
-               "queue_s", "predict_s", "total_s", "input", "output", "error"]  # fmt: skip
+CSV_COLUMNS = [
+    "id",
+    "model",
+    "version",
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "queue_s",
+    "predict_s",
+    "total_s",
+    "input",
+    "output",
+    "error",
+]
 
 
 class _Echo:

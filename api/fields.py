@@ -41,7 +41,7 @@ class AccountEmailField(TextField):
 
 class RowsField(serializers.ListField):
     """A list of rows, passed on as sent: each row is checked against the model's features
-    by the service (predictor/services.py), which names the row and feature at fault.
+    by the service (predictor/predictions.py), which names the row and feature at fault.
 
     DRF's per-item validation would re-encode every row as JSON only to see that it can
     (JSONField), about 10 ms for a 1,000-row batch, for nothing the service does not check.

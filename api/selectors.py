@@ -79,8 +79,7 @@ def jobs_summary(user, *, since: datetime) -> dict:
 
 def job_feedback_label(job: history.JobView):
     """The true label its owner gave a one-row job, or None."""
-    sample = history.LabelledSample.objects(job_id=job.id, row=0).only("label").first()
-    return sample.label if sample else None
+    return history.sample_label(job_id=job.id, row=0)
 
 
 def job_deliveries(user, job_id: str) -> list:

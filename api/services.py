@@ -14,9 +14,10 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from myproject import logs, metrics
 from predictor import history, registry
 from predictor.models import ModelVersion
-from predictor.services import UnknownVersion, prediction_prepare
+from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
-from workers.tasks import job_event, prediction_enqueue, training_enqueue
+from workers.events import job_event
+from workers.tasks import prediction_enqueue, training_enqueue
 
 from .models import Profile
 
@@ -100,11 +101,19 @@ def profile_update(*, profile: Profile, user_fields: dict, profile_fields: dict)
 
 
 def prediction_submit(
-    *, user, model_name: str, input: dict | None = None, inputs: list | None = None,
-    version: int | None = None, cancel_after: datetime | None = None, webhook: str | None = None,
-    webhook_events_filter: list | None = None, idempotency_key: str | None = None, request_hash: str = "",
+    *,
+    user,
+    model_name: str,
+    input: dict | None = None,
+    inputs: list | None = None,
+    version: int | None = None,
+    cancel_after: datetime | None = None,
+    webhook: str | None = None,
+    webhook_events_filter: list | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
     on_created=lambda job_id: None,
-) -> tuple[history.JobView, bool]:  # fmt: skip
+) -> tuple[history.JobView, bool]:
     """Validate, record the job, then queue it. Returns (job, created).
 
     `on_created(job_id)` is called once the job is written and before it is queued (a
@@ -139,9 +148,14 @@ def prediction_submit(
                 )
     # If MongoDB fails here, nothing was written; a retry with the key takes it over.
     job = history.job_create(
-        job_id=job_id, owner_id=user.pk, cancel_after=cancel_after, webhook=webhook,
-        webhook_events_filter=webhook_events_filter, request_id=logs.request_id.get(), **fields,
-    )  # fmt: skip
+        job_id=job_id,
+        owner_id=user.pk,
+        cancel_after=cancel_after,
+        webhook=webhook,
+        webhook_events_filter=webhook_events_filter,
+        request_id=logs.request_id.get(),
+        **fields,
+    )
     on_created(job.id)
     try:
         prediction_enqueue(job.id)
@@ -150,10 +164,15 @@ def prediction_submit(
         raise QueueUnavailable(str(exc)) from exc
     metrics.job_submitted(job)
     logger.info(
-        "job %s queued", job.id,
-        extra={"job_id": job.id, "model": job.model, "version": job.version,
-               "rows": len(inputs) if inputs is not None else 1},
-    )  # fmt: skip
+        "job %s queued",
+        job.id,
+        extra={
+            "job_id": job.id,
+            "model": job.model,
+            "version": job.version,
+            "rows": len(inputs) if inputs is not None else 1,
+        },
+    )
     return job, True
 
 
@@ -193,7 +212,7 @@ def training_submit(*, user, model_name: str, params: dict) -> history.TrainingR
     try:
         training_enqueue(run.id)
     except OperationalError as exc:
-        history.TrainingRun.objects(id=run.id).delete()
+        history.training_delete(run.id)
         raise QueueUnavailable(str(exc)) from exc
     return run
 

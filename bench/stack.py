@@ -8,8 +8,6 @@ run the Procfile's own command lines, so the bench follows any change made there
 import base64
 import json
 import os
-import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -18,22 +16,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from myproject.stack import free_port, mongo_command, mongo_uri, port_open, redis_command, stop, wait_until
+from myproject.procfile import procfile_command
+from myproject.servers import free_port, mongo_command, mongo_uri, port_open, redis_command, stop, wait_until
 
 from .procs import Meter
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-Pass-2026"
 NOOP_QUEUE = "bench-noop"
-
-
-def procfile_command(name: str, env: dict) -> list[str]:
-    """The Procfile entry's command after its `exec`, with $VARIABLES filled in from env."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            words = shlex.split(line.split("exec ", 1)[1])
-            return [re.sub(r"\$\{?(\w+)\}?", lambda match: env[match.group(1)], word) for word in words]
-    raise RuntimeError(f"the Procfile has no {name!r} entry")
 
 
 def http(method, url, body=None, token=None, timeout=60):

@@ -435,23 +435,27 @@ def probe_images(env: dict, report: dict) -> None:
             report.setdefault("probes", {})[image.name] = " ".join(done.stdout.split())
 
 
+def register(web: Web, username: str, password: str) -> None:
+    answer = web.call(
+        "POST",
+        "/register/",
+        body={
+            "username": username,
+            "email": f"{username}@example.com",
+            "password": password,
+            "password_confirm": password,
+            "organization": "Smoke test",
+        },
+    )
+    expect(answer.status == 201, "201 Created", answer)
+
+
 def api_flow(web: Web, admin_password: str, report: dict) -> None:
     username = f"smoke-{secrets.token_hex(4)}"
     password = f"Smoke-{secrets.token_urlsafe(16)}"
 
     with step("register"):
-        answer = web.call(
-            "POST",
-            "/register/",
-            body={
-                "username": username,
-                "email": f"{username}@example.com",
-                "password": password,
-                "password_confirm": password,
-                "organization": "Smoke test",
-            },
-        )
-        expect(answer.status == 201, "201 Created", answer)
+        register(web, username, password)
 
     with step("login (JWT)"):
         answer = web.call("POST", "/login/", body={"username": username, "password": password})
@@ -706,8 +710,12 @@ def mongo_auth(env: dict) -> None:
     with step("mongo: auth on, the apps as platform"):
         done = compose("exec", "-T", "web", "python", "-c", MONGO_AUTH_PROBE, env=env, check=False)
         seen = dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.count(" ") == 1)
-        wanted = {"anonymous-read": "refused", "platform-read": "allowed",
-                  "platform-other-db": "refused", "platform-users": "refused"}  # fmt: skip
+        wanted = {
+            "anonymous-read": "refused",
+            "platform-read": "allowed",
+            "platform-other-db": "refused",
+            "platform-users": "refused",
+        }
         if done.returncode != 0 or any(not seen.get(k, "").startswith(v) for k, v in wanted.items()):
             raise SmokeFailure(f"expected {wanted}; the probe in web said:\n{indent(tail(done.stdout))}")
         log(f"mongo: {', '.join(f'{k} {v}' for k, v in seen.items())}")
@@ -735,16 +743,16 @@ def mongo_auth(env: dict) -> None:
         shown = compose("exec", "-T", "mongo", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '", env=env)
         if root_password in shown.stdout:
             raise SmokeFailure("the mongo root password is on a command line in the mongo container")
-        log(f"mongo: the root password in the environment of {' and '.join(sorted(holders))} only, "
-            f"none of {', '.join(sorted(checked - holders))}; on no command line")  # fmt: skip
+        log(
+            f"mongo: the root password in the environment of {' and '.join(sorted(holders))} only, "
+            f"none of {', '.join(sorted(checked - holders))}; on no command line"
+        )
 
 
 def predict_workers(env: dict) -> list[str]:
     """The predict workers answering a Celery ping (node names predict@<container>)."""
-    answer = compose(
-        "exec", "-T", "web", "celery", "-A", "myproject", "inspect", "ping", "--timeout", "3",
-        env=env, timeout=60, check=False,
-    )  # fmt: skip
+    ping = ["celery", "-A", "myproject", "inspect", "ping", "--timeout", "3"]
+    answer = compose("exec", "-T", "web", *ping, env=env, timeout=60, check=False)
     return sorted(set(re.findall(r"predict@[\w.-]+", answer.stdout)))
 
 
@@ -764,9 +772,13 @@ def worker_spread(web: Web, env: dict, report: dict) -> None:
 
     def one(_):
         answer = web.call(
-            "POST", "/api/v1/predictions/", token=report["token"], headers={"Prefer": f"wait={WAIT_S}"},
-            body={"model": MODEL, "input": report["row"]}, timeout=WAIT_S + 30,
-        )  # fmt: skip
+            "POST",
+            "/api/v1/predictions/",
+            token=report["token"],
+            headers={"Prefer": f"wait={WAIT_S}"},
+            body={"model": MODEL, "input": report["row"]},
+            timeout=WAIT_S + 30,
+        )
         expect(answer.status == 200 and field(answer, "status") == "succeeded", "200 succeeded", answer)
         return answer.json["metrics"]["worker"]
 
@@ -778,8 +790,10 @@ def worker_spread(web: Web, env: dict, report: dict) -> None:
             raise SmokeFailure(
                 f"{SCALE} predict workers with no mounts expected; found {ids}, mounts {shared}"
             )
-        log(f"{len(ids)} predict worker containers, none with a volume or bind mount: they need only "
-            "REDIS_URL, MONGODB_URI and DATABASE_URL (artifacts come from MongoDB GridFS)")  # fmt: skip
+        log(
+            f"{len(ids)} predict worker containers, none with a volume or bind mount: they need only "
+            "REDIS_URL, MONGODB_URI and DATABASE_URL (artifacts come from MongoDB GridFS)"
+        )
 
     with step(f"{SPREAD_JOBS} one-row jobs from {SPREAD_CLIENTS} clients"):
         with ThreadPoolExecutor(SPREAD_CLIENTS) as pool:
@@ -795,12 +809,7 @@ def new_user(web: Web) -> str:
     """Register a user and log in: its access token."""
     username = f"smoke-{secrets.token_hex(4)}"
     password = f"Smoke-{secrets.token_urlsafe(16)}"
-    answer = web.call(
-        "POST", "/register/",
-        body={"username": username, "email": f"{username}@example.com", "password": password,
-              "password_confirm": password, "organization": "Smoke test"},
-    )  # fmt: skip
-    expect(answer.status == 201, "201 Created", answer)
+    register(web, username, password)
     answer = web.call("POST", "/login/", body={"username": username, "password": password})
     expect(answer.status == 200 and field(answer, "access"), "200 with an access token", answer)
     return answer.json["access"]

@@ -1,13 +1,16 @@
 """The web's gunicorn settings, one place for `make up` (Procfile) and the image (docker/
-Dockerfile): `gunicorn -c python:myproject.gunicorn_conf --bind HOST:PORT`. Gunicorn reads
-every module-level name here that is one of its settings."""
+Dockerfile): `gunicorn -c python:myproject.gunicorn_conf`. Gunicorn reads every module-level
+name here that is one of its settings."""
 
 import signal
 import threading
 
-from myproject import metrics
+from myproject import defaults, metrics
+from myproject.env import env_str
 
 wsgi_app = "myproject.wsgi"
+# make up's address (127.0.0.1:8000 unless set); the image sets WEB_BIND=0.0.0.0:8000.
+bind = env_str("WEB_BIND", defaults.WEB_BIND)
 # Two processes of 48 threads: a request mostly waits (MongoDB, Redis, a `Prefer: wait`),
 # and the waiters of one process share its Redis subscription (api/waiting.py).
 workers = 2

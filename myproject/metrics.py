@@ -1,7 +1,7 @@
 """The platform's Prometheus metrics: every definition and collector, and how they are served.
 
 Counted where things happen: requests in api/middleware.py, submits in api/services.py,
-finishes in workers/tasks.py (job_event, which every finish passes through: a worker's run,
+finishes in workers/events.py (job_event, which every finish passes through: a worker's run,
 a cancel through the API, the sweeper's deadlines), waiters in api/waiting.py, webhook
 attempts in predictor/webhooks.py. Served by the web at /metrics (api/views/metrics.py,
 behind METRICS_TOKEN) and, when METRICS_PORT is set, by a Celery worker's main process

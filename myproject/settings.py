@@ -4,33 +4,31 @@ Each value has a safe development default or fails loudly when it is malformed; 
 can be read from a file instead, `NAME_FILE=/path` (myproject/env.py).
 """
 
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from myproject import defaults
 from myproject.env import env_bool, env_int, env_list, env_str
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(defaults.VAR_DIR)))
 
 
-VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
-
-
-def _dev_secret_key() -> str:
-    # A per-checkout random key, kept under var/ so sessions survive a restart.
-    path = VAR_DIR / "secret_key"
+def _checkout_secret_key() -> str:
+    # Without DJANGO_SECRET_KEY: the checkout's own random key, which `make up` makes once
+    # (myproject/stack.py), kept under var/ so sessions and signed models survive a restart.
+    path = VAR_DIR / defaults.SECRET_KEY_FILE
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        raise ImproperlyConfigured(
+            f"Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE); `make up` makes a checkout's own in {path}"
+        )
     return path.read_text().strip()
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _dev_secret_key()
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _checkout_secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 # How clients reach this site, e.g. https://ml.example.com: makes the `urls` of a job (in
 # API answers and webhook bodies) absolute. Unset, they are paths from the site's root.
@@ -231,7 +229,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Predictions --------------------------------------------------------------
 
-MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27018/predictions?retryWrites=false")
+MONGODB_URI = env_str("MONGODB_URI", defaults.MONGODB_URI)
 # An administrator's URI, for `manage.py mongo_platform_user` alone (compose's setup step):
 # it makes the user MONGODB_URI names. Empty: MongoDB runs without authentication.
 MONGODB_ADMIN_URI = env_str("MONGODB_ADMIN_URI", "")
@@ -247,7 +245,7 @@ ARTIFACT_SIGNING_KEY = env_str("ARTIFACT_SIGNING_KEY", "")
 # near 1 MB (MongoDB's limit is 16 MB) and one vectorised predict well under a second.
 PREDICTION_MAX_BATCH_ROWS = env_int("PREDICTION_MAX_BATCH_ROWS", 1000, minimum=1)
 # Requests held by `Prefer: wait` at once, per web process; each holds a thread, so keep
-# it below the server's threads per process (the Procfile runs gunicorn with 48).
+# it below the server's threads per process (48: myproject/gunicorn_conf.py).
 PREDICTION_MAX_WAITERS = env_int("PREDICTION_MAX_WAITERS", 40, minimum=0)
 # Webhooks to private, loopback and link-local addresses are refused unless this is on
 # (tests and a single-machine setup turn it on).
@@ -279,7 +277,7 @@ PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_str("REDIS_URL", defaults.REDIS_URL)
 # Rate-limit counters, shared by every web process. A dead Redis makes them fail open.
 CACHES = {
     "default": {
@@ -303,15 +301,14 @@ TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
 # Redis hands an unacknowledged task to another worker after this long; it must
 # exceed every hard time limit or a slow task would run twice.
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60)
-for _kind in ("PREDICTION", "TRAINING"):
-    if (
-        not globals()[f"{_kind}_SOFT_TIME_LIMIT"]
-        < globals()[f"{_kind}_TIME_LIMIT"]
-        < BROKER_VISIBILITY_TIMEOUT
-    ):
-        raise ImproperlyConfigured(
-            f"Need {_kind}_SOFT_TIME_LIMIT < {_kind}_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
-        )
+if not PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "Need PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
+    )
+if not TRAINING_SOFT_TIME_LIMIT < TRAINING_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "Need TRAINING_SOFT_TIME_LIMIT < TRAINING_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
+    )
 
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport, reusing its publishing client (myproject/broker.py says why).
@@ -337,6 +334,8 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Each worker reserves one task per pool process, no more: a training run waiting behind a
+# long one stays in the queue, free for another trainer.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "predict"
 # Trainings have their own queue and workers, so a long one never delays predictions.

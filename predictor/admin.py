@@ -39,10 +39,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ("model", "status")
     # Status changes go through the actions, which keep one champion per model.
     readonly_fields = (
-        "model", "number", "status", "status_reason", "artifact_sha256", "sklearn_version",
-        "library_versions", "params", "metrics", "feature_schema", "classes", "training_rows",
-        "samples_used", "diagnostics", "training_run_id", "created_at", "promoted_at", "status_changed_by",
-    )  # fmt: skip
+        "model",
+        "number",
+        "status",
+        "status_reason",
+        "artifact_sha256",
+        "sklearn_version",
+        "library_versions",
+        "params",
+        "metrics",
+        "feature_schema",
+        "classes",
+        "training_rows",
+        "samples_used",
+        "diagnostics",
+        "training_run_id",
+        "created_at",
+        "promoted_at",
+        "status_changed_by",
+    )
     actions = ["promote"]
 
     @admin.action(description="Promote to champion", permissions=["change"])

@@ -140,12 +140,6 @@ def artifact_check_stored(sha256: str) -> None:
     _fetch(sha256)
 
 
-def artifact_exists(sha256: str) -> bool:
-    """Whether the artifact store (GridFS) holds it; this host's cache does not count."""
-    with _gridfs() as bucket:
-        return _stored(bucket, sha256)
-
-
 def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
     artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     if sklearn_version != sklearn.__version__:

@@ -8,8 +8,9 @@ from datetime import timedelta
 from django.conf import settings
 
 from . import history, registry
-from .services import UnknownModel
-from .validation import InvalidInput, row_errors
+from .errors import FieldErrors
+from .specs import UnknownModel
+from .validation import InvalidInput, rows_validate
 
 LABEL = "label"
 # One upload is one MongoDB insert; 10,000 rows of ~30 features stay well under 16 MB.
@@ -27,27 +28,29 @@ def label_error(version, label) -> str | None:
 
 
 def _check(version, rows: list, place) -> list[tuple[dict, object]]:
-    errors: dict[str, list[str]] = {}
-    clean = []
+    """Each row's features as floats in schema order (validation.rows_validate) with its
+    label, or InvalidInput naming every fault under `place(index)` of its row, row by row."""
+    features = [
+        {name: value for name, value in row.items() if name != LABEL} if isinstance(row, dict) else row
+        for row in rows
+    ]
+    try:
+        clean, errors = rows_validate(version.feature_schema, features, where=place), {}
+    except InvalidInput as exc:
+        clean, errors = None, dict(exc.errors)
     for index, row in enumerate(rows):
         where = place(index)
         if not isinstance(row, dict):
             errors[where] = ["Expected an object of features and a label."]
-            continue
-        features = {name: value for name, value in row.items() if name != LABEL}
-        found = row_errors(version.feature_schema, features, path=where)
-        if LABEL not in row:
-            found[f"{where}.{LABEL}"] = ["This field is required."]
+        elif LABEL not in row:
+            errors[f"{where}.{LABEL}"] = ["This field is required."]
         elif problem := label_error(version, row[LABEL]):
-            found[f"{where}.{LABEL}"] = [problem]
-        errors.update(found)
-        if not found:
-            clean.append(
-                ({f["name"]: float(features[f["name"]]) for f in version.feature_schema}, row[LABEL])
-            )
+            errors[f"{where}.{LABEL}"] = [problem]
     if errors:
-        raise InvalidInput(errors)
-    return clean
+        # A row's faults together, its features' then its label's, rows in order.
+        row_of = {place(index): index for index in range(len(rows))}
+        raise InvalidInput(dict(sorted(errors.items(), key=lambda error: row_of[error[0].split(".")[0]])))
+    return list(zip(clean, [row[LABEL] for row in rows], strict=True))
 
 
 def _csv_rows(text: str, version) -> list[dict]:
@@ -71,8 +74,9 @@ def _csv_rows(text: str, version) -> list[dict]:
     return rows
 
 
-def samples_upload(*, model_name: str, rows: list | None = None, csv_text: str | None = None,
-                   uploaded_by: int) -> dict:  # fmt: skip
+def samples_upload(
+    *, model_name: str, rows: list | None = None, csv_text: str | None = None, uploaded_by: int
+) -> dict:
     """Validate every row against the serving version; store all of them or none."""
     version = registry.champion_get(model_name)
     if version is None:
@@ -91,10 +95,8 @@ def samples_upload(*, model_name: str, rows: list | None = None, csv_text: str |
     return {"model": model_name, "stored": len(clean), "batch_id": batch_id}
 
 
-class FeedbackRefused(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(errors)
-        self.errors = errors
+class FeedbackRefused(FieldErrors):
+    """Feedback on a prediction that cannot take it (not succeeded, no such row, a bad label)."""
 
 
 class FeedbackQuotaExceeded(FeedbackRefused):

@@ -12,6 +12,7 @@ from django.db import IntegrityError
 
 from . import history, registry
 from .artifacts import artifact_save
+from .errors import FieldErrors
 from .inference import pipeline_get
 from .specs import SPECS, ModelSpec, get_spec
 from .train_model import evaluate, split, train
@@ -19,10 +20,8 @@ from .train_model import evaluate, split, train
 logger = logging.getLogger(__name__)
 
 
-class InvalidParams(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(errors)
-        self.errors = errors
+class InvalidParams(FieldErrors):
+    """Training params the model does not take, or out of their range."""
 
 
 def params_validate(spec: ModelSpec, params: dict) -> dict:
@@ -71,6 +70,8 @@ def _samples(spec: ModelSpec):
     if not rows:
         return None
     names = spec.load().feature_names
+    # Columns by name, in the dataset's order: a sample's features are a document read back
+    # from MongoDB, whose key order (kept by BSON) is not relied on here.
     X = np.array([[sample.features[name] for name in names] for sample in rows], dtype=float)
     return X, np.array([sample.label for sample in rows], dtype=object)
 
@@ -121,10 +122,16 @@ def _execute(run: history.TrainingRun) -> str:
         history.training_stage(run_id, "comparing with the champion")
         decision, reason, champion_metrics = _judge(spec, version)
     history.training_finish(
-        run_id, status=history.SUCCEEDED, version=version.number, decision=decision, decision_reason=reason,
-        metrics=result.metrics, champion_metrics=champion_metrics, training_rows=result.training_rows,
+        run_id,
+        status=history.SUCCEEDED,
+        version=version.number,
+        decision=decision,
+        decision_reason=reason,
+        metrics=result.metrics,
+        champion_metrics=champion_metrics,
+        training_rows=result.training_rows,
         samples_used=result.samples_used,
-    )  # fmt: skip
+    )
     return decision
 
 

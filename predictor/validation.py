@@ -1,17 +1,18 @@
 """Checks a prediction input against a model version's feature schema, before any job exists."""
 
 import math
+from collections.abc import Callable
 from itertools import chain
 from numbers import Real
 from operator import itemgetter
 
 import numpy as np
 
+from .errors import FieldErrors
 
-class InvalidInput(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__(errors)
-        self.errors = errors
+
+class InvalidInput(FieldErrors):
+    """A prediction input (or uploaded samples) that does not fit the feature schema."""
 
 
 def _finite(value: Real) -> bool:
@@ -44,21 +45,13 @@ def row_errors(schema: list[dict], row, *, path: str) -> dict[str, list[str]]:
     return errors
 
 
-def validate_row(schema: list[dict], row, *, path: str = "input") -> dict[str, float]:
-    """Return the row with float values, in schema order, or raise InvalidInput."""
-    errors = row_errors(schema, row, path=path)
-    if errors:
-        raise InvalidInput(errors)
-    return {feature["name"]: float(row[feature["name"]]) for feature in schema}
-
-
 _NUMBERS = {float, int}
 
 
 def rows_clean(names: list[str], rows: list) -> list[dict[str, float]] | None:
     """The rows with float values in `names` order when every one is valid, else None (the
-    caller then names what is wrong with row_errors). Whole-batch checks in C: a 1,000-row
-    batch of 30 features in ~3 ms, where row_errors takes ~18."""
+    caller then names what is wrong with row_errors). Whole-batch checks in C, several times
+    faster than row_errors' per-row, per-feature Python on a large batch."""
     if not names:
         return None
     take = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
@@ -80,3 +73,27 @@ def rows_clean(names: list[str], rows: list) -> list[dict[str, float]] | None:
     if types == {float} and all(list(row) == names for row in rows):
         return rows  # already what is stored: no copy
     return [dict(zip(names, row, strict=True)) for row in matrix.tolist()]
+
+
+def rows_validate(
+    schema: list[dict], rows: list, *, where: Callable[[int], str], max_errors: int | None = None
+) -> list[dict[str, float]]:
+    """The rows with float values, in schema order, or raise InvalidInput naming each fault
+    (at most `max_errors` of them) under `where(index)` of its row, e.g. "inputs[3].radius".
+
+    Every valid batch takes rows_clean's whole-batch path; only a batch it refuses is gone
+    through row by row (row_errors), to say what is wrong. The caller's rows are not changed.
+    """
+    names = [feature["name"] for feature in schema]
+    clean = rows_clean(names, rows)
+    if clean is not None:
+        return clean
+    errors: dict[str, list[str]] = {}
+    for index, row in enumerate(rows):
+        errors.update(row_errors(schema, row, path=where(index)))
+        if max_errors is not None and len(errors) >= max_errors:
+            break
+    if errors:
+        raise InvalidInput(dict(list(errors.items())[:max_errors]))
+    # Valid, but not what rows_clean takes (a numpy float, an empty schema).
+    return [{name: float(row[name]) for name in names} for row in rows]

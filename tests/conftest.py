@@ -4,31 +4,15 @@ each a separate process on its own port, started once per session."""
 import os
 import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import sklearn
 from rest_framework.test import APIClient
 
-from api.tokens import PlatformRefreshToken
-from myproject.stack import mongo_command, port_open, redis_command, stop, wait_until
-
-ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = Path(os.environ["VAR_DIR"]) / "logs"
-PASSWORD = "correct-Horse-battery-9"
-
-
-def spawn(name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(LOG_DIR / f"{name}.log", "ab")  # closed when the process ends
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-
-
-def log_tail(name: str, lines: int = 40) -> str:
-    path = LOG_DIR / f"{name}.log"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+from myproject.servers import mongo_command, port_open, redis_command, stop, wait_until
+from tests.clients import PASSWORD, client_for
+from tests.processes import ROOT, shared_database_url, spawn, start_worker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,28 +69,6 @@ def history(mongo_server):
     empty()
 
 
-def start_worker(queue: str, env: dict, *, pool: str = "prefork", app: str = "myproject"):
-    name = f"{queue}-{uuid.uuid4().hex[:8]}@localhost"
-    command = [
-        sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queue,
-        "--concurrency", "1" if pool == "prefork" else "4", "--pool", pool, "--hostname", name,
-        "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-    ]  # fmt: skip
-    proc = spawn(
-        f"{queue}-worker", command, {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", **env}
-    )
-    # Ready when it says so: it logs "<name> ready." once connected and consuming.
-    wait_until(
-        lambda: proc.poll() is not None or f"{name} ready." in log_tail(f"{queue}-worker", 200),
-        timeout=60,
-        what=f"the {queue} worker",
-    )
-    if proc.poll() is not None:
-        pytest.fail(f"the {queue} worker exited:\n{log_tail(f'{queue}-worker')}")
-    proc.node = name
-    return proc
-
-
 @pytest.fixture(scope="session")
 def purged_queues(redis_server):
     from myproject import celery_app
@@ -123,21 +85,10 @@ def live_worker(mongo_server, purged_queues):
     stop(proc)
 
 
-def _shared_database_url() -> str:
-    """The test database, as a URL another process can open (tests using it are transactional)."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host = f"{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def train_worker(mongo_server, purged_queues, django_db_setup):
     """A real `celery worker` on the train queue, sharing the suite's test database."""
-    proc = start_worker("train", {"DATABASE_URL": _shared_database_url()})
+    proc = start_worker("train", {"DATABASE_URL": shared_database_url()})
     yield proc
     stop(proc)
 
@@ -145,7 +96,7 @@ def train_worker(mongo_server, purged_queues, django_db_setup):
 @pytest.fixture(scope="session")
 def webhook_worker(mongo_server, purged_queues, django_db_setup):
     """A real thread-pool `celery worker` on the webhooks queue (it reads signing secrets)."""
-    proc = start_worker("webhooks", {"DATABASE_URL": _shared_database_url()}, pool="threads")
+    proc = start_worker("webhooks", {"DATABASE_URL": shared_database_url()}, pool="threads")
     yield proc
     stop(proc)
 
@@ -195,12 +146,6 @@ def make_user(db):
     return make
 
 
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {PlatformRefreshToken.for_user(user).access_token}")
-    return client
-
-
 @pytest.fixture
 def user(make_user):
     return make_user("alice")
@@ -210,15 +155,6 @@ def user(make_user):
 def api(user) -> APIClient:
     """An API client holding a real JWT of `user`."""
     return client_for(user)
-
-
-def wait_for_job(client: APIClient, job_id: str, *, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/v1/predictions/{job_id}/").json()
-        if body["status"] in ("succeeded", "failed", "canceled") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
@@ -252,12 +188,14 @@ def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server
 def stored_job(history, user, model_version, valid_input):
     """Write a breast_cancer job straight to MongoDB, never published (no task queued).
 
-    `stored_job(owner=..., age_s=..., **fields)`: `age_s` backdates it; other fields
-    (status, attempts, started_at, cancel_after ...) are set on the stored document.
+    `stored_job(owner=..., age_s=..., create=..., **fields)`: `create` changes what the job
+    is created with (input, inputs, webhook ...; one row of the dataset by default);
+    `age_s` backdates it; other fields (status, attempts, started_at, cancel_after ...)
+    are set on the stored document.
     """
     from datetime import timedelta
 
-    def make(*, owner=None, age_s: float = 0, **fields):
+    def make(*, owner=None, age_s: float = 0, create: dict | None = None, **fields):
         job = history.job_create(
             owner_id=(owner or user).pk,
             model="breast_cancer",
@@ -265,7 +203,7 @@ def stored_job(history, user, model_version, valid_input):
             artifact_sha256=model_version.artifact_sha256,
             sklearn_version=model_version.sklearn_version,
             artifact_signature=model_version.artifact_signature,
-            input=valid_input,
+            **{"input": valid_input, **(create or {})},
         )
         updates = {f"set__{name}": value for name, value in fields.items()}
         if age_s:

@@ -10,8 +10,9 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 
-from myproject.stack import free_port, port_open, wait_until
-from tests.conftest import PASSWORD, log_tail, spawn, stop
+from myproject.servers import free_port, port_open, stop, wait_until
+from tests.clients import PASSWORD
+from tests.processes import log_tail, spawn
 
 
 def http(

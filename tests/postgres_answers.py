@@ -14,9 +14,13 @@ def answers(url: str) -> bool:
     parts = urlsplit(url)
     try:
         psycopg.connect(
-            host=parts.hostname or "localhost", port=parts.port or 5432, dbname="postgres",
-            user=unquote(parts.username or ""), password=unquote(parts.password or ""), connect_timeout=3,
-        ).close()  # fmt: skip
+            host=parts.hostname or "localhost",
+            port=parts.port or 5432,
+            dbname="postgres",
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            connect_timeout=3,
+        ).close()
     except psycopg.Error:
         return False
     return True

@@ -10,7 +10,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from myproject.stack import free_port, mongo_uri
+from myproject.servers import free_port, mongo_uri
 
 _var = Path(tempfile.mkdtemp(prefix="platform-test-"))
 (_var / "static").mkdir()

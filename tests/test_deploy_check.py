@@ -41,8 +41,10 @@ def test_the_web_service_settings_pass_djangos_deployment_checks(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={**keep, **env, "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "myproject.settings"},
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
 
     assert env["DJANGO_HTTPS"] == "true"
     assert env["NUM_PROXIES"] == "1"

@@ -38,8 +38,11 @@ def test_the_secret_key_can_come_from_a_file(tmp_path):
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
     env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(tmp_path)}
     answer = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "DJANGO_SECRET_KEY_FILE": str(key)},
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SECRET_KEY_FILE": str(key)},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == "k" * 60

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from pymongo import MongoClient
 
-from myproject.stack import wait_until
-from tests.conftest import ROOT, start_worker, stop
+from myproject.servers import stop, wait_until
+from tests.processes import ROOT, start_worker
 
 JOB_INDEXES = {
     "owner_id_1_created_at_-1__id_-1",
@@ -38,13 +38,21 @@ def job_indexes(database) -> set:
 
 def test_setup_builds_them(fresh_database, tmp_path):
     uri, database = fresh_database
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(tmp_path),
-           "MONGODB_URI": uri, "ADMIN_PASSWORD": "an-admin-Pass-9"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "myproject.settings",
+        "VAR_DIR": str(tmp_path),
+        "MONGODB_URI": uri,
+        "ADMIN_PASSWORD": "an-admin-Pass-9",
+    }
     env.pop("DATABASE_URL", None)
     subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "setup_platform"], env=env, cwd=ROOT, check=True,
+        [sys.executable, str(ROOT / "manage.py"), "setup_platform"],
+        env=env,
+        cwd=ROOT,
+        check=True,
         capture_output=True,
-    )  # fmt: skip
+    )
     assert JOB_INDEXES <= job_indexes(database)
 
 

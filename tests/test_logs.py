@@ -7,12 +7,13 @@ import logging
 import pytest
 
 from myproject import logs
-from myproject.stack import wait_until
-from tests.conftest import LOG_DIR, wait_for_job
+from myproject.servers import wait_until
+from tests.clients import wait_for_job
+from tests.processes import LOG_DIR
 
 
 def record(message="job x succeeded", **extra) -> logging.LogRecord:
-    made = logging.LogRecord("predictor.services", logging.INFO, __file__, 1, message, (), None)
+    made = logging.LogRecord("predictor.predictions", logging.INFO, __file__, 1, message, (), None)
     for key, value in extra.items():
         setattr(made, key, value)
     logs.ContextFilter().filter(made)
@@ -24,7 +25,7 @@ def test_a_json_line_carries_the_request_and_the_job_and_leaves_out_what_is_unkn
         line = json.loads(logs.JsonFormatter().format(record(status="succeeded")))
 
     assert line["message"] == "job x succeeded"
-    assert (line["level"], line["logger"]) == ("INFO", "predictor.services")
+    assert (line["level"], line["logger"]) == ("INFO", "predictor.predictions")
     assert (line["request_id"], line["job_id"], line["model"], line["version"]) == (
         "req-1",
         "job-1",
@@ -47,9 +48,16 @@ def test_what_a_call_says_wins_over_the_context_and_text_lines_end_with_the_fiel
 
 @pytest.mark.parametrize(
     ("sent", "kept"),
-    [("abc-123", True), ("a" * 128, True), ("a" * 129, False), ("two words", False),
-     ("forged\nINFO fake line", False), ("", False), (None, False)],
-)  # fmt: skip
+    [
+        ("abc-123", True),
+        ("a" * 128, True),
+        ("a" * 129, False),
+        ("two words", False),
+        ("forged\nINFO fake line", False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_a_request_id_is_kept_only_when_fit_to_log(client, sent, kept):
     headers = {} if sent is None else {"HTTP_X_REQUEST_ID": sent}
     answered = client.get("/healthz", **headers)["X-Request-ID"]
@@ -65,9 +73,11 @@ def test_one_request_id_follows_a_job_from_the_web_into_the_workers_lines(
     history, live_worker, api, model_version, valid_input
 ):
     submitted = api.post(
-        "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, format="json",
+        "/api/v1/predictions/",
+        {"model": "breast_cancer", "input": valid_input},
+        format="json",
         HTTP_X_REQUEST_ID="follow-me-42",
-    )  # fmt: skip
+    )
     assert submitted["X-Request-ID"] == "follow-me-42"
     job = wait_for_job(api, submitted.json()["id"])
     assert job["status"] == "succeeded"
@@ -80,8 +90,11 @@ def test_one_request_id_follows_a_job_from_the_web_into_the_workers_lines(
                 found.append(json.loads(text))
         return found
 
-    wait_until(lambda: any("succeeded" in line["message"] for line in lines_about_the_job()), timeout=10,
-               what="the worker's line about the job")  # fmt: skip
+    wait_until(
+        lambda: any("succeeded" in line["message"] for line in lines_about_the_job()),
+        timeout=10,
+        what="the worker's line about the job",
+    )
     finish = next(line for line in lines_about_the_job() if line["message"].endswith("succeeded"))
     assert finish["request_id"] == "follow-me-42"
     assert (finish["job_id"], finish["model"], finish["version"]) == (

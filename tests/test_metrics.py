@@ -19,8 +19,9 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from myproject import celery_app, metrics
-from myproject.stack import free_port, port_open, wait_until
-from tests.conftest import ROOT, start_worker, stop, wait_for_job
+from myproject.servers import free_port, port_open, stop, wait_until
+from tests.clients import wait_for_job
+from tests.processes import ROOT, start_worker
 
 pytestmark = pytest.mark.pipeline
 
@@ -220,8 +221,13 @@ def test_scrapes_over_plain_http_are_not_sent_to_https(tmp_path):
         "client = Client(HTTP_HOST='localhost'); "
         "print(client.get('/metrics').status_code, client.get('/accounts/login/').status_code)"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "DJANGO_HTTPS": "true",
-           "METRICS_TOKEN": TOKEN, "VAR_DIR": str(tmp_path)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "myproject.settings",
+        "DJANGO_HTTPS": "true",
+        "METRICS_TOKEN": TOKEN,
+        "VAR_DIR": str(tmp_path),
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.split() == ["401", "301"], result.stderr
@@ -241,8 +247,10 @@ def test_queue_depth_is_read_from_redis_every_priority_included(
         before = web_scrape()
         assert before.get_("platform_redis_up") == 1
         assert {labels["queue"] for labels in before.labelled("platform_queue_depth")} == {
-            "predict", "train", "webhooks",
-        }  # fmt: skip
+            "predict",
+            "train",
+            "webhooks",
+        }
         jobs = [_submit(api, {"model": MODEL, "input": valid_input}).json()["id"] for _ in range(2)]
         # A task sent with a priority lands in a list of its own (kombu's "predict\x06\x169").
         predict_task.apply_async(args=[f"no-such-job-{uuid.uuid4()}"], priority=9)
@@ -395,15 +403,22 @@ def test_files_of_gone_processes_go_and_live_gauges_go_with_their_process(tmp_pa
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     dead_pid, live_pid = int(gone.stdout), 1
-    for name in (f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db", f"counter_{live_pid}.db",
-                 f"gauge_livesum_{live_pid}.db", "histogram_notapid.db"):  # fmt: skip
+    for name in (
+        f"counter_{dead_pid}.db",
+        f"gauge_livesum_{dead_pid}.db",
+        f"counter_{live_pid}.db",
+        f"gauge_livesum_{live_pid}.db",
+        "histogram_notapid.db",
+    ):
         (tmp_path / name).write_bytes(b"")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
 
     metrics.multiprocess_dir_clean()  # a process group starting
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        f"counter_{live_pid}.db", f"gauge_livesum_{live_pid}.db", "histogram_notapid.db",
-    ]  # fmt: skip
+        f"counter_{live_pid}.db",
+        f"gauge_livesum_{live_pid}.db",
+        "histogram_notapid.db",
+    ]
     metrics.process_dead(live_pid)  # a gunicorn worker or pool child exits: its counts stay
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         f"counter_{live_pid}.db",

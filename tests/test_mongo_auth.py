@@ -16,7 +16,7 @@ from django.core.management import call_command
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from myproject.stack import free_port, mongo_command, port_open, stop, wait_until
+from myproject.servers import free_port, mongo_command, port_open, stop, wait_until
 from predictor.mongo_users import MongoUserError, provision_platform_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,8 +44,9 @@ def auth_server(tmp_path_factory):
     def start(*extra):
         proc = subprocess.Popen(
             [*mongo_command(port, storage), "--standalone", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: port_open(port), timeout=30, what="SecantusDB")
         return proc
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from myproject.stack import free_port, mongo_command, mongo_uri, port_open, stop, wait_until
+from myproject.servers import free_port, mongo_command, mongo_uri, port_open, stop, wait_until
 from predictor import history
-from tests.conftest import spawn
+from tests.processes import spawn
 from tests.small_disk import fill, small_disk
 
 DISK = "48m"

@@ -12,10 +12,10 @@ import pymongo
 import pytest
 import redis
 
-from myproject.stack import free_port, mongo_command, mongo_uri, port_open, stop, wait_until
-from tests.conftest import spawn
+from myproject.servers import free_port, mongo_command, mongo_uri, port_open, stop, wait_until
 from tests.live import http as _http
 from tests.live import web_server
+from tests.processes import spawn
 
 # "Fast": well under a client's usual 10 s timeout, with the 2 s budgets in settings.
 FAST_S = 5
@@ -108,9 +108,11 @@ def refusing(port: int, code: int, commands: list[str]):
     """The server fails `commands` with `code` for the duration of the block."""
     with pymongo.MongoClient(mongo_uri(port, "admin"), serverSelectionTimeoutMS=5000) as admin:
         admin.admin.command(
-            "configureFailPoint", "failCommand", mode="alwaysOn",
+            "configureFailPoint",
+            "failCommand",
+            mode="alwaysOn",
             data={"errorCode": code, "failCommands": commands},
-        )  # fmt: skip
+        )
         try:
             yield
         finally:

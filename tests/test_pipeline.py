@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import wait_for_job
+from tests.clients import wait_for_job
 
 pytestmark = pytest.mark.pipeline
 
@@ -94,10 +94,11 @@ def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
 ):
     from pathlib import Path
 
-    from predictor.artifacts import artifact_exists, artifact_sign
+    from predictor.artifacts import ArtifactError, artifact_check_stored, artifact_sign
 
     # A version whose recorded hash no artifact has (in GridFS or on disk): the worker must refuse.
-    assert not artifact_exists("0" * 64)
+    with pytest.raises(ArtifactError, match="not in the artifact store"):
+        artifact_check_stored("0" * 64)
     model_version.artifact_sha256 = "0" * 64
     model_version.artifact_signature = artifact_sign("0" * 64, sklearn_version=model_version.sklearn_version)
     model_version.save()

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 import redis
 
-from myproject.stack import free_port
-from tests.conftest import start_worker, stop, wait_for_job
+from myproject.servers import free_port, stop, wait_until
+from tests.clients import wait_for_job
 from tests.live import http, web_server
+from tests.processes import log_tail, start_worker
 
 pytestmark = pytest.mark.pipeline
 
@@ -133,17 +134,27 @@ def test_prefer_wait_gives_202_when_the_job_is_not_done_in_time(history, idle_qu
 
 
 def test_a_canceled_queued_job_never_runs(history, idle_queue, valid_input):
-    base, token, url, _ = idle_queue
+    base, token, url, broker = idle_queue
     _, _, job = http(
         "POST", f"{base}/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input}, token
     )
     status, _, canceled = http("POST", f"{base}/api/v1/predictions/{job['id']}/cancel/", token=token)
     assert status == 200
     assert canceled["status"] == "canceled"
+    assert broker.llen("predict") == 1  # its task waits in the queue
 
     worker = start_worker("predict", {"REDIS_URL": url})
     try:
-        time.sleep(2)  # the worker takes the task and must drop it
+        # The worker takes the task and drops it: it says so, and the message is acknowledged.
+        dropped = f"job {job['id']} is finished, gone or running elsewhere; nothing to run"
+        wait_until(
+            lambda: dropped in log_tail("predict-worker", 400), timeout=30, what="the worker dropping it"
+        )
+        wait_until(
+            lambda: broker.llen("predict") == 0 and not broker.hlen("unacked"),
+            timeout=10,
+            what="the task's message acknowledged",
+        )
     finally:
         stop(worker)
     stored = history.job_get(job["id"])
@@ -164,12 +175,14 @@ def test_a_job_past_its_cancel_after_deadline_is_canceled_not_run(history, idle_
     )
     assert status == 202
     assert job["cancel_after"] is not None
-    time.sleep(1.5)
+    # Its deadline passes while no worker reads its queue; then one takes its task.
+    cancel_after = history.job_get(job["id"]).cancel_after
+    wait_until(lambda: history.now() > cancel_after, timeout=10, what="the job's Cancel-After deadline")
     worker = start_worker("predict", {"REDIS_URL": url})
     try:
-        deadline = time.monotonic() + 15
-        while history.job_get(job["id"]).status not in history.FINISHED and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(
+            lambda: history.job_get(job["id"]).status in history.FINISHED, timeout=15, what="the job's end"
+        )
     finally:
         stop(worker)
     stored = history.job_get(job["id"])

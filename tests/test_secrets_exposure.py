@@ -33,11 +33,20 @@ def test_the_admin_password_reaches_setup_through_its_environment_not_its_argume
     assert b"setup_platform" in command_line
     assert password.encode() not in command_line
     check = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c",
-         "import os; from django.contrib.auth import authenticate; "
-         "print(authenticate(username='admin', password=os.environ['CHECK']) is not None)"],
-        env={**env, "CHECK": password}, capture_output=True, text=True, cwd=ROOT, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "shell",
+            "-c",
+            "import os; from django.contrib.auth import authenticate; "
+            "print(authenticate(username='admin', password=os.environ['CHECK']) is not None)",
+        ],
+        env={**env, "CHECK": password},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert check.stdout.strip().splitlines()[-1] == "True"
 
 
@@ -47,7 +56,10 @@ def test_setup_refuses_to_invent_an_admin_without_a_password(tmp_path):
     env.pop("ADMIN_PASSWORD", None)
     setup = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--no-train"],
-        env=env, capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert setup.returncode == 1
     assert "set ADMIN_PASSWORD" in setup.stderr

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,13 +14,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from base64 import b64encode
+from pathlib import Path
 
 import psutil
 import pytest
 
 from api.views.flower import UnixHTTPConnection
-from myproject.stack import free_port, port_open, wait_until
-from tests.conftest import ROOT
+from myproject.servers import free_port, port_open, wait_until
+from predictor.specs import SPECS
+from tests.processes import ROOT
 
 pytestmark = pytest.mark.pipeline
 
@@ -90,8 +93,12 @@ def _start(env, log):
 def _refused(env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "myproject.stack", "up"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def _interrupt(proc) -> None:
@@ -114,6 +121,20 @@ def _assert_nothing_left(var_dir: str, ports: list[int]) -> None:
     with contextlib.suppress(RuntimeError):
         wait_until(lambda: not _leftovers(var_dir, ports), timeout=15, what="the processes to go")
     assert _leftovers(var_dir, ports) == []
+
+
+def _model_versions(var: Path) -> int:
+    """How many model versions the site's registry (SQLite in `var`) holds: a training adds one."""
+    with contextlib.closing(sqlite3.connect(var / "db.sqlite3")) as db:
+        return db.execute("SELECT COUNT(*) FROM predictor_modelversion").fetchone()[0]
+
+
+def _make_up_would_run(venv: Path) -> str:
+    """The commands `make up` would run (make -n) with `venv` as its virtual environment."""
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(
+        ["make", "-n", "up", f"VENV={venv}"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, valid_input):
@@ -207,6 +228,8 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         _interrupt(proc)
     ports = [web_port]
     _assert_nothing_left(str(tmp_path), ports)
+    versions = _model_versions(tmp_path / "var")
+    assert versions == len(SPECS)  # each model trained once
 
     # Second run: same data, no retraining, up quickly.
     started = time.monotonic()
@@ -217,6 +240,8 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         second_run_s = time.monotonic() - started
         printed = (tmp_path / "up2.log").read_text()
         assert "every model has a champion; not retraining" in printed
+        assert ": trained v" not in printed
+        assert _model_versions(tmp_path / "var") == versions
         status, body = _http("GET", f"{base}/api/v1/predictions/{job_id}/", headers=auth)
         assert status == 200
         assert json.loads(body)["status"] == "succeeded"
@@ -233,3 +258,14 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
         _interrupt(proc)
     _assert_nothing_left(str(tmp_path), ports)
     print(f"second make up: web answering after {second_run_s:.1f} s")
+
+    # Nor does a second `make up` reinstall: its stamp newer than the requirements, it runs
+    # the stack alone; older (a requirements file changed since), it installs first.
+    stamp = tmp_path / "venv" / "bin" / ".runtime-installed"
+    stamp.parent.mkdir(parents=True)
+    stamp.touch()
+    again = _make_up_would_run(tmp_path / "venv")
+    assert "-m myproject.stack up" in again
+    assert "pip install" not in again
+    os.utime(stamp, (0, 0))
+    assert "pip install" in _make_up_would_run(tmp_path / "venv")

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from predictor.models import ModelVersion
-from tests.conftest import client_for, wait_for_job
+from tests.clients import client_for, wait_for_job
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 

@@ -1,12 +1,19 @@
-"""What a job's progress sets off: a Redis message for clients waiting on it (Prefer: wait)."""
+"""What a job's progress sets off (job_event): its count in the metrics, a Redis message for
+clients waiting on it (Prefer: wait), and its webhook's delivery, handed to the notifier."""
 
+import logging
 from datetime import datetime
 
 import orjson
 import redis
 from django.conf import settings
+from kombu.exceptions import OperationalError
 
+from myproject import metrics
+from predictor import history, webhooks
 from predictor.history.jobs import FINISH_FIELDS
+
+logger = logging.getLogger(__name__)
 
 # A finish's message carries what the finish wrote (FINISH_FIELDS), so that a waiting request
 # answers without reading the job back from MongoDB (api/waiting.py). A message over
@@ -55,3 +62,33 @@ def job_finished_announce(job_id: str, state: dict | None = None) -> None:
     except redis.RedisError:
         # Waiters re-read MongoDB every few seconds anyway; the result is already stored.
         pass
+
+
+def job_event(event: str, job) -> None:
+    """A job started or finished (however: run, failed, canceled): count it, wake its
+    waiters and call its webhook. Every finish comes here exactly once (a worker's run, a
+    cancel, the sweeper's), so here it is counted."""
+    if event == "completed":
+        metrics.job_finished(job)
+        job_finished_announce(job.id, job.finish_state)  # waiters that miss it poll MongoDB
+    if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
+        webhook_publish(job.id, event)
+
+
+def webhook_publish(job_id: str, event: str) -> None:
+    """Hand a delivery to the notifier. The end's ("completed") is in the job's outbox until
+    then: when Redis cannot be reached, it stays there for the rescue sweep, and this job's
+    worker goes on with the other jobs of its batch."""
+    # Imported here: workers/tasks.py imports this module, and its tasks pass job_event on.
+    from .tasks import deliver_webhook_task
+
+    try:
+        deliver_webhook_task.apply_async(args=[job_id, event], retry=True)
+    except OperationalError as exc:
+        logger.warning("webhook %s of job %s not handed over (Redis: %s); the sweep will", event, job_id, exc)
+        return
+    if event == "completed":
+        try:
+            history.webhook_handed(job_id)
+        except history.HistoryUnavailable:
+            pass  # published twice at worst; receivers de-duplicate by webhook-id

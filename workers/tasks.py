@@ -11,15 +11,14 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from myproject import logs, metrics
 from predictor import history, webhooks
-from predictor.services import prediction_run
+from predictor.predictions import prediction_run
 from predictor.training import nightly_requests, stale_cutoff, training_execute
 
 from . import liveness
-from .events import job_finished_announce
+from .events import job_event, webhook_publish
 
 logger = logging.getLogger(__name__)
 
@@ -82,40 +81,13 @@ def _failure_message(exc: Exception) -> str:
     return f"prediction failed: {exc}"
 
 
-def job_event(event: str, job) -> None:
-    """A job started or finished (however: run, failed, canceled): count it, wake its
-    waiters and call its webhook. Every finish comes here exactly once (a worker's run, a
-    cancel, the sweeper's), so here it is counted."""
-    if event == "completed":
-        metrics.job_finished(job)
-        job_finished_announce(job.id, job.finish_state)  # waiters that miss it poll MongoDB
-    if job.webhook and event in (job.webhook_events_filter or webhooks.EVENTS):
-        _webhook_publish(job.id, event)
-
-
-def _webhook_publish(job_id: str, event: str) -> None:
-    """Hand a delivery to the notifier. The end's ("completed") is in the job's outbox until
-    then: when Redis cannot be reached, it stays there for the rescue sweep, and this job's
-    worker goes on with the other jobs of its batch."""
-    try:
-        deliver_webhook_task.apply_async(args=[job_id, event], retry=True)
-    except OperationalError as exc:
-        logger.warning("webhook %s of job %s not handed over (Redis: %s); the sweep will", event, job_id, exc)
-        return
-    if event == "completed":
-        try:
-            history.webhook_handed(job_id)
-        except history.HistoryUnavailable:
-            pass  # published twice at worst; receivers de-duplicate by webhook-id
-
-
 def webhooks_resend() -> int:
     """Publish the "completed" deliveries that stayed in the outbox (their job's worker could
     not reach Redis) once their job has been over for WEBHOOK_OUTBOX_GRACE_S."""
     ended_before = history.now() - timedelta(seconds=settings.WEBHOOK_OUTBOX_GRACE_S)
     jobs = history.webhooks_unsent(ended_before=ended_before, limit=SWEEP_BATCH)
     for job in jobs:
-        _webhook_publish(job.id, "completed")
+        webhook_publish(job.id, "completed")
     return len(jobs)
 
 

@@ -31,16 +31,34 @@ CHUNK = 64 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Meaningful for one connection only (RFC 9110 7.6.1), never passed on.
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-     "te", "trailer", "transfer-encoding", "upgrade"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 # What Flower's pages and API read. The site's cookies (its session above all) and a
 # client's own Authorization stay here.
 FORWARDED_REQUEST_HEADERS = (
-    "Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Content-Type",
-    "If-Modified-Since", "If-None-Match", "Origin", "Sec-Fetch-Site", "User-Agent",
-    "X-Requested-With", "X-XSRFToken",
-)  # fmt: skip
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Cache-Control",
+    "Content-Type",
+    "If-Modified-Since",
+    "If-None-Match",
+    "Origin",
+    "Sec-Fetch-Site",
+    "User-Agent",
+    "X-Requested-With",
+    "X-XSRFToken",
+)
 # Flower's _xsrf cookie would land on the whole site; its password prompt would invite
 # people to type Flower's password, which they never need.
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"set-cookie", "www-authenticate"}

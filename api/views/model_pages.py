@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from predictor import history, registry
 from predictor.models import ModelVersion
-from predictor.services import UnknownVersion
+from predictor.predictions import UnknownVersion
 from predictor.specs import UnknownModel, get_spec
 
 from ..selectors import (
@@ -38,9 +38,17 @@ Status = ModelVersion.Status
 # What the page shows of each version; the rest (schema, artifact, diagnostics of
 # versions that do not serve) stays in the database.
 VERSION_FIELDS = (
-    "id", "model", "number", "status", "status_reason", "metrics", "training_rows", "samples_used",
-    "created_at", "promoted_at",
-)  # fmt: skip
+    "id",
+    "model",
+    "number",
+    "status",
+    "status_reason",
+    "metrics",
+    "training_rows",
+    "samples_used",
+    "created_at",
+    "promoted_at",
+)
 # Training runs shown per model (staff), most recent first.
 RUNS_SHOWN = 10
 
@@ -262,8 +270,15 @@ def _scatter(diagnostics: dict, model_name: str, champion) -> dict | None:
     }
 
 
-TARGET_STATS = (("min", "Minimum"), ("p05", "5th percentile"), ("p50", "Median"), ("mean", "Mean"),
-                ("p95", "95th percentile"), ("max", "Maximum"), ("std", "Standard deviation"))  # fmt: skip
+TARGET_STATS = (
+    ("min", "Minimum"),
+    ("p05", "5th percentile"),
+    ("p50", "Median"),
+    ("mean", "Mean"),
+    ("p95", "95th percentile"),
+    ("max", "Maximum"),
+    ("std", "Standard deviation"),
+)
 
 
 def _target(diagnostics: dict) -> list[dict] | None:
@@ -374,9 +389,15 @@ def model_promote_page(request, name: str, number: int):
         f"v{champion.number} is archived." if champion else f"{name} has no champion now."
     )
     return _confirm(
-        request, model, action="promote", number=number, version=version, champion=champion,
-        outcome=outcome, comparison=_compare(model, version, champion),
-    )  # fmt: skip
+        request,
+        model,
+        action="promote",
+        number=number,
+        version=version,
+        champion=champion,
+        outcome=outcome,
+        comparison=_compare(model, version, champion),
+    )
 
 
 @login_required
@@ -402,9 +423,14 @@ def model_rollback_page(request, name: str):
         f"v{champion.number} is archived." if champion else f"{name} has no champion now."
     )
     return _confirm(
-        request, model, action="rollback", version=target, champion=champion, outcome=outcome,
+        request,
+        model,
+        action="rollback",
+        version=target,
+        champion=champion,
+        outcome=outcome,
         comparison=_compare(model, target, champion),
-    )  # fmt: skip
+    )
 
 
 def _compare(model, version, champion) -> list[dict]:

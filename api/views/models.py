@@ -4,8 +4,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
+from predictor.predictions import UnknownVersion
 from predictor.samples import samples_upload
-from predictor.services import UnknownVersion
 
 from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser, JSONParser

@@ -62,10 +62,14 @@ def index_page(request):
 
 @page_throttle(AuthRateThrottle)
 def register_page(request):
-    fields = [("username", "Username", "text"), ("email", "Email", "email"),
-              ("password", "Password", "password"), ("password_confirm", "Password again", "password"),
-              ("display_name", "Display name (optional)", "text"),
-              ("organization", "Organization (optional)", "text")]  # fmt: skip
+    fields = [
+        ("username", "Username", "text"),
+        ("email", "Email", "email"),
+        ("password", "Password", "password"),
+        ("password_confirm", "Password again", "password"),
+        ("display_name", "Display name (optional)", "text"),
+        ("organization", "Organization (optional)", "text"),
+    ]
     values, errors = {}, {}
     if request.method == "POST":
         values = {name: request.POST.get(name, "") for name, _, _ in fields}
@@ -125,8 +129,15 @@ def _predict_context(request, *, name: str | None = None) -> dict:
     chosen = model_detail(name) if name else None
     if chosen is None and models:
         raise Http404("No such model.")
-    return {"models": models, "chosen": chosen, "values": {}, "errors": {}, "batch_errors": [],
-            "batch_text": "", "max_rows": settings.PREDICTION_MAX_BATCH_ROWS}  # fmt: skip
+    return {
+        "models": models,
+        "chosen": chosen,
+        "values": {},
+        "errors": {},
+        "batch_errors": [],
+        "batch_text": "",
+        "max_rows": settings.PREDICTION_MAX_BATCH_ROWS,
+    }
 
 
 @login_required

@@ -28,17 +28,27 @@ from .base import ServiceApiView
 logger = logging.getLogger(__name__)
 
 SUBMIT_HEADERS = [
-    OpenApiParameter("Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
-                     OpenApiParameter.HEADER,
-                     description="Same key and body within 24 h: the same job, never a second one. "
-                     f"Same key, other body: 422. At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."),
-    OpenApiParameter("Prefer", str, OpenApiParameter.HEADER,
-                     description="`wait=N` (N <= 60): hold the request until the job finishes or N s pass; "
-                     "200 with the finished job, else 202."),
-    OpenApiParameter("Cancel-After", str, OpenApiParameter.HEADER,
-                     description="Deadline after which an unfinished job is canceled: "
-                     "`90`, `30s`, `5m`, `1h`."),
-]  # fmt: skip
+    OpenApiParameter(
+        "Idempotency-Key",
+        {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH},
+        OpenApiParameter.HEADER,
+        description="Same key and body within 24 h: the same job, never a second one. "
+        f"Same key, other body: 422. At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+    ),
+    OpenApiParameter(
+        "Prefer",
+        str,
+        OpenApiParameter.HEADER,
+        description="`wait=N` (N <= 60): hold the request until the job finishes or N s pass; "
+        "200 with the finished job, else 202.",
+    ),
+    OpenApiParameter(
+        "Cancel-After",
+        str,
+        OpenApiParameter.HEADER,
+        description="Deadline after which an unfinished job is canceled: `90`, `30s`, `5m`, `1h`.",
+    ),
+]
 ERRORS = {
     422: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with another body."),
 }

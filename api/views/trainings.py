@@ -19,10 +19,11 @@ class TrainingListCreateApi(ServiceApiView):
         responses={202: TrainingRunSerializer},
         examples=[
             OpenApiExample("Retrain", value={"model": "iris"}, request_only=True),
-            OpenApiExample("With parameters", value={"model": "diabetes", "params": {"alpha": 0.5}},
-                           request_only=True),
+            OpenApiExample(
+                "With parameters", value={"model": "diabetes", "params": {"alpha": 0.5}}, request_only=True
+            ),
         ],
-    )  # fmt: skip
+    )
     def post(self, request):
         serializer = TrainingInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -47,6 +47,7 @@ from .listing import JobsQuery, jobs_page, jobs_query, jobs_summary
 from .samples import (
     LabelledSample,
     sample_exists,
+    sample_label,
     sample_upsert,
     samples_add,
     samples_count_since,
@@ -57,6 +58,7 @@ from .trainings import (
     TrainingRun,
     training_claim,
     training_create,
+    training_delete,
     training_finish,
     training_get,
     training_stage,

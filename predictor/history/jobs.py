@@ -23,7 +23,9 @@ class PredictionJob(me.Document):
     # The registry's signature of the artifact (predictor/artifacts.py): a job forged in
     # MongoDB cannot carry a valid one, so its artifact is never loaded.
     artifact_signature = me.StringField(null=True)
-    # One row (`input`) or a batch (`inputs`); rows keep the model's feature order.
+    # One row (`input`) or a batch (`inputs`); rows keep the model's feature order, and the
+    # worker relies on it: read back, a BSON document and the JSON text alike keep their key
+    # order, which is the feature order of the predict (predictor/predictions.py, _predict).
     # A batch's rows, and its output, are stored as JSON text (batch_encode below).
     input = me.DictField(null=True)
     inputs = me.DynamicField(default=None, null=True)
@@ -40,7 +42,7 @@ class PredictionJob(me.Document):
     # The outbox of the end's webhook call: True from the submit while the job has a webhook
     # that wants "completed", removed once that delivery's task is published. The rescue
     # sweep publishes it for a job that ended and still has it (its worker could not reach
-    # Redis then: workers/tasks.py, job_event), so no end goes unannounced.
+    # Redis then: workers/events.py, job_event), so no end goes unannounced.
     webhook_unsent = me.BooleanField(null=True)
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
@@ -81,9 +83,10 @@ class PredictionJob(me.Document):
 def batch_encode(values: list) -> str:
     """A batch's rows or outputs as they are stored: one JSON string, not BSON arrays of
     documents. SecantusDB copies, diffs and re-encodes every value of a document on each
-    update (the claim, the finish): as 30,000 values, a 1,000-row batch cost it about
-    100 ms of CPU per job (py-spy, `make bench --profile`); as one string, next to nothing.
-    The values are the same floats and strings, so reading them back loses nothing."""
+    update (the claim, the finish): as one value per feature of every row, a large batch
+    cost it CPU in proportion to its size on every update (py-spy, `make bench --profile`
+    shows where); as one string, next to nothing. The values are the same floats and
+    strings, so reading them back loses nothing."""
     return orjson.dumps(values).decode()
 
 
@@ -95,10 +98,9 @@ def batch_decode(value):
 class JobView:
     """A stored job as pymongo read it, with the document's attribute names.
 
-    Reads and writes of jobs skip mongoengine's conversions: they cost more than the
-    database call itself (a 1,000-row job: 91 ms to create through the ODM against 10 ms
-    raw; 43 ms to read against 11 ms). PredictionJob stays the schema's home (fields,
-    indexes) and the way to query the collection.
+    Reads and writes of jobs skip mongoengine's conversions: on a large batch they cost
+    several times the database call itself, to create a job and to read it. PredictionJob
+    stays the schema's home (fields, indexes) and the way to query the collection.
     """
 
     __slots__ = ("_doc",)
@@ -155,20 +157,41 @@ _DEFAULTS = {
 
 @_guard
 def job_create(
-    *, owner_id: int, model: str, version: int, artifact_sha256: str, sklearn_version: str,
-    artifact_signature: str | None = None, input: dict | None = None, inputs: list[dict] | None = None,
+    *,
+    owner_id: int,
+    model: str,
+    version: int,
+    artifact_sha256: str,
+    sklearn_version: str,
+    artifact_signature: str | None = None,
+    input: dict | None = None,
+    inputs: list[dict] | None = None,
     cancel_after: datetime | None = None,
-    webhook: str | None = None, webhook_events_filter: list[str] | None = None, job_id: str | None = None,
+    webhook: str | None = None,
+    webhook_events_filter: list[str] | None = None,
+    job_id: str | None = None,
     request_id: str | None = None,
-) -> JobView:  # fmt: skip
+) -> JobView:
     doc = {
-        "_id": job_id or str(uuid.uuid4()), "owner_id": owner_id, "model": model, "version": version,
-        "artifact_sha256": artifact_sha256, "sklearn_version": sklearn_version,
-        "artifact_signature": artifact_signature, "input": input,
-        "inputs": batch_encode(inputs) if inputs is not None else None, "output": None,
-        "error": None, "status": QUEUED, "attempts": 0, "cancel_after": cancel_after, "webhook": webhook,
-        "webhook_events_filter": webhook_events_filter or [], "created_at": now(), "request_id": request_id,
-    }  # fmt: skip
+        "_id": job_id or str(uuid.uuid4()),
+        "owner_id": owner_id,
+        "model": model,
+        "version": version,
+        "artifact_sha256": artifact_sha256,
+        "sklearn_version": sklearn_version,
+        "artifact_signature": artifact_signature,
+        "input": input,
+        "inputs": batch_encode(inputs) if inputs is not None else None,
+        "output": None,
+        "error": None,
+        "status": QUEUED,
+        "attempts": 0,
+        "cancel_after": cancel_after,
+        "webhook": webhook,
+        "webhook_events_filter": webhook_events_filter or [],
+        "created_at": now(),
+        "request_id": request_id,
+    }
     if webhook and (not webhook_events_filter or "completed" in webhook_events_filter):
         doc["webhook_unsent"] = True
     PredictionJob._get_collection().insert_one(doc)

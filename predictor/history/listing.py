@@ -1,9 +1,9 @@
 """A user's history, newest first, a page at a time, at a cost that does not grow with it.
 
 SecantusDB (the embedded server) answers a query by fetching every document its index
-lookup yields, then sorting and cutting in Python: a page of a user with 20,000 jobs took
-0.9 s, and a filter its indexes do not cover exactly (status, version) fell back to every
-job of the user. So a page is read in time windows walked back from the newest end, each
+lookup yields, then sorting and cutting in Python: a page cost as much as reading the
+user's whole history, and a filter its indexes do not cover exactly (status, version) fell
+back to every job of the user. So a page is read in time windows walked back from the newest end, each
 window a range on the (owner, [model,] created_at) indexes, widening while it finds too
 little; status and version are checked on the window's jobs here. A page costs what its
 windows hold, not what the history holds; on a real MongoDB the same ranges are index scans.

@@ -36,15 +36,29 @@ class LabelledSample(me.Document):
 
 
 @_guard
-def samples_add(*, model: str, rows: list[tuple[dict, object]], source: str, created_by: int | None,
-                job_id: str | None = None) -> str:  # fmt: skip
+def samples_add(
+    *,
+    model: str,
+    rows: list[tuple[dict, object]],
+    source: str,
+    created_by: int | None,
+    job_id: str | None = None,
+) -> str:
     """Store every row or none: a failure half-way removes the rows already written."""
     batch_id, stamp = str(uuid.uuid4()), now()
     documents = [
-        LabelledSample(model=model, features=features, label=label, source=source, batch_id=batch_id,
-                       job_id=job_id, created_by=created_by, created_at=stamp)
+        LabelledSample(
+            model=model,
+            features=features,
+            label=label,
+            source=source,
+            batch_id=batch_id,
+            job_id=job_id,
+            created_by=created_by,
+            created_at=stamp,
+        )
         for features, label in rows
-    ]  # fmt: skip
+    ]
     try:
         LabelledSample.objects.insert(documents, load_bulk=False)
     except Exception:
@@ -71,6 +85,13 @@ def sample_upsert(*, model: str, features: dict, label, job_id: str, row: int, c
         set_on_insert__batch_id=f"feedback:{job_id}",
         set_on_insert__created_at=now(),
     )
+
+
+@_guard
+def sample_label(*, job_id: str, row: int):
+    """The true label given for a job's row, or None."""
+    sample = LabelledSample.objects(job_id=job_id, row=row).only("label").first()
+    return sample.label if sample else None
 
 
 @_guard

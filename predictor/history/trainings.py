@@ -75,17 +75,29 @@ class DuplicateRun(Exception):
 
 
 @_guard
-def training_create(*, model: str, params: dict, trigger: str, requested_by: int | None = None,
-                    nightly_key: str | None = None) -> TrainingRun:  # fmt: skip
+def training_create(
+    *, model: str, params: dict, trigger: str, requested_by: int | None = None, nightly_key: str | None = None
+) -> TrainingRun:
     run = TrainingRun(
-        id=str(uuid.uuid4()), model=model, params=params, trigger=trigger, requested_by=requested_by,
-        nightly_key=nightly_key, created_at=now(),
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        model=model,
+        params=params,
+        trigger=trigger,
+        requested_by=requested_by,
+        nightly_key=nightly_key,
+        created_at=now(),
+    )
     try:
         run.save(force_insert=True)
     except me.NotUniqueError:
         raise DuplicateRun(nightly_key) from None
     return run
+
+
+@_guard
+def training_delete(run_id: str) -> None:
+    """Remove a run that was never queued (its publish failed: nothing will run it)."""
+    TrainingRun.objects(id=run_id).delete()
 
 
 @_guard
@@ -115,9 +127,15 @@ def training_claim(run_id: str, *, stale_before: datetime, worker: str | None = 
         return None
     stamp = now()
     return TrainingRun.objects(id=run_id, status=seen.status, attempts=seen.attempts).modify(
-        new=True, set__status=RUNNING, set__started_at=stamp, set__stage="starting", inc__attempts=1,
-        set__worker=worker, set__worker_pid=os.getpid(), push__progress={"stage": "starting", "at": stamp},
-    )  # fmt: skip
+        new=True,
+        set__status=RUNNING,
+        set__started_at=stamp,
+        set__stage="starting",
+        inc__attempts=1,
+        set__worker=worker,
+        set__worker_pid=os.getpid(),
+        push__progress={"stage": "starting", "at": stamp},
+    )
 
 
 def _claimable(run: TrainingRun, *, stale_before: datetime, worker: str | None) -> bool:
@@ -161,6 +179,9 @@ def training_stage(run_id: str, stage: str) -> None:
 def training_finish(run_id: str, *, status: str, **fields) -> None:
     updates = {f"set__{name}": value for name, value in fields.items()}
     TrainingRun.objects(id=run_id, status__in=[QUEUED, RUNNING]).update_one(
-        set__status=status, set__stage=status, set__completed_at=now(),
-        push__progress={"stage": status, "at": now()}, **updates,
-    )  # fmt: skip
+        set__status=status,
+        set__stage=status,
+        set__completed_at=now(),
+        push__progress={"stage": status, "at": now()},
+        **updates,
+    )

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from api.models import Profile
-from tests.conftest import PASSWORD, client_for
+from tests.clients import PASSWORD, client_for
 
 User = get_user_model()
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
+from tests.clients import PASSWORD
 
 
 class Payload:

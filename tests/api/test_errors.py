@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import client_for
+from tests.clients import client_for
 
 
 def assert_error(response, status: int, code: str, *, keys=("code", "message")) -> dict:
@@ -169,8 +169,9 @@ def test_a_number_where_text_belongs_is_refused_not_coerced(api, body, field):
 
 
 def test_a_submit_with_a_numeric_model_name_is_refused_as_not_text(history, api, valid_input):
-    fields = assert_error(submit(api, {"model": 7, "input": valid_input}), 400, "invalid",
-                          keys=("code", "message", "fields"))["fields"]  # fmt: skip
+    fields = assert_error(
+        submit(api, {"model": 7, "input": valid_input}), 400, "invalid", keys=("code", "message", "fields")
+    )["fields"]
     assert fields == {"model": ["Not a string."]}
 
 

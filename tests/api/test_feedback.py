@@ -4,19 +4,15 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import client_for
+from tests.clients import client_for
 
 
 @pytest.fixture
-def make_job(history, user, model_version):
+def make_job(history, stored_job):
     """A breast_cancer job written straight to the history and finished as asked; no worker."""
 
     def make(*, status="succeeded", owner=None, input=None, inputs=None):
-        job = history.job_create(
-            owner_id=(owner or user).pk, model="breast_cancer", version=model_version.number,
-            artifact_sha256=model_version.artifact_sha256, sklearn_version=model_version.sklearn_version,
-            input=input, inputs=inputs,
-        )  # fmt: skip
+        job = stored_job(owner=owner, create={"input": input, "inputs": inputs})
         if status != "queued":
             output = {"label": "malignant"} if inputs is None else [{"label": "malignant"}] * len(inputs)
             history.job_finish(job.id, status=status, output=output if status == "succeeded" else None)
@@ -177,9 +173,13 @@ def diabetes_job(history, user):
     data = get_spec("diabetes").load()
     row = {name: float(value) for name, value in zip(data.feature_names, data.X[0], strict=True)}
     job = history.job_create(
-        owner_id=user.pk, model="diabetes", version=version.number, artifact_sha256=version.artifact_sha256,
-        sklearn_version=version.sklearn_version, input=row,
-    )  # fmt: skip
+        owner_id=user.pk,
+        model="diabetes",
+        version=version.number,
+        artifact_sha256=version.artifact_sha256,
+        sklearn_version=version.sklearn_version,
+        input=row,
+    )
     history.job_finish(job.id, status="succeeded", output={"value": 180.5})
     return history.job_get(job.id)
 

@@ -20,8 +20,9 @@ import pytest
 
 from api.views.flower import UnixHTTPConnection
 from myproject.flower import flower_address, flower_command, private_socket_directory
-from myproject.stack import free_port, stop, wait_until
-from tests.conftest import client_for, log_tail, spawn
+from myproject.servers import free_port, stop, wait_until
+from tests.clients import client_for
+from tests.processes import log_tail, spawn
 
 FLOWER_AUTH = "flower:test-Flower-secret-7"
 BASIC = "Basic " + base64.b64encode(FLOWER_AUTH.encode()).decode()
@@ -96,9 +97,14 @@ def _body(response) -> bytes:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", "/flower/"), ("get", "/flower/metrics"), ("get", "/flower/healthcheck"),
-     ("get", "/flower/api/workers"), ("post", "/flower/api/worker/shutdown/predict@host")],
-)  # fmt: skip
+    [
+        ("get", "/flower/"),
+        ("get", "/flower/metrics"),
+        ("get", "/flower/healthcheck"),
+        ("get", "/flower/api/workers"),
+        ("post", "/flower/api/worker/shutdown/predict@host"),
+    ],
+)
 def test_anonymous_visitors_are_sent_to_the_login_page_for_every_flower_path(
     client, flower_site, method, path
 ):
@@ -397,9 +403,14 @@ def test_the_launcher_listens_on_nothing_but_a_socket_or_loopback(url):
 
 @pytest.mark.parametrize(
     "url",
-    ["unix://relative/flower.sock", "unix:///" + "x" * 120, "ftp://127.0.0.1:21", "http://127.0.0.1:5555/flower",
-     "http://127.0.0.1:port"],
-)  # fmt: skip
+    [
+        "unix://relative/flower.sock",
+        "unix:///" + "x" * 120,
+        "ftp://127.0.0.1:21",
+        "http://127.0.0.1:5555/flower",
+        "http://127.0.0.1:port",
+    ],
+)
 def test_a_malformed_flower_url_is_refused_with_the_reason(url):
     with pytest.raises(ValueError, match="FLOWER_URL"):
         flower_address(url)

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sklearn
 
-from tests.conftest import client_for
+from tests.clients import client_for
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 HEADER = (
@@ -28,9 +28,13 @@ def make_job(history, user):
 
     def make(*, owner=None, model="breast_cancer", version=1, status="queued", created_at=T0, **times):
         job = history.job_create(
-            owner_id=(owner or user).pk, model=model, version=version, artifact_sha256="0" * 64,
-            sklearn_version=sklearn.__version__, input={"x": 1.0},
-        )  # fmt: skip
+            owner_id=(owner or user).pk,
+            model=model,
+            version=version,
+            artifact_sha256="0" * 64,
+            sklearn_version=sklearn.__version__,
+            input={"x": 1.0},
+        )
         history.PredictionJob.objects(id=job.id).update_one(
             set__status=status, set__created_at=created_at, **{f"set__{k}": v for k, v in times.items()}
         )
@@ -215,9 +219,13 @@ def test_it_exports_matching_jobs_as_csv(history, api, user, make_job, make_user
         set__output={"label": "malignant", "probabilities": {"benign": 0.1}},
     )
     batch = history.job_create(
-        owner_id=user.pk, model="breast_cancer", version=1, artifact_sha256="0" * 64,
-        sklearn_version=sklearn.__version__, inputs=[{"a": 1.0}, {"a": 2.0}],
-    ).id  # fmt: skip
+        owner_id=user.pk,
+        model="breast_cancer",
+        version=1,
+        artifact_sha256="0" * 64,
+        sklearn_version=sklearn.__version__,
+        inputs=[{"a": 1.0}, {"a": 2.0}],
+    ).id
     history.PredictionJob.objects(id=batch).update_one(set__created_at=T0 + timedelta(minutes=1))
     failed = make_job(status="failed", created_at=T0 + timedelta(minutes=2))
     history.PredictionJob.objects(id=failed).update_one(set__error="boom, with a comma")
@@ -272,10 +280,16 @@ def test_a_long_export_has_every_job_exactly_once_newest_first(history, api, use
     def job(owner, n):
         # Seven jobs share each timestamp, so ties straddle the 500-job chunk boundary.
         return history.PredictionJob(
-            id=str(uuid.uuid4()), owner_id=owner.pk, model="breast_cancer", version=1,
-            artifact_sha256="0" * 64, sklearn_version=sklearn.__version__, input={"n": float(n)},
-            status="queued", created_at=T0 + timedelta(seconds=n // 7),
-        )  # fmt: skip
+            id=str(uuid.uuid4()),
+            owner_id=owner.pk,
+            model="breast_cancer",
+            version=1,
+            artifact_sha256="0" * 64,
+            sklearn_version=sklearn.__version__,
+            input={"n": float(n)},
+            status="queued",
+            created_at=T0 + timedelta(seconds=n // 7),
+        )
 
     mine = [job(user, n) for n in range(523)]
     history.PredictionJob.objects.insert(mine + [job(mallory, n) for n in range(30)], load_bulk=False)
@@ -321,9 +335,14 @@ def test_a_page_of_a_long_history_holds_the_newest_jobs_across_windows(api, hist
     ages = [timedelta(seconds=s) for s in (0, 3, 40, 700, 5_000, 90_000, 3_000_000)]
     for n, age in enumerate(ages):
         history.job_create(
-            owner_id=user.pk, model="breast_cancer", version=1, artifact_sha256="0" * 64,
-            sklearn_version="1.9.1", input={"n": float(n)}, job_id=f"job-{n}",
-        )  # fmt: skip
+            owner_id=user.pk,
+            model="breast_cancer",
+            version=1,
+            artifact_sha256="0" * 64,
+            sklearn_version="1.9.1",
+            input={"n": float(n)},
+            job_id=f"job-{n}",
+        )
         history.PredictionJob.objects(id=f"job-{n}").update_one(set__created_at=now - age)
 
     first = api.get("/api/v1/predictions/?limit=4").json()

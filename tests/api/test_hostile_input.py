@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
+from api.headers import IDEMPOTENCY_KEY_MAX_LENGTH
 from api.parsers import MAX_JSON_DEPTH, json_depth
-from api.serializers import IDEMPOTENCY_KEY_MAX_LENGTH
 from api.waiting import MAX_WAIT_S, prefer_wait_seconds
 from tests.api.test_errors import assert_error
 from tests.live import web_server

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD
+from tests.clients import PASSWORD
 
 LOGIN_URLS = ["/login/", "/api/v1/auth/token/"]
 

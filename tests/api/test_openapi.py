@@ -8,7 +8,8 @@ import sys
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import ROOT, client_for
+from tests.clients import client_for
+from tests.processes import ROOT
 
 ERROR_REF = "#/components/schemas/Error"
 
@@ -161,8 +162,16 @@ def test_the_error_shape_is_documented(schema):
 def test_the_history_documents_its_filters_and_the_csv_export(schema):
     operation = schema["paths"]["/api/v1/predictions/"]["get"]
     query = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "query"}
-    assert set(query) == {"model", "version", "status", "created_after", "created_before", "limit", "cursor",
-                          "format"}  # fmt: skip
+    assert set(query) == {
+        "model",
+        "version",
+        "status",
+        "created_after",
+        "created_before",
+        "limit",
+        "cursor",
+        "format",
+    }
     assert query["status"]["enum"] == ["queued", "running", "succeeded", "failed", "canceled"]
     assert (query["limit"]["minimum"], query["limit"]["maximum"]) == (1, 100)
     assert query["created_after"]["format"] == "date-time"
@@ -234,8 +243,12 @@ def test_the_schema_passes_drf_spectaculars_validation(tmp_path):
     out = tmp_path / "schema.yml"
     result = subprocess.run(
         [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Warning" not in result.stderr, result.stderr
     assert out.read_text().startswith("openapi: 3.")
@@ -251,7 +264,7 @@ def test_the_documented_submit_examples_run_as_written(schema, history, api, liv
     from predictor.registry import version_register
     from predictor.specs import get_spec
     from predictor.train_model import train
-    from tests.conftest import wait_for_job
+    from tests.clients import wait_for_job
 
     result = train(get_spec("iris"))
     sha256 = artifact_save(result.pipeline)

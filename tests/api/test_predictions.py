@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import client_for
+from tests.clients import client_for
 
 
 def submit(client, body, **extra):

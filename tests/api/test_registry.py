@@ -5,7 +5,7 @@ import sklearn
 
 from predictor.models import ModelVersion
 from predictor.registry import version_register
-from tests.conftest import client_for
+from tests.clients import client_for
 
 
 @pytest.fixture
@@ -88,9 +88,13 @@ def test_an_unknown_model_or_version_in_the_path_is_a_404(staff, model_version, 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"gamma": 1}, "params.gamma"), ({"C": -1}, "params.C"), ({"max_iter": 2.5}, "params.max_iter"),
-     ({"C": "big"}, "params.C")],
-)  # fmt: skip
+    [
+        ({"gamma": 1}, "params.gamma"),
+        ({"C": -1}, "params.C"),
+        ({"max_iter": 2.5}, "params.max_iter"),
+        ({"C": "big"}, "params.C"),
+    ],
+)
 def test_it_rejects_bad_training_params(history, staff, model_version, params, field):
     response = staff.post("/api/v1/trainings/", {"model": "breast_cancer", "params": params}, format="json")
     assert response.status_code == 400
@@ -105,8 +109,11 @@ def test_it_rejects_training_an_unknown_model(history, staff):
 
 
 def test_an_upload_with_one_bad_row_stores_nothing(history, staff, model_version, valid_input):
-    rows = [{**valid_input, "label": "benign"}, {**valid_input, "mean_radius": "x", "label": "benign"},
-            {**valid_input, "label": "maybe"}]  # fmt: skip
+    rows = [
+        {**valid_input, "label": "benign"},
+        {**valid_input, "mean_radius": "x", "label": "benign"},
+        {**valid_input, "label": "maybe"},
+    ]
     response = staff.post("/api/v1/models/breast_cancer/samples/", {"rows": rows}, format="json")
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"rows[1].mean_radius", "rows[2].label"}

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.conftest import PASSWORD, client_for
+from tests.clients import PASSWORD, client_for
 
 SUBMITS, AUTH_ATTEMPTS = 3, 2
 
@@ -100,8 +100,12 @@ def test_register_is_limited_per_client_address(db, path):
     from django.contrib.auth import get_user_model
 
     def register(name, **extra):
-        body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD,
-                "password_confirm": PASSWORD}  # fmt: skip
+        body = {
+            "username": name,
+            "email": f"{name}@example.com",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+        }
         return APIClient(**extra).post(path, body, format="json")
 
     assert register("carol").status_code == 201

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from api.tokens import FAMILY_EXP_CLAIM, PASSWORD_CLAIM, PlatformRefreshToken, password_digest
-from tests.conftest import PASSWORD
+from tests.clients import PASSWORD
 
 User = get_user_model()
 

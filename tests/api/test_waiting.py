@@ -13,12 +13,8 @@ from workers.events import MAX_STATE_BYTES, finish_message, finish_state, job_fi
 
 
 @pytest.fixture
-def queued(history, user, model_version, valid_input):
-    return history.job_create(
-        owner_id=user.pk, model="breast_cancer", version=model_version.number,
-        artifact_sha256=model_version.artifact_sha256, sklearn_version=model_version.sklearn_version,
-        input=valid_input,
-    )  # fmt: skip
+def queued(stored_job):
+    return stored_job()
 
 
 def announce_soon(job_id: str, state) -> threading.Thread:
@@ -31,9 +27,13 @@ def test_a_waiter_answers_with_the_finish_its_message_carries(queued):
     started = history_module.now()
     output = {"label": "benign", "probabilities": {"benign": 0.9, "malignant": 0.1}}
     state = {
-        "status": "succeeded", "output": output, "error": None, "attempts": 1,
-        "started_at": started, "completed_at": started + timedelta(milliseconds=3),
-    }  # fmt: skip
+        "status": "succeeded",
+        "output": output,
+        "error": None,
+        "attempts": 1,
+        "started_at": started,
+        "completed_at": started + timedelta(milliseconds=3),
+    }
     waiting = Waiting(5)
     waiting.watch(queued.id)
     announce_soon(queued.id, state).join()

@@ -39,9 +39,9 @@ def _write(kind: str, jobs) -> None:
 
 @worker_process_init.connect
 def _ledger(**_):
-    from predictor import services
+    from predictor import predictions
 
-    predict, finish = services._predict, services._finish
+    predict, finish = predictions._predict, predictions._finish
     hold = float(os.environ.get("CHAOS_HOLD_S", "0"))
     poison = float(os.environ["CHAOS_POISON"]) if os.environ.get("CHAOS_POISON") else None
 
@@ -60,7 +60,7 @@ def _ledger(**_):
         _write("finish", [job for job, _ in results])
         return ended
 
-    services._predict, services._finish = predicted, finished
+    predictions._predict, predictions._finish = predicted, finished
 
 
 def ledger_read(directory) -> dict[str, dict[str, list[dict]]]:

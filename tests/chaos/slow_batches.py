@@ -15,13 +15,13 @@ HOLD_S = 0.5
 @worker_process_init.connect
 def _hold_batches(**_):
     # In each pool process, once Django is set up (the platform's modules need it).
-    from predictor import services
+    from predictor import predictions
 
-    predict_rows = services.predict_rows
+    predict_rows = predictions.predict_rows
 
     def held(pipeline, rows, feature_names):
         if len(rows) > 1:
             time.sleep(HOLD_S)
         return predict_rows(pipeline, rows, feature_names)
 
-    services.predict_rows = held
+    predictions.predict_rows = held

@@ -10,7 +10,7 @@ import time
 import pymongo
 import pytest
 
-from myproject.stack import mongo_command, port_open, wait_until
+from myproject.servers import mongo_command, port_open, wait_until
 from tests.chaos.faults import TABLE, Platform, Row, platform_fixture
 from tests.small_disk import fill, small_disk
 

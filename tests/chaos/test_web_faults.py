@@ -270,7 +270,7 @@ HOLD_S = 0.3  # each prediction held that long (CHAOS_HOLD_S), so that the backl
 # and the predict: the run began at most HOLD_S before it, and at least this much more.
 RUN_BEGAN_SLACK_S = 1.0
 # A worker decides a job succeeded (its deadline not passed) a moment before it writes the
-# end, whose time is completed_at (predictor/services.py, predictor/history/claims.py).
+# end, whose time is completed_at (predictor/predictions.py, predictor/history/claims.py).
 DECIDED_SLACK_S = 0.5
 
 platform_slow = platform_fixture("platform_slow", workers=2, hold_s=HOLD_S)

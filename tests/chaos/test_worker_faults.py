@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from myproject.stack import wait_until
+from myproject.servers import wait_until
 from tests.chaos.faults import TABLE, Row, platform_fixture
 from tests.chaos.ledger_app import ledger_read
 

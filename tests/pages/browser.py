@@ -7,7 +7,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import PASSWORD
+from tests.clients import PASSWORD
 
 DESKTOP = (1280, 900)
 PHONE = (390, 844)

@@ -54,11 +54,15 @@ def finished_job(history, stored_job):
             "canceled": "canceled by request",
         }
         return stored_job(
-            owner=owner, status=status, attempts=1, created_at=created,
+            owner=owner,
+            status=status,
+            attempts=1,
+            created_at=created,
             started_at=created + timedelta(seconds=queue_s) if queue_s is not None else None,
             completed_at=created + timedelta(seconds=total_s) if total_s is not None else None,
-            output=output if status == "succeeded" else None, error=errors.get(status),
-        )  # fmt: skip
+            output=output if status == "succeeded" else None,
+            error=errors.get(status),
+        )
 
     return make
 
@@ -82,8 +86,13 @@ def test_the_dashboard_counts_the_last_day_by_status(history, make_user, finishe
     assert browser.find_element(By.LINK_TEXT, "New prediction").get_attribute("href").endswith("/predict/")
     shown = state(browser)
     assert shown["counts"] == {
-        "queued": 1, "running": 1, "succeeded": 5, "failed": 1, "canceled": 2, "total": 10,
-    }  # fmt: skip
+        "queued": 1,
+        "running": 1,
+        "succeeded": 5,
+        "failed": 1,
+        "canceled": 2,
+        "total": 10,
+    }
     # Nearest rank over the 8 finished: 0.09 0.12 0.2 0.31 0.45 1.8 2.5 5.0 -> the 4th and the 8th.
     # Queue waits of the 8 started: 0.04 0.05 0.05 0.05 0.06 0.07 0.08 1 -> the 4th.
     assert shown["timings"] == {
@@ -93,8 +102,13 @@ def test_the_dashboard_counts_the_last_day_by_status(history, make_user, finishe
     }
     # The 10 latest, newest first (the one of two days ago is the 11th).
     assert [row["status"] for row in shown["rows"]] == [
-        "queued", "running", "canceled", "canceled", "failed", *["succeeded"] * 5,
-    ]  # fmt: skip
+        "queued",
+        "running",
+        "canceled",
+        "canceled",
+        "failed",
+        *["succeeded"] * 5,
+    ]
     assert [row["id"] for row in shown["rows"][:2]] == [queued.id, running.id]
     assert "breast_cancer v1" in shown["rows"][5]["text"]
     assert "malignant" in shown["rows"][5]["text"]

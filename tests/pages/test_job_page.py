@@ -23,8 +23,11 @@ def trained_others(mongo_server):
     from predictor.specs import get_spec
     from predictor.train_model import train
 
-    return {name: (result, artifact_save(result.pipeline)) for name in ("iris", "diabetes")
-            for result in [train(get_spec(name))]}  # fmt: skip
+    return {
+        name: (result, artifact_save(result.pipeline))
+        for name in ("iris", "diabetes")
+        for result in [train(get_spec(name))]
+    }
 
 
 @pytest.fixture

@@ -378,9 +378,16 @@ def test_staff_see_the_training_runs_with_the_gates_decision(history, three_vers
     for stage in ("loading data", "fitting", "evaluating", "storing artifact", "comparing with the champion"):
         history.training_stage(older.id, stage)
     history.training_finish(
-        older.id, status=history.SUCCEEDED, version=3, decision="rejected", decision_reason=REJECTED,
-        metrics=METRICS[3], champion_metrics=METRICS[2], training_rows=455, samples_used=0,
-    )  # fmt: skip
+        older.id,
+        status=history.SUCCEEDED,
+        version=3,
+        decision="rejected",
+        decision_reason=REJECTED,
+        metrics=METRICS[3],
+        champion_metrics=METRICS[2],
+        training_rows=455,
+        samples_used=0,
+    )
     newer = history.training_create(model="breast_cancer", params={}, trigger="nightly")
     history.training_stage(newer.id, "loading data")
     history.training_finish(newer.id, status=history.FAILED, error="ValueError: the samples do not fit")
@@ -420,9 +427,15 @@ def test_screenshots_of_the_models_page(history, three_versions, make_user, page
     for stage in ("loading data", "fitting", "evaluating", "comparing with the champion"):
         history.training_stage(run.id, stage)
     history.training_finish(
-        run.id, status=history.SUCCEEDED, version=3, decision="rejected", decision_reason=REJECTED,
-        metrics=METRICS[3], champion_metrics=METRICS[2], training_rows=455,
-    )  # fmt: skip
+        run.id,
+        status=history.SUCCEEDED,
+        version=3,
+        decision="rejected",
+        decision_reason=REJECTED,
+        metrics=METRICS[3],
+        champion_metrics=METRICS[2],
+        training_rows=455,
+    )
     browser = log_in(page, "root")
     browser = page("/models/")
     chart_of(browser, "versions-breast_cancer")

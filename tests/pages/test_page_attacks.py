@@ -31,7 +31,7 @@ def test_the_predict_page_shares_the_apis_submit_limit(
     client, user, history, model_version, valid_input, monkeypatch
 ):
     from api.throttles import SubmitRateThrottle
-    from tests.conftest import client_for
+    from tests.clients import client_for
 
     monkeypatch.setattr(SubmitRateThrottle, "THROTTLE_RATES", {"submit": "2/minute"})
     form = {"model": "breast_cancer", **{name: str(value) for name, value in valid_input.items()}}

@@ -5,7 +5,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import PASSWORD
+from tests.clients import PASSWORD
 
 from .browser import fill, log_in, screenshots, submit
 

@@ -18,7 +18,7 @@ from mongoengine.connection import get_db
 
 from predictor.artifacts import ArtifactError, artifact_load, artifact_sign
 from predictor.inference import pipeline_get
-from tests.conftest import wait_for_job
+from tests.clients import wait_for_job
 from workers.tasks import requeue_stale_jobs_task
 
 

@@ -14,9 +14,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from myproject.stack import free_port
+from myproject.servers import free_port
 from predictor import artifacts
-from predictor.artifacts import ArtifactError, artifact_exists, artifact_load, artifact_save, artifact_sign
+from predictor.artifacts import (
+    ArtifactError,
+    artifact_check_stored,
+    artifact_load,
+    artifact_save,
+    artifact_sign,
+)
 from predictor.history import HistoryUnavailable
 
 X = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, 2.5], [3.0, 1.0], [4.0, 3.5], [5.0, 2.0]])
@@ -107,7 +113,7 @@ def test_it_stores_the_bytes_in_gridfs_and_caches_them_under_their_sha256(store,
     [stored] = _stored_files(bucket, sha256)
     assert stored.metadata == {"sha256": sha256, "size": path.stat().st_size}
     assert stored.read() == path.read_bytes()
-    assert artifact_exists(sha256)
+    artifact_check_stored(sha256)  # raises unless the store holds bytes that hash to it
 
 
 def test_saving_the_same_object_twice_gives_the_same_sha_and_one_stored_file(store, bucket, pipeline):
@@ -220,7 +226,8 @@ def test_it_refuses_an_artifact_from_another_sklearn_version_before_fetching_it(
 def test_it_refuses_a_sha_that_is_not_in_the_store(store):
     missing = "0" * 64
 
-    assert not artifact_exists(missing)
+    with pytest.raises(ArtifactError, match="not in the artifact store"):
+        artifact_check_stored(missing)
     with pytest.raises(ArtifactError, match="not in the artifact store"):
         signed_load(missing, sklearn_version=sklearn.__version__)
 
@@ -231,7 +238,8 @@ def test_it_refuses_an_artifact_deleted_from_gridfs_and_this_host(store, bucket,
     [stored] = _stored_files(bucket, sha256)
     bucket.delete(stored._id)
 
-    assert not artifact_exists(sha256)
+    with pytest.raises(ArtifactError, match="not in the artifact store"):
+        artifact_check_stored(sha256)
     with pytest.raises(ArtifactError, match="not in the artifact store"):
         signed_load(sha256, sklearn_version=sklearn.__version__)
 
@@ -241,7 +249,8 @@ def test_an_artifact_only_cached_on_this_host_does_not_exist_in_the_store(store,
     [stored] = _stored_files(bucket, sha256)
     bucket.delete(stored._id)
 
-    assert not artifact_exists(sha256)
+    with pytest.raises(ArtifactError, match="not in the artifact store"):
+        artifact_check_stored(sha256)
 
 
 def test_an_unreachable_mongodb_raises_history_unavailable(store, pipeline, cut_mongodb):
@@ -254,4 +263,4 @@ def test_an_unreachable_mongodb_raises_history_unavailable(store, pipeline, cut_
     with pytest.raises(HistoryUnavailable):
         signed_load(sha256, sklearn_version=sklearn.__version__)
     with pytest.raises(HistoryUnavailable):
-        artifact_exists(sha256)
+        artifact_check_stored(sha256)

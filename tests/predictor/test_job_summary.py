@@ -16,9 +16,13 @@ def make_job(history):
 
     def make(owner_id, *, base, created_s, status="queued", started_s=None, completed_s=None):
         job = history.job_create(
-            owner_id=owner_id, model="breast_cancer", version=1, artifact_sha256="0" * 64,
-            sklearn_version="1.0", input={"x": 1.0},
-        )  # fmt: skip
+            owner_id=owner_id,
+            model="breast_cancer",
+            version=1,
+            artifact_sha256="0" * 64,
+            sklearn_version="1.0",
+            input={"x": 1.0},
+        )
         if status in history.FINISHED:
             assert history.job_finish(job.id, status=status) is not None
         elif status == history.RUNNING:
@@ -82,8 +86,12 @@ def test_counts_and_percentiles_of_the_owners_last_day(history, make_job):
     assert summary["queue_p50_s"] == pytest.approx(0.35) == pytest.approx(nearest_rank(waits, 50))
 
     assert history.jobs_summary(2, now - DAY)["by_status"] == {
-        "queued": 1, "running": 0, "succeeded": 0, "failed": 1, "canceled": 0,
-    }  # fmt: skip
+        "queued": 1,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 1,
+        "canceled": 0,
+    }
     assert history.jobs_summary(2, now - DAY)["p95_s"] == 495.0
 
 
@@ -104,9 +112,19 @@ def test_no_finished_jobs_means_no_percentiles(history, make_job):
     summary = history.jobs_summary(3, now - DAY)
     assert summary == {
         "by_status": {"queued": 1, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0},
-        "total": 1, "finished": 0, "p50_s": None, "p95_s": None, "started": 0, "queue_p50_s": None,
-    }  # fmt: skip
+        "total": 1,
+        "finished": 0,
+        "p50_s": None,
+        "p95_s": None,
+        "started": 0,
+        "queue_p50_s": None,
+    }
     assert history.jobs_summary(4, now - DAY) == {
         "by_status": dict.fromkeys(history.STATUSES, 0),
-        "total": 0, "finished": 0, "p50_s": None, "p95_s": None, "started": 0, "queue_p50_s": None,
-    }  # fmt: skip
+        "total": 0,
+        "finished": 0,
+        "p50_s": None,
+        "p95_s": None,
+        "started": 0,
+        "queue_p50_s": None,
+    }

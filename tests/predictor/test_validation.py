@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from predictor.validation import InvalidInput, row_errors, rows_clean, validate_row
+from predictor.validation import InvalidInput, row_errors, rows_clean, rows_validate
 
 SCHEMA = [
     {"name": "radius", "type": "number", "min": 5.0, "max": 30.0},
@@ -20,14 +20,20 @@ def row(**overrides) -> dict:
     return values
 
 
+def validate_one(value) -> dict[str, float]:
+    """One row through rows_validate, named "input" as a one-row prediction names it."""
+    [clean] = rows_validate(SCHEMA, [value], where=lambda index: "input")
+    return clean
+
+
 def errors_of(value) -> dict[str, list[str]]:
     with pytest.raises(InvalidInput) as raised:
-        validate_row(SCHEMA, value)
+        validate_one(value)
     return raised.value.errors
 
 
 def test_a_valid_row_comes_back_as_floats_in_schema_order():
-    result = validate_row(SCHEMA, {"area": 654, "radius": 14.2, "texture": np.float64(19.3)})
+    result = validate_one({"area": 654, "radius": 14.2, "texture": np.float64(19.3)})
 
     assert list(result) == ["radius", "texture", "area"]
     assert result == {"radius": 14.2, "texture": 19.3, "area": 654.0}
@@ -39,7 +45,7 @@ def test_a_valid_row_has_no_errors():
 
 
 def test_values_outside_the_training_range_are_accepted():
-    assert validate_row(SCHEMA, row(radius=0.0, area=1e6)) == {"radius": 0.0, "texture": 19.3, "area": 1e6}
+    assert validate_one(row(radius=0.0, area=1e6)) == {"radius": 0.0, "texture": 19.3, "area": 1e6}
 
 
 def test_it_reports_a_missing_feature():
@@ -111,7 +117,7 @@ def test_invalid_input_carries_the_same_errors_as_row_errors():
     bad = row(radius="big", texture=math.inf)
 
     with pytest.raises(InvalidInput) as raised:
-        validate_row(SCHEMA, bad)
+        validate_one(bad)
 
     assert raised.value.errors == row_errors(SCHEMA, bad, path="input")
     assert set(raised.value.errors) == {"input.radius", "input.texture"}
@@ -120,7 +126,7 @@ def test_invalid_input_carries_the_same_errors_as_row_errors():
 def test_it_does_not_change_the_callers_row():
     values = {"area": 654, "radius": 14.2, "texture": 19.3}
 
-    validate_row(SCHEMA, values)
+    validate_one(values)
 
     assert values == {"area": 654, "radius": 14.2, "texture": 19.3}
     assert type(values["area"]) is int
@@ -134,7 +140,8 @@ def test_the_whole_batch_check_gives_what_the_row_by_row_one_gives():
 
     clean = rows_clean(NAMES, rows)
 
-    assert clean == [validate_row(SCHEMA, r) for r in rows]
+    assert clean == [{name: float(r[name]) for name in NAMES} for r in rows]
+    assert all(row_errors(SCHEMA, r, path="input") == {} for r in rows)
     assert [list(r) for r in clean] == [NAMES] * 3
     assert all(type(value) is float for r in clean for value in r.values())
 
@@ -164,3 +171,20 @@ def test_any_bad_row_sends_the_batch_to_the_row_by_row_check(bad):
     # None: the caller then names each fault with row_errors, which finds one here.
     assert rows_clean(NAMES, [row(), bad]) is None
     assert row_errors(SCHEMA, bad, path="inputs[1]")
+
+
+def test_a_bad_batch_names_each_fault_under_its_row_up_to_the_limit():
+    rows = [row(), row(radius=None), row(texture="x", area=math.inf), {}]
+
+    with pytest.raises(InvalidInput) as raised:
+        rows_validate(SCHEMA, rows, where=lambda index: f"inputs[{index}]")
+    assert list(raised.value.errors) == [
+        "inputs[1].radius",
+        "inputs[2].texture",
+        "inputs[2].area",
+        *(f"inputs[3].{name}" for name in NAMES),
+    ]
+
+    with pytest.raises(InvalidInput) as raised:
+        rows_validate(SCHEMA, rows, where=lambda index: f"inputs[{index}]", max_errors=2)
+    assert list(raised.value.errors) == ["inputs[1].radius", "inputs[2].texture"]

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from myproject.stack import free_port, wait_until
+from myproject.servers import free_port, wait_until
 from predictor import webhooks
 
 
@@ -311,10 +311,11 @@ def test_a_receiver_known_not_to_answer_holds_one_thread_and_the_rest_are_put_of
     share WEBHOOK_SLOW_SLOTS threads (1 here) and the rest wait outside the pool, so a
     healthy receiver is served before any of them times out. Before, the six took all four
     threads and the healthy delivery waited for the 5 s deadline."""
-    from tests.conftest import _shared_database_url, log_tail, start_worker, stop
+    from myproject.servers import stop
+    from tests.processes import log_tail, shared_database_url, start_worker
     from workers.tasks import deliver_webhook_task
 
-    settings = {"WEBHOOK_TIMEOUT_S": "5", "WEBHOOK_SLOW_SLOTS": "1", "DATABASE_URL": _shared_database_url()}
+    settings = {"WEBHOOK_TIMEOUT_S": "5", "WEBHOOK_SLOW_SLOTS": "1", "DATABASE_URL": shared_database_url()}
     # Its own queue: the suite's notifier (webhook_worker) knows nothing of this receiver.
     worker = start_worker("webhooks-lanes", settings, pool="threads")
     silent = socket.create_server(("127.0.0.1", 0), backlog=64)  # accepts nothing, answers nothing

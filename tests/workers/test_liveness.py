@@ -13,8 +13,9 @@ import psutil
 import pytest
 from django.core.cache import cache
 
-from myproject.stack import wait_until
-from tests.conftest import start_worker, stop, wait_for_job
+from myproject.servers import stop, wait_until
+from tests.clients import wait_for_job
+from tests.processes import start_worker
 from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task
 
@@ -39,14 +40,22 @@ def _held(history, stored_job, *, worker: str, pid: int):
     return job
 
 
+def _stored(history, job_id: str) -> dict:
+    """The job's whole document as MongoDB holds it."""
+    return history.PredictionJob.objects.get(id=job_id).to_mongo().to_dict()
+
+
 def test_a_second_message_for_a_job_a_live_process_runs_leaves_it_there(history, stored_job):
     holder = subprocess.Popen(["sleep", "60"])
     try:
         job = _held(history, stored_job, worker="predict@here", pid=holder.pid)
+        before = _stored(history, job.id)
         # Its own task id again (a re-publish while the first message still waited), on the
         # same node while the process runs it, or on another node: not claimable.
         assert history.job_claim(job.id, worker="predict@here") == (None, [])
         assert history.job_claim(job.id, worker="predict@elsewhere") == (None, [])
+        # Left as the live process holds it: status, attempts, claim, holder, times, all of it.
+        assert _stored(history, job.id) == before
     finally:
         holder.kill()
         holder.wait()
@@ -242,6 +251,8 @@ def test_a_live_workers_job_whose_pool_process_died_is_published_again(history, 
         # Before its pool is known, a worker's heartbeat lists no processes: none is judged.
         liveness.heartbeat("predict@alive", time.time() - 60)
         assert _rescue(published) == {}
+        assert published == []
+        assert history.job_get(lost.id).requeued_at is None
         # Its pool known (Celery's prefork pool lists its processes so), this one only.
         liveness.pool_known(SimpleNamespace(info={"processes": [os.getpid()]}))
         liveness.heartbeat("predict@alive", time.time() - 60)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from predictor.services import prediction_run
+from predictor.predictions import prediction_run
 
 
 class Events:
@@ -120,10 +120,10 @@ def test_a_peer_past_its_deadline_is_canceled_not_run(history, stored_job, rows)
 
 
 def test_a_failure_ends_every_job_of_the_batch(history, stored_job, rows, monkeypatch):
-    from predictor import services
+    from predictor import predictions
 
     jobs = [stored_job(input=row, age_s=1) for row in rows]
-    monkeypatch.setattr(services, "predict_rows", lambda *a: 1 / 0)
+    monkeypatch.setattr(predictions, "predict_rows", lambda *a: 1 / 0)
 
     with pytest.raises(ZeroDivisionError):
         prediction_run(jobs[0].id, batch_max_jobs=64)
@@ -232,9 +232,13 @@ def test_a_batch_end_mongodb_took_in_part_is_announced_by_the_retry(history, sto
 
     events, requeued = Events(), []
     finished = prediction_run(
-        leader.id, on_event=events, requeue=requeued.append, batch_max_jobs=64,
-        held=lead.attempts, held_with=[job.id for job in held_with],
-    )  # fmt: skip
+        leader.id,
+        on_event=events,
+        requeue=requeued.append,
+        batch_max_jobs=64,
+        held=lead.attempts,
+        held_with=[job.id for job in held_with],
+    )
 
     assert finished == []  # nothing to run again
     assert sorted(events.of("completed")) == sorted([leader.id, peers[0].id])

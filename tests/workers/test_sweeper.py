@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import wait_for_job
+from tests.clients import wait_for_job
 from workers.tasks import requeue_stale_jobs_task
 
 pytestmark = pytest.mark.pipeline

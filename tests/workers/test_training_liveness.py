@@ -16,10 +16,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from myproject.stack import wait_until
+from myproject.servers import stop, wait_until
 from predictor.models import ModelVersion
 from predictor.training import stale_cutoff, training_execute, training_request
-from tests.conftest import _shared_database_url, log_tail, start_worker, stop
+from tests.processes import log_tail, shared_database_url, start_worker
 from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task, train_task, training_enqueue
 
@@ -39,15 +39,24 @@ def _stored_run(history, **fields):
 
 def _running(history, *, worker: str | None, pid: int | None, age_s: float = 0, attempts: int = 1):
     return _stored_run(
-        history, status="running", attempts=attempts, worker=worker, worker_pid=pid,
+        history,
+        status="running",
+        attempts=attempts,
+        worker=worker,
+        worker_pid=pid,
         started_at=history.now() - timedelta(seconds=age_s),
-    )  # fmt: skip
+    )
 
 
 def _claim(history, run_id: str, worker: str):
     return history.training_claim(
         run_id, stale_before=stale_cutoff(settings.TRAINING_TIME_LIMIT), worker=worker
     )
+
+
+def _stored(history, run_id: str) -> dict:
+    """The run's whole document as MongoDB holds it."""
+    return history.TrainingRun.objects.get(id=run_id).to_mongo().to_dict()
 
 
 def _rescue(published: list) -> dict[str, list[str]]:
@@ -59,10 +68,13 @@ def test_a_second_message_for_a_run_a_live_process_trains_leaves_it_there(histor
     holder = subprocess.Popen(["sleep", "60"])
     try:
         run = _running(history, worker="train@here", pid=holder.pid)
+        before = _stored(history, run.id)
         # Its own task again, on the same node while the process trains it, or on another
         # node (which cannot tell whether the process lives): not claimable.
         assert _claim(history, run.id, "train@here") is None
         assert _claim(history, run.id, "train@elsewhere") is None
+        # Left as the live process holds it: status, attempts, holder, times, all of it.
+        assert _stored(history, run.id) == before
     finally:
         holder.kill()
         holder.wait()
@@ -95,9 +107,12 @@ def test_a_gone_trainers_runs_are_published_again_and_claimable_anywhere(history
         cache.redis_client().delete(liveness.alive_key("train@ghost"))  # as if its TTL lapsed
         # A run it took that a live trainer has started meanwhile is not touched.
         history.TrainingRun.objects(id=elsewhere.id).update_one(
-            set__status="running", set__started_at=history.now(), set__worker="train@other",
-            set__worker_pid=os.getpid(), set__attempts=1,
-        )  # fmt: skip
+            set__status="running",
+            set__started_at=history.now(),
+            set__worker="train@other",
+            set__worker_pid=os.getpid(),
+            set__attempts=1,
+        )
         liveness.heartbeat("train@other", time.time() - 60)
 
         published = []
@@ -173,7 +188,7 @@ def held_trainer(gate, mongo_server, purged_queues, django_db_setup):
 
     def start():
         queue = f"train-held-{uuid.uuid4().hex[:6]}"
-        env = {"DATABASE_URL": _shared_database_url(), "WORKER_HEARTBEAT_TTL_S": "4", "TRAIN_GATE": str(gate)}
+        env = {"DATABASE_URL": shared_database_url(), "WORKER_HEARTBEAT_TTL_S": "4", "TRAIN_GATE": str(gate)}
         proc = start_worker(queue, env, app="tests.workers.slow_training")
         proc.queue = queue
         started.append(proc)
@@ -276,8 +291,12 @@ def test_a_run_a_live_trainer_holds_is_not_touched_by_the_rescue(history, model_
     assert run.id not in published
     still = history.training_get(run.id)
     assert (still.status, still.worker, still.worker_pid, still.attempts, still.requeued_at) == (
-        "running", trainer.node, held.worker_pid, 1, None,
-    )  # fmt: skip
+        "running",
+        trainer.node,
+        held.worker_pid,
+        1,
+        None,
+    )
 
     gate.unlink()  # let it go on: it ends the run itself
     finished = _finished(history, run.id)
@@ -300,8 +319,11 @@ def test_a_second_message_for_a_run_a_live_trainer_holds_passes_it_by(
     )
     still = history.training_get(run.id)
     assert (still.status, still.worker, still.worker_pid, still.attempts) == (
-        "running", trainer.node, held.worker_pid, 1,
-    )  # fmt: skip
+        "running",
+        trainer.node,
+        held.worker_pid,
+        1,
+    )
 
     gate.unlink()
     finished = _finished(history, run.id)

@@ -10,18 +10,13 @@ from datetime import timedelta
 import pytest
 from kombu.exceptions import OperationalError
 
-from workers import tasks
+from workers import events, tasks
 
 
 @pytest.fixture
-def hooked_job(history, user, model_version, valid_input):
+def hooked_job(stored_job):
     def make(**options):
-        return history.job_create(
-            owner_id=user.pk, model="breast_cancer", version=model_version.number,
-            artifact_sha256=model_version.artifact_sha256, sklearn_version=model_version.sklearn_version,
-            artifact_signature=model_version.artifact_signature, input=valid_input,
-            webhook="https://example.com/hook", **options,
-        )  # fmt: skip
+        return stored_job(create={"webhook": "https://example.com/hook", **options})
 
     return make
 
@@ -56,7 +51,7 @@ def test_only_a_job_whose_webhook_wants_the_end_has_it_in_its_outbox(history, ho
 
 def test_a_published_end_leaves_the_outbox(history, hooked_job, published):
     job = hooked_job()
-    tasks.job_event("completed", history.job_finish(job.id, status="succeeded", output={"x": 1}))
+    events.job_event("completed", history.job_finish(job.id, status="succeeded", output={"x": 1}))
     assert published() == [(job.id, "completed")]
     assert not unsent(history, job.id)
 
@@ -68,7 +63,7 @@ def test_an_end_redis_did_not_take_is_published_by_the_sweep_once_and_the_batch_
     published.down = True
     # A batch's finish announces each job in turn: the first failure does not stop the rest.
     for job in (first, second):
-        tasks.job_event("completed", history.job_finish(job.id, status="succeeded", output={"x": 1}))
+        events.job_event("completed", history.job_finish(job.id, status="succeeded", output={"x": 1}))
     assert unsent(history, first.id)
     assert unsent(history, second.id)
 

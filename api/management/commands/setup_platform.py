@@ -5,14 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from api.services import profile_ensure
 from myproject.env import env_raw
+from myproject.stack import NEEDS_TRAINING
 from predictor import history
 from predictor.registry import champion_get
 from predictor.specs import SPECS
 from predictor.train_model import train_and_register
-
-# Exit status of --no-train when a model still needs training; `make up`
-# (myproject/stack.py, NEEDS_TRAINING) then starts MongoDB and runs the setup again.
-NEEDS_TRAINING = 3
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from . import history, registry
 from .artifacts import ArtifactError
 from .inference import pipeline_get, predict_rows
 from .specs import UnknownModel
-from .validation import InvalidInput, row_errors, rows_clean
+from .validation import InvalidInput, rows_validate
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +38,6 @@ def _version(model_name: str, number: int | None):
     return version
 
 
-def _clean_rows(schema: list[dict], rows: list, *, path: str) -> list[dict]:
-    clean = rows_clean([feature["name"] for feature in schema], rows)
-    if clean is not None:
-        return clean
-    errors: dict[str, list[str]] = {}
-    for index, row in enumerate(rows):
-        errors.update(row_errors(schema, row, path=path.format(index=index)))
-        if len(errors) >= MAX_REPORTED_ERRORS:
-            break
-    if errors:
-        raise InvalidInput(dict(list(errors.items())[:MAX_REPORTED_ERRORS]))
-    return [{feature["name"]: float(row[feature["name"]]) for feature in schema} for row in rows]
-
-
 def prediction_prepare(
     *, model_name: str, input: dict | None = None, inputs: list | None = None, version: int | None = None
 ) -> dict:
@@ -73,8 +59,11 @@ def prediction_prepare(
         if len(inputs) > settings.PREDICTION_MAX_BATCH_ROWS:
             limit = settings.PREDICTION_MAX_BATCH_ROWS
             raise InvalidInput({"inputs": [f"At most {limit} rows per batch; got {len(inputs)}."]})
-        return {**fields, "inputs": _clean_rows(chosen.feature_schema, inputs, path="inputs[{index}]")}
-    return {**fields, "input": _clean_rows(chosen.feature_schema, [input], path="input")[0]}
+        rows, where = inputs, lambda index: f"inputs[{index}]"
+    else:
+        rows, where = [input], lambda index: "input"
+    clean = rows_validate(chosen.feature_schema, rows, where=where, max_errors=MAX_REPORTED_ERRORS)
+    return {**fields, "inputs": clean} if inputs is not None else {**fields, "input": clean[0]}
 
 
 DEADLINE_PASSED = "canceled: its Cancel-After deadline passed"
@@ -85,11 +74,18 @@ BEHIND = timedelta(milliseconds=20)
 
 
 def prediction_run(
-    job_id: str, *, on_event=lambda event, job: None, requeue=lambda job_id: None, batch_max_jobs: int = 1,
-    batch_wait_s: float = 0.0, failure_message=lambda exc: f"prediction failed: {exc}",
-    worker: str | None = None, held: int | None = None, held_with: list[str] = (),
+    job_id: str,
+    *,
+    on_event=lambda event, job: None,
+    requeue=lambda job_id: None,
+    batch_max_jobs: int = 1,
+    batch_wait_s: float = 0.0,
+    failure_message=lambda exc: f"prediction failed: {exc}",
+    worker: str | None = None,
+    held: int | None = None,
+    held_with: list[str] = (),
     on_claimed=lambda jobs: None,
-) -> list[history.ClaimedJob]:  # fmt: skip
+) -> list[history.ClaimedJob]:
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
     queued one-row jobs of the same model version: one vectorised predict, one bulk write,
     each job with its own status, result, timings, attempts and events. Returns the jobs
@@ -145,9 +141,12 @@ def _earlier_ends(job_id: str, *, held: int, peers: list[str], on_event, requeue
         requeue(orphan)
     for job in ended:
         logger.info(
-            "job %s %s (ended by an earlier try of task %s)", job.id, job.status, job_id,
+            "job %s %s (ended by an earlier try of task %s)",
+            job.id,
+            job.status,
+            job_id,
             extra={"job_id": job.id, "model": job.model, "version": job.version, "status": job.status},
-        )  # fmt: skip
+        )
         on_event("completed", job)
 
 
@@ -185,7 +184,12 @@ def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, d
         logger.error("job %s: %s", first.id, exc)
         return [(job, {"status": history.FAILED, "error": str(exc)}) for job in jobs]
     rows = [row for job in jobs for row in job.rows]
-    # Stored rows keep the model's feature order (prediction_prepare writes them so).
+    # The feature order is the key order of the first row as read back from MongoDB: nothing
+    # here reorders by the schema. It holds because prediction_prepare stored every row in
+    # the version's schema order (validation.rows_validate), and that order comes back: a
+    # one-row job's `input` is a BSON document, which keeps its keys' order (pymongo decodes
+    # it into a dict in that order), and a batch's `inputs` is JSON text (history.batch_encode)
+    # that orjson decodes in order too. Every row is then taken in that first row's order.
     outputs = predict_rows(pipeline, rows, list(rows[0]))
     results, start = [], 0
     for job in jobs:
@@ -207,14 +211,21 @@ def _finish(results: list[tuple[history.ClaimedJob, dict]], on_event) -> list[hi
     for job in finished:
         state = job.finish_state
         logger.info(
-            "job %s %s", job.id, state["status"],
+            "job %s %s",
+            job.id,
+            state["status"],
             extra={
-                "job_id": job.id, "model": job.model, "version": job.version, "request_id": job.request_id,
-                "status": state["status"], "error": state["error"], "attempts": job.attempts,
+                "job_id": job.id,
+                "model": job.model,
+                "version": job.version,
+                "request_id": job.request_id,
+                "status": state["status"],
+                "error": state["error"],
+                "attempts": job.attempts,
                 "batch_of": job.claimed_by if job.claimed_by != job.id else None,
                 "queue_s": round((job.started_at - job.created_at).total_seconds(), 3),
                 "predict_s": round((state["completed_at"] - job.started_at).total_seconds(), 3),
             },
-        )  # fmt: skip
+        )
         on_event("completed", job)
     return finished
