@@ -71,14 +71,6 @@ class PredictionJob(me.Document):
         "auto_create_index": False,
     }
 
-    @property
-    def is_batch(self) -> bool:
-        return self.inputs is not None
-
-    @property
-    def rows(self) -> list[dict]:
-        return batch_decode(self.inputs) if self.is_batch else [self.input]
-
 
 def batch_encode(values: list) -> str:
     """A batch's rows or outputs as they are stored: one JSON string, not BSON arrays of

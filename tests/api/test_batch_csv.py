@@ -89,7 +89,7 @@ def test_a_batch_file_is_queued_as_one_job(history, ada_client, valid_input):
     assert response.status_code == 302
     [job] = history.PredictionJob.objects()
     assert response["Location"] == f"/history/{job.id}/"
-    assert len(job.rows) == 2
+    assert len(history.job_get(job.id).rows) == 2
 
 
 def test_a_file_that_is_not_utf8_is_refused(history, ada_client):

@@ -191,9 +191,10 @@ def test_a_csv_batch_with_a_bad_line_is_refused_naming_it_and_a_good_one_finishe
     rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     [job] = history.PredictionJob.objects()
     assert job.status == "succeeded"
-    assert len(job.rows) == 3
+    stored = history.job_get(job.id)  # a batch's rows and outputs are stored encoded
+    assert len(stored.rows) == 3
     labels = [row.find_element(By.CSS_SELECTOR, "strong").text for row in rows]
-    outputs = history.job_get(job.id).output  # a batch's output is stored encoded
+    outputs = stored.output
     assert labels == [output["label"] for output in outputs]
     assert labels[0] == "setosa"
     assert all(len(row.find_elements(By.CSS_SELECTOR, ".bars li")) == 3 for row in rows)
