@@ -46,7 +46,7 @@ class ModelVersion(models.Model):
     samples_used = models.PositiveIntegerField(default=0)
     # {"scikit-learn": "1.9.1", "numpy": ..., "joblib": ..., "python": ...}
     library_versions = models.JSONField(default=dict)
-    # Computed when it was trained, for the pages (predictor.train_model.diagnostics):
+    # Computed when it was trained, for the pages (predictor.fitting.diagnostics):
     # a classifier's held-out confusion matrix, a regressor's held-out predicted-vs-actual
     # points and the range of its training targets. {} for versions trained before.
     diagnostics = models.JSONField(default=dict, blank=True)

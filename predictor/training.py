@@ -13,9 +13,9 @@ from django.db import IntegrityError
 from . import history, registry
 from .artifacts import artifact_save
 from .errors import FieldErrors
+from .fitting import evaluate, split, train
 from .inference import pipeline_get
 from .specs import SPECS, ModelSpec, get_spec
-from .train_model import evaluate, split, train
 
 logger = logging.getLogger(__name__)
 

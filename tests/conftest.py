@@ -105,8 +105,8 @@ def webhook_worker(mongo_server, purged_queues, django_db_setup):
 def trained_breast_cancer(mongo_server):
     """The shipped model, trained once for the session and stored as an artifact."""
     from predictor.artifacts import artifact_save
+    from predictor.fitting import train
     from predictor.specs import get_spec
-    from predictor.train_model import train
 
     result = train(get_spec("breast_cancer"))
     return result, artifact_save(result.pipeline)
@@ -176,7 +176,7 @@ def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server
     env.pop("DATABASE_URL", None)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([sys.executable, "-m", "predictor.train_model"], env=env, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "predictor.fitting"], env=env, check=True, cwd=ROOT)
     create = (
         f"from django.contrib.auth.models import User; User.objects.create_user('ops', password='{PASSWORD}')"
     )

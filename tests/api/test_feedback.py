@@ -166,8 +166,8 @@ def test_it_requires_a_token(history, make_job, valid_input):
 @pytest.fixture
 def diabetes_job(history, user):
     """A succeeded job of the regression model (diabetes v1)."""
+    from predictor.fitting import train_and_register
     from predictor.specs import get_spec
-    from predictor.train_model import train_and_register
 
     version = train_and_register("diabetes")
     data = get_spec("diabetes").load()

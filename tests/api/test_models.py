@@ -56,9 +56,9 @@ def test_the_versions_list_returns_each_versions_diagnostics(api, model_version)
 def test_the_versions_list_returns_a_regressors_diagnostics(api, db):
     import sklearn
 
+    from predictor.fitting import train
     from predictor.registry import version_register
     from predictor.specs import get_spec
-    from predictor.train_model import train
 
     result = train(get_spec("diabetes"))
     version_register(result, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)

@@ -261,9 +261,9 @@ def test_the_documented_submit_examples_run_as_written(schema, history, api, liv
     import sklearn
 
     from predictor.artifacts import artifact_save
+    from predictor.fitting import train
     from predictor.registry import version_register
     from predictor.specs import get_spec
-    from predictor.train_model import train
     from tests.clients import wait_for_job
 
     result = train(get_spec("iris"))

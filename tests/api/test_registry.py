@@ -154,7 +154,7 @@ def test_a_good_csv_upload_stores_every_row(history, staff, model_version, valid
 
 
 def test_each_model_publishes_its_schema(api, history):
-    from predictor.train_model import train_and_register
+    from predictor.fitting import train_and_register
 
     for name in ("iris", "diabetes"):
         train_and_register(name)

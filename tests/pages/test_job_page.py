@@ -20,8 +20,8 @@ IRIS_ROW = {"sepal_length_cm": 6.0, "sepal_width_cm": 2.9, "petal_length_cm": 4.
 def trained_others(mongo_server):
     """iris (three classes) and diabetes (a regressor), trained once for the session."""
     from predictor.artifacts import artifact_save
+    from predictor.fitting import train
     from predictor.specs import get_spec
-    from predictor.train_model import train
 
     return {
         name: (result, artifact_save(result.pipeline))

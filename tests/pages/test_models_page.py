@@ -226,8 +226,8 @@ def test_the_confusion_matrix_is_the_stored_one(history, model_version, make_use
 
 
 def test_a_regressors_scatter_has_every_stored_point(history, model_version, make_user, page):
+    from predictor.fitting import train
     from predictor.specs import get_spec
-    from predictor.train_model import train
 
     result = train(get_spec("diabetes"))
     registry.version_register(result, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)
@@ -418,8 +418,8 @@ def test_staff_see_the_training_runs_with_the_gates_decision(history, three_vers
 
 
 def test_screenshots_of_the_models_page(history, three_versions, make_user, page):
+    from predictor.fitting import train
     from predictor.specs import get_spec
-    from predictor.train_model import train
 
     staff = make_user("root", is_staff=True)
     registry.version_register(train(get_spec("diabetes")), artifact_sha256="0" * 64, sklearn_version="x")

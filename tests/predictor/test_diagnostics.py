@@ -1,4 +1,4 @@
-"""predictor.train_model diagnostics: computed on the held-out split when a version is
+"""predictor.fitting diagnostics: computed on the held-out split when a version is
 trained, and stored with it by the registry."""
 
 import math
@@ -8,10 +8,10 @@ import pytest
 import sklearn
 from sklearn import metrics as skm
 
+from predictor.fitting import MAX_POINTS, HeldOut, diagnostics, split, train
 from predictor.models import ModelVersion
 from predictor.registry import version_register
 from predictor.specs import get_spec
-from predictor.train_model import MAX_POINTS, HeldOut, diagnostics, split, train
 
 
 def significant(value: float) -> float:

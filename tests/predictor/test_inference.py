@@ -42,8 +42,8 @@ def test_it_keeps_a_bounded_number_of_pipelines(trained_breast_cancer, monkeypat
 
 
 def test_the_label_is_what_predict_says_for_every_shipped_classifier():
+    from predictor.fitting import train
     from predictor.specs import SPECS
-    from predictor.train_model import train
 
     classifiers = [spec for spec in SPECS.values() if spec.is_classifier]
     assert classifiers

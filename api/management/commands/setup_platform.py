@@ -7,9 +7,9 @@ from api.services import profile_ensure
 from myproject.env import env_raw
 from myproject.stack import NEEDS_TRAINING
 from predictor import history
+from predictor.fitting import train_and_register
 from predictor.registry import champion_get
 from predictor.specs import SPECS
-from predictor.train_model import train_and_register
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""predictor.train_model: training the shipped spec, and registering what it produced."""
+"""predictor.fitting: training the shipped spec, and registering what it produced."""
 
 from pathlib import Path
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import sklearn
 
+from predictor.fitting import main, train, train_and_register
 from predictor.models import MLModel, ModelVersion
 from predictor.registry import champion_get
 from predictor.specs import get_spec
-from predictor.train_model import main, train, train_and_register
 
 SPEC = get_spec("breast_cancer")
 

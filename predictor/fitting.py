@@ -1,6 +1,8 @@
-"""Train a model spec, evaluate it on its fixed held-out set, store and register it.
+"""Fitting: train a model spec's pipeline, score it on its fixed held-out set, and keep its
+diagnostics; then store and register it. (A training *run*, with its promotion gate, is
+predictor/training.py; a run's document is predictor/history/trainings.py.)
 
-As a command:  python -m predictor.train_model --model breast_cancer [--if-missing]
+As a command:  python -m predictor.fitting --model breast_cancer [--if-missing]
 """
 
 import argparse
