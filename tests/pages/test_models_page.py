@@ -370,15 +370,13 @@ def test_others_see_no_buttons_and_cannot_promote_or_roll_back(
     assert [status_of(n) for n in (1, 2, 3)] == ["archived", "champion", "rejected"]
 
 
-def test_staff_see_the_training_runs_with_the_gates_decision(history, three_versions, make_user, page):
-    staff = make_user("root", is_staff=True)
-    older = history.training_create(
-        model="breast_cancer", params={"C": 0.5}, trigger="api", requested_by=staff.pk
-    )
+def rejected_run(history, staff, *, params: dict):
+    """A finished api run of breast_cancer whose v3 the gate rejected, asked for by `staff`."""
+    run = history.training_create(model="breast_cancer", params=params, trigger="api", requested_by=staff.pk)
     for stage in ("loading data", "fitting", "evaluating", "storing artifact", "comparing with the champion"):
-        history.training_stage(older.id, stage)
+        history.training_stage(run.id, stage)
     history.training_finish(
-        older.id,
+        run.id,
         status=history.SUCCEEDED,
         version=3,
         decision="rejected",
@@ -388,6 +386,12 @@ def test_staff_see_the_training_runs_with_the_gates_decision(history, three_vers
         training_rows=455,
         samples_used=0,
     )
+    return run
+
+
+def test_staff_see_the_training_runs_with_the_gates_decision(history, three_versions, make_user, page):
+    staff = make_user("root", is_staff=True)
+    older = rejected_run(history, staff, params={"C": 0.5})
     newer = history.training_create(model="breast_cancer", params={}, trigger="nightly")
     history.training_stage(newer.id, "loading data")
     history.training_finish(newer.id, status=history.FAILED, error="ValueError: the samples do not fit")
@@ -423,19 +427,7 @@ def test_screenshots_of_the_models_page(history, three_versions, make_user, page
 
     staff = make_user("root", is_staff=True)
     registry.version_register(train(get_spec("diabetes")), artifact_sha256="0" * 64, sklearn_version="x")
-    run = history.training_create(model="breast_cancer", params={}, trigger="api", requested_by=staff.pk)
-    for stage in ("loading data", "fitting", "evaluating", "comparing with the champion"):
-        history.training_stage(run.id, stage)
-    history.training_finish(
-        run.id,
-        status=history.SUCCEEDED,
-        version=3,
-        decision="rejected",
-        decision_reason=REJECTED,
-        metrics=METRICS[3],
-        champion_metrics=METRICS[2],
-        training_rows=455,
-    )
+    rejected_run(history, staff, params={})
     browser = log_in(page, "root")
     browser = page("/models/")
     chart_of(browser, "versions-breast_cancer")
