@@ -114,6 +114,11 @@ def version_get(name: str, number: int):
     return registry.version_get(name, number)
 
 
+def rollback_target(name: str):
+    """The version a rollback of the model would bring back, or None."""
+    return registry.rollback_target(name)
+
+
 def versions_list(name: str) -> list:
     return registry.versions_list(name)
 

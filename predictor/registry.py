@@ -169,15 +169,20 @@ def version_reject(version: ModelVersion, *, reason: str) -> ModelVersion:
 
 
 @transaction.atomic
-def version_rollback(model_name: str, *, reason: str, by=None) -> ModelVersion:
-    """Return to the version that was champion before the current one."""
+def rollback_target(model_name: str) -> ModelVersion | None:
+    """The version a rollback returns to: the archived one most recently champion."""
     current = champion_get(model_name)
-    previous = (
+    return (
         ModelVersion.objects.filter(model__name=model_name, status=Status.ARCHIVED, promoted_at__isnull=False)
         .exclude(pk=getattr(current, "pk", None))
         .order_by("-promoted_at")
         .first()
     )
+
+
+def version_rollback(model_name: str, *, reason: str, by=None) -> ModelVersion:
+    """Return to the version that was champion before the current one."""
+    previous = rollback_target(model_name)
     if previous is None:
         raise RegistryError(f"{model_name} has no earlier champion to roll back to")
     return version_promote(previous, reason=reason, by=by)

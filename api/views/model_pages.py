@@ -24,11 +24,11 @@ from ..selectors import (
     champion_get,
     model_get,
     model_list,
+    rollback_target,
     trainings_list,
     usernames,
     version_get,
     versions_all,
-    versions_list,
 )
 from ..serializers import VERSION_MAX
 from ..services import version_promote_by, version_rollback_by
@@ -62,7 +62,13 @@ def models_page(request):
     staff = request.user.is_staff
     runs, runs_error = _runs([item.model.name for item in models]) if staff else ({}, None)
     sections = [
-        _section(item.model, item.champion, versions[item.model.id], runs=runs.get(item.model.name, []))
+        _section(
+            item.model,
+            item.champion,
+            versions[item.model.id],
+            runs=runs.get(item.model.name, []),
+            staff=staff,
+        )
         for item in models
     ]
     return render(
@@ -88,18 +94,7 @@ def _metric_names(model, versions) -> list[str]:
     return names
 
 
-def rollback_target(versions, champion) -> ModelVersion | None:
-    """The version a rollback returns to: registry.version_rollback's choice, made on a
-    list already read (the archived version most recently promoted, not the champion)."""
-    earlier = [
-        v
-        for v in versions
-        if v.status == Status.ARCHIVED and v.promoted_at is not None and v.pk != getattr(champion, "pk", None)
-    ]
-    return max(earlier, key=lambda v: v.promoted_at, default=None)
-
-
-def _section(model, champion, versions, *, runs) -> dict:
+def _section(model, champion, versions, *, runs: list | None, staff: bool) -> dict:
     metric = model.primary_metric
     names = _metric_names(model, versions)
     better = _greater_is_better(model)
@@ -135,12 +130,12 @@ def _section(model, champion, versions, *, runs) -> dict:
         "metric_names": names,
         "task": model.task.replace("_", " "),
         "kinds": {v.status for v in versions},
-        "rollback_target": rollback_target(versions, champion),
+        "rollback_target": rollback_target(model.name) if staff else None,
         "confusion": _confusion(diagnostics),
         "scatter": _scatter(diagnostics, model.name, champion),
         "target": _target(diagnostics),
         "held_out_rows": diagnostics.get("held_out_rows"),
-        "runs": runs,
+        "runs": runs or [],
     }
 
 
@@ -406,7 +401,7 @@ def model_rollback_page(request, name: str):
     _staff(request)
     model = _model_or_404(name)
     champion = champion_get(name)
-    target = rollback_target(versions_list(name), champion)
+    target = rollback_target(name)
     if request.method == "POST" and target is not None:
         try:
             restored = version_rollback_by(user=request.user, model_name=name)
