@@ -15,8 +15,10 @@ from django.contrib.auth import get_user_model
 from django.http import Http404
 
 from predictor import history, registry
+from predictor.specs import UnknownModel, get_spec
 
 NO_SUCH_JOB = "No prediction with this id."
+NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
 
 
 class BadCursor(ValueError):
@@ -102,8 +104,21 @@ def model_detail(name: str) -> SimpleNamespace | None:
     return SimpleNamespace(model=model, champion=registry.champion_get(name))
 
 
-def model_get(name: str):
-    return registry.model_get(name)
+def model_get_or_404(name: str):
+    """The model, or Http404 (a 404 in the API's error shape and on the pages)."""
+    model = registry.model_get(name)
+    if model is None:
+        raise Http404(NO_SUCH_MODEL)
+    return model
+
+
+def model_greater_is_better(name: str) -> bool | None:
+    """Whether a higher primary metric is better for the model; None for a model no spec
+    describes any more."""
+    try:
+        return get_spec(name).greater_is_better
+    except UnknownModel:
+        return None
 
 
 def champion_get(name: str):

@@ -195,6 +195,29 @@ class PredictionJobSerializer(serializers.Serializer):
         return job_public(job)
 
 
+# A page of history is one MongoDB query; 100 jobs keep a response well under 1 MB.
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+
+
+class HistoryFilterSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, max_length=64)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=VERSION_MAX)
+    status = serializers.ChoiceField(choices=history.STATUSES, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT
+    )
+    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the previous page.")
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    results = PredictionJobSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
 class ModelSerializer(serializers.Serializer):
     """A model with its serving (champion) version."""
 
@@ -315,3 +338,14 @@ class FeedbackInputSerializer(serializers.Serializer):
 
 class WebhookSecretSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Verify `webhook-signature` with it (Standard Webhooks).")
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    event = serializers.CharField()
+    url = serializers.CharField()
+    message_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    duration_s = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()

@@ -1,4 +1,6 @@
-"""Writes behind the API: accounts and prediction submission."""
+"""Every write behind the API and the pages (HackSoft's services): accounts, predictions
+and their feedback, training runs, the champion, labelled samples, webhook secrets. Reads
+go through api/selectors.py."""
 
 import logging
 import time
@@ -12,7 +14,7 @@ from kombu.exceptions import OperationalError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from myproject import logs, metrics
-from predictor import history, registry
+from predictor import history, registry, samples, webhooks
 from predictor.models import ModelVersion
 from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
@@ -204,6 +206,22 @@ def prediction_cancel(*, user, job_id: str) -> history.JobView | None:
     if canceled:
         job_event("completed", job)
     return job
+
+
+def feedback_give(*, user, job: history.JobView, label, index: int | None) -> dict:
+    """The true label (or value) of one row of the user's finished job, kept as a training
+    sample; FeedbackRefused or FeedbackQuotaExceeded say why not."""
+    return samples.feedback_record(job=job, label=label, index=index, given_by=user.pk)
+
+
+def samples_add(*, user, model_name: str, rows: list | None = None, csv_text: str | None = None) -> dict:
+    """Labelled rows for the model's next training (staff): all of them are stored, or none."""
+    return samples.samples_upload(model_name=model_name, rows=rows, csv_text=csv_text, uploaded_by=user.pk)
+
+
+def webhook_secret_get(*, user) -> str:
+    """The user's webhook signing secret, made on first use."""
+    return webhooks.secret_for(user.pk)
 
 
 def training_submit(*, user, model_name: str, params: dict) -> history.TrainingRun:

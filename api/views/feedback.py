@@ -4,11 +4,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from predictor.samples import feedback_record
-
 from ..errors import ErrorSerializer
 from ..selectors import job_get_owned
 from ..serializers import FeedbackInputSerializer
+from ..services import feedback_give
 from .base import ServiceApiView
 
 
@@ -29,7 +28,5 @@ class PredictionFeedbackApi(ServiceApiView):
         serializer = FeedbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        sample = feedback_record(
-            job=job, label=data["label"], index=data.get("index"), given_by=request.user.pk
-        )
+        sample = feedback_give(user=request.user, job=job, label=data["label"], index=data.get("index"))
         return Response(sample, status=status.HTTP_201_CREATED)

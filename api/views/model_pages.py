@@ -11,18 +11,17 @@ from collections import defaultdict
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from predictor import history, registry
 from predictor.models import ModelVersion
 from predictor.predictions import UnknownVersion
-from predictor.specs import UnknownModel, get_spec
 
 from ..selectors import (
     champion_get,
-    model_get,
+    model_get_or_404,
+    model_greater_is_better,
     model_list,
     rollback_target,
     trainings_list,
@@ -79,13 +78,6 @@ def models_page(request):
 # ---------------------------------------------------------------- one model's section
 
 
-def _greater_is_better(model) -> bool | None:
-    try:
-        return get_spec(model.name).greater_is_better
-    except UnknownModel:
-        return None
-
-
 def _metric_names(model, versions) -> list[str]:
     """The primary metric first, then every other metric some version has."""
     names = [model.primary_metric]
@@ -97,7 +89,7 @@ def _metric_names(model, versions) -> list[str]:
 def _section(model, champion, versions, *, runs: list | None, staff: bool) -> dict:
     metric = model.primary_metric
     names = _metric_names(model, versions)
-    better = _greater_is_better(model)
+    better = model_greater_is_better(model.name)
     chart_id = f"versions-{model.name}"
     chart = {
         "kind": "versions",
@@ -342,13 +334,6 @@ def _staff(request):
         raise PermissionDenied("Staff only.")
 
 
-def _model_or_404(name: str):
-    model = model_get(name)
-    if model is None:
-        raise Http404("No model with this name.")
-    return model
-
-
 def _back(model) -> str:
     return f"{reverse('models')}#model-{model.name}"
 
@@ -362,7 +347,7 @@ def _confirm(request, model, *, action: str, status: int = 200, **context):
 def model_promote_page(request, name: str, number: int):
     """GET: what promoting would do, and a form to do it; POST: do it."""
     _staff(request)
-    model = _model_or_404(name)
+    model = model_get_or_404(name)
     champion = champion_get(name)
     version = version_get(name, number) if number <= VERSION_MAX else None
     if version is None:
@@ -399,7 +384,7 @@ def model_promote_page(request, name: str, number: int):
 def model_rollback_page(request, name: str):
     """GET: which version a rollback brings back, and a form to do it; POST: do it."""
     _staff(request)
-    model = _model_or_404(name)
+    model = model_get_or_404(name)
     champion = champion_get(name)
     target = rollback_target(name)
     if request.method == "POST" and target is not None:

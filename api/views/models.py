@@ -5,23 +5,13 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
 from predictor.predictions import UnknownVersion
-from predictor.samples import samples_upload
 
 from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser, JSONParser
-from ..selectors import model_detail, model_get, model_list, versions_list
+from ..selectors import NO_SUCH_MODEL, model_detail, model_get_or_404, model_list, versions_list
 from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
-from ..services import version_promote_by, version_rollback_by
+from ..services import samples_add, version_promote_by, version_rollback_by
 from .base import ServiceApiView
-
-NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
-
-
-def model_or_404(name: str):
-    model = model_get(name)
-    if model is None:
-        raise NotFound(NO_SUCH_MODEL)
-    return model
 
 
 class ModelListApi(ServiceApiView):
@@ -48,7 +38,7 @@ class ModelVersionListApi(ServiceApiView):
         responses=inline_serializer("ModelVersionList", {"results": ModelVersionSerializer(many=True)}),
     )
     def get(self, request, name: str):
-        model_or_404(name)
+        model_get_or_404(name)
         return Response({"results": ModelVersionSerializer(versions_list(name), many=True).data})
 
 
@@ -59,7 +49,7 @@ class ModelVersionPromoteApi(ServiceApiView):
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name: str, number: int):
-        model_or_404(name)
+        model_get_or_404(name)
         try:
             if number > VERSION_MAX:
                 raise UnknownVersion(number)
@@ -83,7 +73,7 @@ class ModelRollbackApi(ServiceApiView):
         },
     )
     def post(self, request, name: str):
-        model_or_404(name)
+        model_get_or_404(name)
         return Response(ModelVersionSerializer(version_rollback_by(user=request.user, model_name=name)).data)
 
 
@@ -96,12 +86,12 @@ class ModelSamplesApi(ServiceApiView):
 
     @extend_schema(request=SamplesInputSerializer, responses={201: dict})
     def post(self, request, name: str):
-        model_or_404(name)
+        model_get_or_404(name)
         if isinstance(request.data, str):
-            result = samples_upload(model_name=name, csv_text=request.data, uploaded_by=request.user.pk)
+            result = samples_add(user=request.user, model_name=name, csv_text=request.data)
         else:
             serializer = SamplesInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             rows = serializer.validated_data["rows"]
-            result = samples_upload(model_name=name, rows=rows, uploaded_by=request.user.pk)
+            result = samples_add(user=request.user, model_name=name, rows=rows)
         return Response(result, status=status.HTTP_201_CREATED)

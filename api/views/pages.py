@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from predictor import history
-from predictor.samples import FeedbackRefused, feedback_record
+from predictor.samples import FeedbackRefused
 from predictor.validation import InvalidInput
 
 from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text, results_csv
@@ -34,6 +34,7 @@ from ..selectors import (
 )
 from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerializer
 from ..services import (
+    feedback_give,
     prediction_cancel,
     prediction_submit,
     profile_ensure,
@@ -280,7 +281,7 @@ def job_feedback_page(request, job_id: str):
         except ValueError:
             return job_page(request, job_id, feedback_errors=["Enter a number."], status=400)
     try:
-        feedback_record(job=job, label=label, index=None, given_by=request.user.pk)
+        feedback_give(user=request.user, job=job, label=label, index=None)
     except FeedbackRefused as exc:
         problems = [message for values in exc.errors.values() for message in values]
         return job_page(request, job_id, feedback_errors=problems, status=400)

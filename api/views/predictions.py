@@ -5,7 +5,7 @@ import logging
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
@@ -16,7 +16,8 @@ from ..exports import csv_response
 from ..headers import IDEMPOTENCY_KEY_MAX_LENGTH, parse_cancel_after, parse_idempotency_key
 from ..selectors import NO_SUCH_JOB, BadCursor, job_get_owned, jobs_filtered, jobs_page
 from ..serializers import (
-    VERSION_MAX,
+    HistoryFilterSerializer,
+    HistoryPageSerializer,
     PredictionInputSerializer,
     PredictionJobSerializer,
 )
@@ -81,29 +82,6 @@ def request_hash(data) -> str:
 
 
 # ---------------------------------------------------------------- the list (history)
-
-# A page of history is one MongoDB query; 100 jobs keep a response well under 1 MB.
-PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
-
-
-class HistoryFilterSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, max_length=64)
-    version = serializers.IntegerField(required=False, min_value=1, max_value=VERSION_MAX)
-    status = serializers.ChoiceField(choices=history.STATUSES, required=False)
-    created_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
-    created_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
-    limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT
-    )
-    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the previous page.")
-    format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
-
-
-class HistoryPageSerializer(serializers.Serializer):
-    results = PredictionJobSerializer(many=True)
-    next = serializers.URLField(allow_null=True)
-    next_cursor = serializers.CharField(allow_null=True)
-
 
 PREDICTION_LIST_SCHEMA = {
     "operation_id": "predictions_list",

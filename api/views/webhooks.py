@@ -1,13 +1,11 @@
 """Webhooks seen from the API: your signing secret, and each job's delivery log."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
 from rest_framework.response import Response
 
-from predictor import webhooks
-
 from ..selectors import job_deliveries
-from ..serializers import WebhookSecretSerializer
+from ..serializers import WebhookDeliverySerializer, WebhookSecretSerializer
+from ..services import webhook_secret_get
 from .base import ServiceApiView
 
 
@@ -16,18 +14,7 @@ class WebhookSecretApi(ServiceApiView):
 
     @extend_schema(responses=WebhookSecretSerializer)
     def get(self, request):
-        return Response({"key": webhooks.secret_for(request.user.pk)})
-
-
-class WebhookDeliverySerializer(serializers.Serializer):
-    event = serializers.CharField()
-    url = serializers.CharField()
-    message_id = serializers.CharField()
-    attempt = serializers.IntegerField()
-    status_code = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
-    duration_s = serializers.FloatField(allow_null=True)
-    created_at = serializers.DateTimeField()
+        return Response({"key": webhook_secret_get(user=request.user)})
 
 
 class PredictionWebhookDeliveriesApi(ServiceApiView):
