@@ -39,6 +39,13 @@ class ErrorSerializer(serializers.Serializer):
     retry_after_s = serializers.IntegerField(required=False)
 
 
+class TokenNotValid(exceptions.APIException):
+    """A refresh token sent in a body that is not one (simplejwt's own 401s are for credentials)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "token_not_valid"
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"

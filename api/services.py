@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from myproject import logs, metrics
 from predictor import history, registry, samples, webhooks
@@ -51,6 +52,12 @@ def user_register(*, username: str, email: str, password: str, profile: dict) ->
     user = User.objects.create_user(username=username, email=email, password=password)
     Profile.objects.create(user=user, **profile)
     return user
+
+
+def user_token_revoke(*, refresh: str) -> None:
+    """Blacklist one refresh token (log out), so it never mints another access token.
+    simplejwt's TokenError when it is not a live refresh token of this site."""
+    RefreshToken(refresh).blacklist()
 
 
 def user_tokens_revoke(*, user) -> int:

@@ -5,9 +5,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView
 
+from ..errors import TokenNotValid
 from ..lockout import LoginLocked, retry_after_s
 from ..serializers import (
     LogoutInputSerializer,
@@ -20,6 +20,7 @@ from ..services import (
     profile_update,
     user_password_change,
     user_register,
+    user_token_revoke,
     user_tokens_revoke,
 )
 from ..throttles import AuthRateThrottle, PasswordRateThrottle
@@ -71,11 +72,9 @@ class UserLogoutApi(APIView):
         serializer = LogoutInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            RefreshToken(serializer.validated_data["refresh"]).blacklist()
+            user_token_revoke(refresh=serializer.validated_data["refresh"])
         except TokenError as exc:
-            return Response(
-                {"code": "token_not_valid", "message": str(exc)}, status=status.HTTP_400_BAD_REQUEST
-            )
+            raise TokenNotValid(str(exc)) from exc
         return Response(status=status.HTTP_205_RESET_CONTENT)
 
 

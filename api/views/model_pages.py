@@ -343,6 +343,30 @@ def _confirm(request, model, *, action: str, status: int = 200, **context):
     return render(request, "api/model_confirm.html", context, status=status)
 
 
+def _confirm_change(request, model, action: str, version, champion, outcome: str, **context):
+    """The confirmation of a change: what it does, and the version's metrics beside the champion's."""
+    comparison = _compare(model, version, champion)
+    return _confirm(
+        request,
+        model,
+        action=action,
+        version=version,
+        champion=champion,
+        outcome=outcome,
+        comparison=comparison,
+        **context,
+    )
+
+
+# A model may have no champion (none promoted yet, or its champion archived in the admin).
+NONE_NOW = "; it has none at the moment."
+
+
+def _archived(champion, *, otherwise: str = ".") -> str:
+    """The end of a sentence about a new champion: what happens to the one serving now."""
+    return f"; v{champion.number} is archived." if champion else otherwise
+
+
 @login_required
 def model_promote_page(request, name: str, number: int):
     """GET: what promoting would do, and a form to do it; POST: do it."""
@@ -362,22 +386,10 @@ def model_promote_page(request, name: str, number: int):
         except UnknownVersion:  # deleted since it was read
             error = f"{name} has no version {number}."
             return _confirm(request, model, action="promote", number=number, error=error, status=400)
-        done = f"v{number} is now the champion of {name}"
-        messages.success(request, done + (f"; v{champion.number} is archived." if champion else "."))
+        messages.success(request, f"v{number} is now the champion of {name}" + _archived(champion))
         return redirect(_back(model))
-    outcome = f"v{number} becomes the champion of {name}; " + (
-        f"v{champion.number} is archived." if champion else f"{name} has no champion now."
-    )
-    return _confirm(
-        request,
-        model,
-        action="promote",
-        number=number,
-        version=version,
-        champion=champion,
-        outcome=outcome,
-        comparison=_compare(model, version, champion),
-    )
+    outcome = f"v{number} becomes the champion of {name}" + _archived(champion, otherwise=NONE_NOW)
+    return _confirm_change(request, model, "promote", version, champion, outcome, number=number)
 
 
 @login_required
@@ -393,24 +405,17 @@ def model_rollback_page(request, name: str):
         except registry.RegistryError:  # the earlier champion changed since it was read
             target = None
         else:
-            done = f"v{restored.number} is the champion of {name} again"
-            messages.success(request, done + (f"; v{champion.number} is archived." if champion else "."))
+            messages.success(
+                request, f"v{restored.number} is the champion of {name} again" + _archived(champion)
+            )
             return redirect(_back(model))
     if target is None:
         error = f"{name} has no earlier champion to roll back to."
         return _confirm(request, model, action="rollback", error=error, status=409)
-    outcome = f"v{target.number} becomes the champion of {name} again; " + (
-        f"v{champion.number} is archived." if champion else f"{name} has no champion now."
+    outcome = f"v{target.number} becomes the champion of {name} again" + _archived(
+        champion, otherwise=NONE_NOW
     )
-    return _confirm(
-        request,
-        model,
-        action="rollback",
-        version=target,
-        champion=champion,
-        outcome=outcome,
-        comparison=_compare(model, target, champion),
-    )
+    return _confirm_change(request, model, "rollback", target, champion, outcome)
 
 
 def _compare(model, version, champion) -> list[dict]:
