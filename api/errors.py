@@ -14,9 +14,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from predictor.errors import FieldErrors
 from predictor.history import HistoryUnavailable
-from predictor.predictions import UnknownModel, UnknownVersion
+from predictor.predictions import UnknownVersion
 from predictor.registry import RegistryError
 from predictor.samples import FeedbackQuotaExceeded
+from predictor.specs import UnknownModel
 
 from .services import IdempotencyConflict, IdempotencyInFlight, QueueUnavailable
 

@@ -52,7 +52,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, str]:
 
 def jobs_filtered(user, **filters) -> history.JobsQuery:
     """The user's jobs matching `filters` (model, version, status, created_after/before)."""
-    return history.jobs_query(owner_id=user.pk, **filters)
+    return history.JobsQuery(owner_id=user.pk, **filters)
 
 
 def jobs_page(query: history.JobsQuery, *, limit: int, cursor: str | None = None):
@@ -72,7 +72,7 @@ def jobs_all(query: history.JobsQuery, *, chunk: int):
 
 
 def jobs_recent(user, *, limit: int) -> list[history.JobView]:
-    return history.jobs_page(history.jobs_query(owner_id=user.pk), limit=limit)
+    return history.jobs_page(history.JobsQuery(owner_id=user.pk), limit=limit)
 
 
 def jobs_summary(user, *, since: datetime) -> dict:
@@ -140,7 +140,7 @@ def versions_list(name: str) -> list:
 
 def versions_all(fields: tuple[str, ...]) -> list:
     """Every version of every model, only `fields` loaded, by model then number."""
-    return list(registry.ModelVersion.objects.only(*fields).order_by("model_id", "number"))
+    return registry.versions_all(fields)
 
 
 def training_get(run_id: str):

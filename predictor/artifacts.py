@@ -141,6 +141,7 @@ def artifact_check_stored(sha256: str) -> None:
 
 
 def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
+    """The artifact's object, once the three checks of this module's docstring pass."""
     artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     if sklearn_version != sklearn.__version__:
         raise ArtifactError(

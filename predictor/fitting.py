@@ -42,6 +42,7 @@ class HeldOut:
 
 
 def split(spec: ModelSpec):
+    """(feature names, X_train, y_train, held_out): the spec's data, split the same way every time."""
     data = spec.load()
     X_train, X_test, y_train, y_test = train_test_split(
         data.X,
@@ -58,19 +59,19 @@ def evaluate(spec: ModelSpec, pipeline: Pipeline, held_out: HeldOut, *, predicte
     pipeline's predictions of held_out.X, when the caller already has them."""
     if predicted is None:
         predicted = pipeline.predict(held_out.X)
-    scores = _evaluate(spec, pipeline, held_out.X, held_out.y, predicted)
+    scores = _scores(spec, pipeline, held_out.X, held_out.y, predicted)
     return {key: round(float(value), 6) for key, value in scores.items()}
 
 
-def _evaluate(spec: ModelSpec, pipeline: Pipeline, X_test, y_test, predicted) -> dict:
+def _scores(spec: ModelSpec, pipeline: Pipeline, X_test, y_test, predicted) -> dict:
     if spec.task == BINARY:
         positive = pipeline.classes_[1]
-        scores = pipeline.predict_proba(X_test)[:, 1]
+        probabilities = pipeline.predict_proba(X_test)
         return {
-            "roc_auc": skm.roc_auc_score(y_test == positive, scores),
+            "roc_auc": skm.roc_auc_score(y_test == positive, probabilities[:, 1]),
             "accuracy": skm.accuracy_score(y_test, predicted),
             "f1": skm.f1_score(y_test, predicted, pos_label=positive),
-            "log_loss": skm.log_loss(y_test, pipeline.predict_proba(X_test)),
+            "log_loss": skm.log_loss(y_test, probabilities),
         }
     if spec.task == MULTICLASS:
         return {
@@ -177,14 +178,23 @@ def train(
     )
 
 
-def train_and_register(model_name: str, *, params: dict | None = None):
-    """Train, store the artifact, and record the version; the first version becomes champion."""
+def store_and_register(result: TrainingResult, *, training_run_id: str | None = None):
+    """Store the fitted pipeline's artifact and record the version (registry.version_register:
+    the first version of a model becomes champion)."""
+    # Here, not at the top: `python -m predictor.fitting` imports this module before
+    # django.setup(), and the registry's models need Django set up.
     from .artifacts import artifact_save
     from .registry import version_register
 
-    result = train(get_spec(model_name), params)
     sha256 = artifact_save(result.pipeline)
-    return version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    return version_register(
+        result, artifact_sha256=sha256, sklearn_version=sklearn.__version__, training_run_id=training_run_id
+    )
+
+
+def train_and_register(model_name: str, *, params: dict | None = None):
+    """Train with the spec's defaults (or `params`), store the artifact, record the version."""
+    return store_and_register(train(get_spec(model_name), params))
 
 
 def main(argv: list[str] | None = None) -> None:

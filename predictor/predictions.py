@@ -1,4 +1,4 @@
-"""Writes of the prediction pipeline: prepare a job (web side) and run it (worker side)."""
+"""A prediction: its checks before a job exists (web side), and its run (worker side)."""
 
 import logging
 import time
@@ -21,10 +21,11 @@ MAX_REPORTED_ERRORS = 50
 
 
 class UnknownVersion(Exception):
-    pass
+    """The model exists, but has no version of this number."""
 
 
-def _version(model_name: str, number: int | None):
+def _version_chosen(model_name: str, number: int | None):
+    """The version a prediction asks for: `number`, or the serving champion when None."""
     if number is None:
         version = registry.champion_serving(model_name)
         if version is None:
@@ -45,7 +46,7 @@ def prediction_prepare(
 
     Returns the job's fields, naming exactly which artifact will serve it. Writes nothing.
     """
-    chosen = _version(model_name, version)
+    chosen = _version_chosen(model_name, version)
     fields = {
         "model": model_name,
         "version": chosen.number,
@@ -66,7 +67,6 @@ def prediction_prepare(
     return {**fields, "inputs": clean} if inputs is not None else {**fields, "input": clean[0]}
 
 
-DEADLINE_PASSED = "canceled: its Cancel-After deadline passed"
 # Workers look for queued jobs to batch only when they are behind: a job that waited
 # longer than this in the queue says others are waiting too. A worker keeping up starts
 # a job within a few milliseconds, and saves the look (a MongoDB query) on every job.
@@ -83,7 +83,7 @@ def prediction_run(
     failure_message=lambda exc: f"prediction failed: {exc}",
     worker: str | None = None,
     held: int | None = None,
-    held_with: list[str] = (),
+    held_with: list[str] | tuple[str, ...] = (),
     on_claimed=lambda jobs: None,
 ) -> list[history.ClaimedJob]:
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
@@ -163,7 +163,7 @@ def _run(jobs: list[history.ClaimedJob], on_event) -> list[history.ClaimedJob]:
     done, live = [], []
     for job in jobs:
         if _past_deadline(job):
-            done.append((job, {"status": history.CANCELED, "error": DEADLINE_PASSED}))
+            done.append((job, {"status": history.CANCELED, "error": history.DEADLINE_PASSED}))
         else:
             live.append(job)
             if job.attempts == 1:
@@ -196,7 +196,7 @@ def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, d
         mine = outputs[start : start + len(job.rows)]
         start += len(job.rows)
         if _past_deadline(job):
-            results.append((job, {"status": history.CANCELED, "error": DEADLINE_PASSED}))
+            results.append((job, {"status": history.CANCELED, "error": history.DEADLINE_PASSED}))
         else:
             results.append((job, {"status": history.SUCCEEDED, "output": mine if job.is_batch else mine[0]}))
     return results

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,9 +9,11 @@ from django.conf import settings
 from . import history, registry
 from .errors import FieldErrors
 from .specs import UnknownModel
-from .validation import InvalidInput, rows_validate
+from .validation import InvalidInput, finite, rows_validate
 
 LABEL = "label"
+# Where csv.DictReader puts the cells of a line beyond the header's columns.
+EXTRA_CELLS = "(extra cells)"
 # One upload is one MongoDB insert; 10,000 rows of ~30 features stay well under 16 MB.
 MAX_ROWS = 10_000
 
@@ -22,7 +23,7 @@ def label_error(version, label) -> str | None:
         if not isinstance(label, str) or label not in version.classes:
             return f"Must be one of {version.classes}."
         return None
-    if isinstance(label, bool) or not isinstance(label, int | float) or not math.isfinite(label):
+    if isinstance(label, bool) or not isinstance(label, int | float) or not finite(label):
         return "Must be a finite number."
     return None
 
@@ -54,16 +55,16 @@ def _check(version, rows: list, place) -> list[tuple[dict, object]]:
 
 
 def _csv_rows(text: str, version) -> list[dict]:
-    # Cells beyond the header land under "(extra cells)" and are reported as unknown;
-    # missing cells are left out and reported as required.
-    reader = csv.DictReader(io.StringIO(text), restkey="(extra cells)")
+    # Cells beyond the header land under EXTRA_CELLS and are reported as unknown; missing
+    # cells are left out and reported as required.
+    reader = csv.DictReader(io.StringIO(text), restkey=EXTRA_CELLS)
     rows = []
     for row in reader:
         parsed = {}
         for name, value in row.items():
             if value is None:
                 continue
-            if name == "(extra cells)" or (name == LABEL and version.classes is not None):
+            if name == EXTRA_CELLS or (name == LABEL and version.classes is not None):
                 parsed[name] = value
                 continue
             try:
@@ -74,6 +75,14 @@ def _csv_rows(text: str, version) -> list[dict]:
     return rows
 
 
+def _csv_line(index: int) -> str:
+    return f"line {index + 2}"  # line 1 is the header
+
+
+def _rows_index(index: int) -> str:
+    return f"rows[{index}]"
+
+
 def samples_upload(
     *, model_name: str, rows: list | None = None, csv_text: str | None = None, uploaded_by: int
 ) -> dict:
@@ -82,10 +91,9 @@ def samples_upload(
     if version is None:
         raise UnknownModel(model_name)
     if csv_text is not None:
-        rows = _csv_rows(csv_text, version)
-        place = lambda index: f"line {index + 2}"  # noqa: E731  (line 1 is the header)
+        rows, place = _csv_rows(csv_text, version), _csv_line
     else:
-        place = lambda index: f"rows[{index}]"  # noqa: E731
+        place = _rows_index
     if not rows:
         raise InvalidInput({"rows": ["No rows were sent."]})
     if len(rows) > MAX_ROWS:
@@ -120,6 +128,10 @@ def feedback_record(*, job: history.JobView, label, index: int | None, given_by:
     if index >= len(job.rows):
         raise FeedbackRefused({"index": [f"This job has {len(job.rows)} row(s)."]})
     version = registry.version_get(job.model, job.version)
+    if version is None:  # deleted in the admin since the job ran
+        raise FeedbackRefused(
+            {"label": [f"{job.model} v{job.version} no longer exists; it takes no feedback."]}
+        )
     if problem := label_error(version, label):
         raise FeedbackRefused({"label": [problem]})
     _check_quota(given_by, job_id=job.id, row=index)

@@ -1,19 +1,18 @@
 """Training runs: train a challenger, judge it against the champion, promote or reject it.
 
-Web side: training_request / nightly_request record runs. Worker side: training_execute.
+training_request (the API) and nightly_requests (beat's nightly task) record runs; a
+training worker runs one with training_execute.
 """
 
 import logging
 from datetime import datetime, timedelta
 
 import numpy as np
-import sklearn
 from django.db import IntegrityError
 
 from . import history, registry
-from .artifacts import artifact_save
 from .errors import FieldErrors
-from .fitting import evaluate, split, train
+from .fitting import evaluate, split, store_and_register, train
 from .inference import pipeline_get
 from .specs import SPECS, ModelSpec, get_spec
 
@@ -33,7 +32,8 @@ def params_validate(spec: ModelSpec, params: dict) -> dict:
         kind, low, high = spec.tunable[name]
         ok_type = isinstance(value, int | float) and not isinstance(value, bool)
         if kind is int:
-            ok_type = ok_type and float(value).is_integer()
+            # An int is whole as it is: float() of one beyond float range would overflow.
+            ok_type = ok_type and (isinstance(value, int) or value.is_integer())
         if not ok_type or not low <= value <= high:
             errors[f"params.{name}"] = [
                 f"Must be {'an integer' if kind is int else 'a number'} from {low} to {high}."
@@ -65,7 +65,8 @@ def nightly_requests(night: str) -> list[history.TrainingRun]:
     return runs
 
 
-def _samples(spec: ModelSpec):
+def _labelled_samples(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    """The model's labelled samples as (X, y) to add to its training split; None for none."""
     rows = history.samples_for(spec.name)
     if not rows:
         return None
@@ -104,14 +105,14 @@ def training_execute(
 def _execute(run: history.TrainingRun) -> str:
     run_id, spec = run.id, get_spec(run.model)
     result = train(
-        spec, run.params, samples=_samples(spec), on_stage=lambda s: history.training_stage(run_id, s)
+        spec,
+        run.params,
+        samples=_labelled_samples(spec),
+        on_stage=lambda stage: history.training_stage(run_id, stage),
     )
     history.training_stage(run_id, "storing artifact")
-    sha256 = artifact_save(result.pipeline)
     try:
-        version = registry.version_register(
-            result, artifact_sha256=sha256, sklearn_version=sklearn.__version__, training_run_id=run_id
-        )
+        version = store_and_register(result, training_run_id=run_id)
     except IntegrityError:
         # An earlier delivery of this run registered its version already.
         version = registry.ModelVersion.objects.get(training_run_id=run_id)
@@ -139,7 +140,7 @@ def _judge(spec: ModelSpec, version) -> tuple[str, str, dict | None]:
     champion = registry.champion_get(spec.name)
     metric = spec.primary_metric
     # The champion is scored again, now, on the very rows the challenger was scored on.
-    held_out = split(spec)[3]
+    *_, held_out = split(spec)
     champion_pipeline = pipeline_get(
         champion.artifact_sha256,
         sklearn_version=champion.sklearn_version,

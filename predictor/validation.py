@@ -15,7 +15,8 @@ class InvalidInput(FieldErrors):
     """A prediction input (or uploaded samples) that does not fit the feature schema."""
 
 
-def _finite(value: Real) -> bool:
+def finite(value: Real) -> bool:
+    """math.isfinite, but False, not OverflowError, for an int beyond float range."""
     try:
         return math.isfinite(value)
     except OverflowError:  # an int beyond float range, e.g. a JSON literal of 400 digits
@@ -36,7 +37,7 @@ def row_errors(schema: list[dict], row, *, path: str) -> dict[str, list[str]]:
             errors[f"{path}.{name}"] = ["May not be null; a number is required."]
         elif isinstance(value, bool) or not isinstance(value, Real):
             errors[f"{path}.{name}"] = [f"A number is required, got {type(value).__name__}."]
-        elif not _finite(value):
+        elif not finite(value):
             errors[f"{path}.{name}"] = ["Must be a finite number."]
     known = set(names)
     for name in row:

@@ -23,6 +23,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from myproject import metrics
 
+from . import history
+
 EVENTS = ("start", "completed")
 SECRET_PREFIX = "whsec_"
 # NAT64 prefixes reach IPv4 through a translator, so they can reach any internal IPv4.
@@ -30,7 +32,8 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 
 
 class InvalidWebhook(Exception):
-    pass
+    """A webhook URL that may not be called: not http(s), a bad port, no such host, or an
+    address that is not public."""
 
 
 def secret_new() -> str:
@@ -88,11 +91,14 @@ def _parts(url: str) -> SplitResult:
     return parts
 
 
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def _targets(parts: SplitResult, *, allow_private: bool, deadline: float) -> list[tuple]:
     """Resolve the host once: [(family, sockaddr)], every address checked unless private
     ones are allowed. Raises TimeoutError past the deadline."""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    future = _resolver.submit(socket.getaddrinfo, parts.hostname, port, type=socket.SOCK_STREAM)
+    future = _resolver.submit(socket.getaddrinfo, parts.hostname, _port(parts), type=socket.SOCK_STREAM)
     try:
         infos = future.result(timeout=max(0.0, deadline - time.monotonic()))
     except (socket.gaierror, UnicodeError):
@@ -229,8 +235,6 @@ def deliver(
     ReceiverSlow when `lanes` defers it. `before_sending` is called once the database reads
     are done, before the network wait (the notifier gives back its database connection).
     """
-    from . import history
-
     job = history.job_get(job_id)
     if job is None or not job.webhook or event not in (job.webhook_events_filter or EVENTS):
         return None
@@ -247,8 +251,14 @@ def deliver(
             secret_for(job.owner_id), message_id=message_id, timestamp=timestamp, body=body
         ),
     }
-    log = {"job_id": job_id, "owner_id": job.owner_id, "event": event, "url": job.webhook,
-           "message_id": message_id, "attempt": attempt}  # fmt: skip
+    log = {
+        "job_id": job_id,
+        "owner_id": job.owner_id,
+        "event": event,
+        "url": job.webhook,
+        "message_id": message_id,
+        "attempt": attempt,
+    }
     if before_sending is not None:
         before_sending()
     ticket = lanes.enter(job.webhook) if lanes is not None else None  # may raise ReceiverSlow
@@ -289,8 +299,9 @@ def _post(url: str, body: bytes, headers: dict, *, allow_private: bool, timeout_
         targets = _targets(parts, allow_private=allow_private, deadline=deadline)
         pinned = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
         # The port given explicitly: http.client would read the end of an IPv6 literal as one.
-        port = parts.port or pinned.default_port
-        connection = pinned(parts.hostname, port, targets=targets, deadline=deadline, watchdog=watchdog)
+        connection = pinned(
+            parts.hostname, _port(parts), targets=targets, deadline=deadline, watchdog=watchdog
+        )
         try:
             stage = "connecting"
             connection.connect()

@@ -144,7 +144,7 @@ def rescue_orphans(enqueue, enqueue_training) -> dict[str, list[str]]:
     each node gone or with such jobs or runs."""
     listed = {node.decode() for node in _redis().smembers(WORKERS)}
     # Redis may have lost its list; MongoDB still names them.
-    running = history.running_workers() | history.training_workers()
+    running = history.job_workers() | history.training_workers()
     rescued = {}
     for node, seen in sorted(_seen(sorted(listed | running)).items()):
         if (

@@ -275,7 +275,8 @@ def job_results_csv_page(request, job_id: str):
 def job_feedback_page(request, job_id: str):
     job = job_get_owned(request.user, job_id)
     label = request.POST.get("label", "")
-    if version_get(job.model, job.version).classes is None:
+    version = version_get(job.model, job.version)
+    if version is not None and version.classes is None:  # a regressor's label is a number
         try:
             label = float(label)
         except ValueError:

@@ -15,7 +15,6 @@ from .base import (
     connect,
     guard,
     now,
-    ping,
     queued_before,
     requeue_queued,
     requeue_stale,
@@ -25,13 +24,14 @@ from .claims import (
     claimed_finish,
     held_ends,
     job_claim,
+    job_workers,
     jobs_orphan,
     peers_claim,
-    running_workers,
 )
 from .deliveries import WebhookDelivery, deliveries_for, delivery_log
 from .idempotency import IdempotencyKey, key_claim, key_release, key_takeover, keys_purge_expired
 from .jobs import (
+    DEADLINE_PASSED,
     JobView,
     PredictionJob,
     job_cancel,
@@ -40,10 +40,11 @@ from .jobs import (
     job_finish,
     job_get,
     jobs_cancel_expired,
+    ping,
     webhook_handed,
     webhooks_unsent,
 )
-from .listing import JobsQuery, jobs_page, jobs_query, jobs_summary
+from .listing import JobsQuery, jobs_page, jobs_summary
 from .samples import (
     LabelledSample,
     sample_exists,

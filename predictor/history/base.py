@@ -31,8 +31,8 @@ def connect() -> None:
         # Every write is answered once it is in the server's journal on disk (j: true), so
         # what was acknowledged (an accepted job, a finish, a cancel) is kept whatever
         # happens to the server next. Acknowledged at w:1 alone, the last writes before
-        # SecantusDB's disk filled were gone after its restart (tests/test_mongo_durability.py);
-        # j: true cost about half a millisecond a write there. A URI's `journal` decides.
+        # SecantusDB's disk filled were gone after its restart (tests/test_mongo_durability.py).
+        # Its cost: bench/RESULTS.md, "The cost of `j: true`". A URI's `journal` decides.
         journal=uri["options"].get("journal", True),
     )
 
@@ -82,22 +82,14 @@ def guard(func):
     return wrapper
 
 
-# The jobs' collection (history/jobs.py), which readiness reads.
-_JOBS_COLLECTION = "prediction_jobs"
-
-
-@guard
-def ping() -> None:
-    """Raise HistoryUnavailable unless MongoDB answers a read within the time budget. A read
-    (a job looked up by key), not the `ping` command: a SecantusDB whose disk filled still
-    answers `ping`, and fails every read and write (tests/chaos/test_mongo_faults.py)."""
-    me.get_db()[_JOBS_COLLECTION].find_one({"_id": "readiness-check"}, {"_id": 1})
+def whole_ms(stamp: datetime) -> datetime:
+    """`stamp` cut to whole milliseconds, the grain MongoDB keeps."""
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
 def now() -> datetime:
-    # MongoDB keeps milliseconds; trimming here keeps what we return equal to what we store.
-    stamp = datetime.now(UTC)
-    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+    # Trimmed to what MongoDB keeps, so that what we return equals what we store.
+    return whole_ms(datetime.now(UTC))
 
 
 @guard
@@ -121,11 +113,14 @@ def requeue_stale(document, *, cutoff: datetime, running_cutoff: datetime, limit
     ids = _stale_ids(document, stale, limit)
     if not ids:
         return []
+    return _mark_requeued(document, ids, document.objects(stale)._query)
+
+
+def _mark_requeued(document, ids: list[str], still: dict) -> list[str]:
+    """Mark those of `ids` that match `still` as re-queued now; return the ids marked."""
     items, stamp = document._get_collection(), now()
     # `_id` first: SecantusDB looks a filter up by its first indexed clause.
-    items.update_many(
-        {"_id": {"$in": ids}, **document.objects(stale)._query}, {"$set": {"requeued_at": stamp}}
-    )
+    items.update_many({"_id": {"$in": ids}, **still}, {"$set": {"requeued_at": stamp}})
     return [doc["_id"] for doc in items.find({"_id": {"$in": ids}, "requeued_at": stamp}, {"_id": 1})]
 
 
@@ -145,9 +140,7 @@ def requeue_queued(document, ids: list[str]) -> list[str]:
     them: their messages are published again."""
     if not ids:
         return []
-    items, stamp = document._get_collection(), now()
-    items.update_many({"_id": {"$in": ids}, "status": QUEUED}, {"$set": {"requeued_at": stamp}})
-    return [doc["_id"] for doc in items.find({"_id": {"$in": ids}, "requeued_at": stamp}, {"_id": 1})]
+    return _mark_requeued(document, ids, {"status": QUEUED})
 
 
 @guard

@@ -33,7 +33,7 @@ from .base import CANCELED, FINISHED, QUEUED, RUNNING, guard, now, orphans_mark,
 from .jobs import JobView, PredictionJob, batch_decode, batch_encode
 
 # What a worker reads of a job: never its output, which may be large.
-_FIELDS = {
+_CLAIM_FIELDS = {
     name: 1
     for name in (
         "owner_id",
@@ -124,7 +124,7 @@ def _claimable(doc: dict, task_id: str, worker: str | None, held: int | None) ->
     if doc["status"] != RUNNING:
         return False
     if doc.get("requeued_at") is not None and doc["requeued_at"] > doc["started_at"]:
-        return True  # orphaned: the sweeper found its worker gone
+        return True  # orphaned: its worker was found gone, or it ran past the hard time limit
     # No holder: claimed before holders were recorded, so by its own task.
     if doc.get("claimed_by") not in (None, task_id):
         return False
@@ -158,7 +158,7 @@ def job_claim(
     `held`: this is a retry of the task, whose earlier try claimed the job as this attempt
     (its `attempts` then) and could not write its end."""
     jobs = _jobs()
-    doc = jobs.find_one({"_id": job_id}, _FIELDS)
+    doc = jobs.find_one({"_id": job_id}, _CLAIM_FIELDS)
     if doc is None or not _claimable(doc, job_id, worker, held):
         return None, []
     released = _release_peers(job_id) if doc["status"] == RUNNING else []
@@ -200,24 +200,24 @@ def held_ends(job_id: str, *, held: int, peers: list[str]) -> tuple[list[JobView
     if lead["status"] not in FINISHED:
         return ended, []  # the job runs again: its claim sends the peers back (_release_peers)
     waiting = [doc_id for doc_id, doc in docs.items() if doc["status"] == RUNNING]
-    if waiting:
-        jobs.update_many(
-            {"_id": {"$in": waiting}, "status": RUNNING, "claimed_by": job_id},
-            {"$set": {"status": QUEUED, "claimed_by": None}},
-        )
+    _back_to_queue(waiting, task_id=job_id)
     return ended, waiting
 
 
 def _release_peers(task_id: str) -> list[str]:
-    jobs = _jobs()
-    held = [d["_id"] for d in jobs.find({"status": RUNNING, "claimed_by": task_id}, {"_id": 1})]
+    held = [d["_id"] for d in _jobs().find({"status": RUNNING, "claimed_by": task_id}, {"_id": 1})]
     held = [job_id for job_id in held if job_id != task_id]
-    if held:
-        jobs.update_many(
-            {"_id": {"$in": held}, "status": RUNNING, "claimed_by": task_id},
+    _back_to_queue(held, task_id=task_id)
+    return held
+
+
+def _back_to_queue(ids: list[str], *, task_id: str) -> None:
+    """Queue again those of `ids` that the task `task_id` still holds running."""
+    if ids:
+        _jobs().update_many(
+            {"_id": {"$in": ids}, "status": RUNNING, "claimed_by": task_id},
             {"$set": {"status": QUEUED, "claimed_by": None}},
         )
-    return held
 
 
 @guard
@@ -237,7 +237,7 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
                 "artifact_sha256": leader.artifact_sha256,
                 "inputs": None,
             },
-            _FIELDS,
+            _CLAIM_FIELDS,
         )
         .sort("created_at", 1)
         .limit(limit)
@@ -269,7 +269,8 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
     ]
 
 
-def _stored(output):
+def _output_as_stored(output):
+    # A batch's outputs are JSON text, as its rows are (jobs.batch_encode).
     return batch_encode(output) if isinstance(output, list) else output
 
 
@@ -281,10 +282,11 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     if not results:
         return []
     stamp = now()
+    # Each job's FINISH_FIELDS (history/jobs.py), as a finish message carries them.
     states = {
         job.id: {
             "status": fields["status"],
-            "output": _stored(fields.get("output")),
+            "output": _output_as_stored(fields.get("output")),
             "error": fields.get("error"),
             "attempts": job.attempts,
             "started_at": job.started_at,
@@ -319,7 +321,7 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
     return finished
 
 
-def running_workers() -> set[str]:
+def job_workers() -> set[str]:
     """The Celery nodes recorded as running some prediction job now."""
     return workers_running(PredictionJob)
 

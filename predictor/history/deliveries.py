@@ -2,8 +2,7 @@
 
 import mongoengine as me
 
-from .base import guard as _guard
-from .base import now
+from .base import guard, now
 
 
 class WebhookDelivery(me.Document):
@@ -25,11 +24,11 @@ class WebhookDelivery(me.Document):
     }
 
 
-@_guard
+@guard
 def delivery_log(**fields) -> WebhookDelivery:
     return WebhookDelivery(created_at=now(), **fields).save(force_insert=True)
 
 
-@_guard
+@guard
 def deliveries_for(job_id: str) -> list[WebhookDelivery]:
     return list(WebhookDelivery.objects(job_id=job_id).order_by("created_at"))

@@ -5,8 +5,7 @@ from datetime import datetime, timedelta
 import mongoengine as me
 from pymongo.errors import DuplicateKeyError
 
-from .base import guard as _guard
-from .base import now
+from .base import guard, now
 
 
 class IdempotencyKey(me.Document):
@@ -24,7 +23,7 @@ class IdempotencyKey(me.Document):
     }
 
 
-@_guard
+@guard
 def key_claim(
     *, owner_id: int, key: str, request_hash: str, job_id: str, ttl: timedelta
 ) -> IdempotencyKey | None:
@@ -44,7 +43,7 @@ def key_claim(
     return IdempotencyKey.objects(id=record_id).first()
 
 
-@_guard
+@guard
 def key_takeover(*, owner_id: int, key: str, old_job_id: str, new_job_id: str) -> bool:
     """Point the key at a new job, if it still names `old_job_id` (compare-and-set)."""
     return bool(
@@ -52,12 +51,12 @@ def key_takeover(*, owner_id: int, key: str, old_job_id: str, new_job_id: str) -
     )
 
 
-@_guard
+@guard
 def key_release(*, owner_id: int, key: str, job_id: str) -> None:
     """Forget a key whose job could not be queued, so a retry with it can succeed."""
     IdempotencyKey.objects(id=f"{owner_id}:{key}", job_id=job_id).delete()
 
 
-@_guard
+@guard
 def keys_purge_expired(before: datetime | None = None) -> int:
     return IdempotencyKey.objects(expires_at__lt=before or now()).delete()

@@ -6,11 +6,12 @@ from datetime import datetime
 import mongoengine as me
 import orjson
 
-from .base import CANCELED, QUEUED, RUNNING, STATUSES, now
-from .base import guard as _guard
+from .base import CANCELED, QUEUED, RUNNING, STATUSES, guard, now
 
 # What a finish writes: a finish message carries them (workers/events.py).
 FINISH_FIELDS = ("status", "output", "error", "attempts", "started_at", "completed_at", "worker")
+# The error of a job canceled because its Cancel-After deadline passed, whoever saw it pass.
+DEADLINE_PASSED = "canceled: its Cancel-After deadline passed"
 
 
 class PredictionJob(me.Document):
@@ -47,7 +48,8 @@ class PredictionJob(me.Document):
     created_at = me.DateTimeField(required=True)
     started_at = me.DateTimeField(null=True)
     completed_at = me.DateTimeField(null=True)
-    # Set when the sweeper re-publishes a job whose task never arrived (see base.requeue_stale).
+    # Set when the sweeper or the rescue publishes the job again (its task was lost or its
+    # worker died): after `started_at`, the job is orphaned and any delivery may claim it.
     requeued_at = me.DateTimeField(null=True)
     # The task running it: its own, or the one whose batch it joined (history/claims.py).
     claimed_by = me.StringField(null=True)
@@ -90,8 +92,8 @@ def batch_decode(value):
 class JobView:
     """A stored job as pymongo read it, with the document's attribute names.
 
-    Reads and writes of jobs skip mongoengine's conversions: on a large batch they cost
-    several times the database call itself, to create a job and to read it. PredictionJob
+    Reads and writes of jobs skip mongoengine's conversions, which on a large batch cost
+    more than the database call itself, to create a job and to read it. PredictionJob
     stays the schema's home (fields, indexes) and the way to query the collection.
     """
 
@@ -147,7 +149,7 @@ _DEFAULTS = {
 }
 
 
-@_guard
+@guard
 def job_create(
     *,
     owner_id: int,
@@ -190,13 +192,13 @@ def job_create(
     return JobView(doc)
 
 
-@_guard
+@guard
 def webhook_handed(job_id: str) -> None:
     """The job's "completed" delivery is published: out of the outbox."""
     PredictionJob._get_collection().update_one({"_id": job_id}, {"$unset": {"webhook_unsent": ""}})
 
 
-@_guard
+@guard
 def webhooks_unsent(*, ended_before: datetime, limit: int) -> list[JobView]:
     """Jobs that ended before `ended_before` with their "completed" delivery never published."""
     found = PredictionJob._get_collection().find(
@@ -205,12 +207,20 @@ def webhooks_unsent(*, ended_before: datetime, limit: int) -> list[JobView]:
     return [JobView(doc) for doc in found]
 
 
-@_guard
+@guard
+def ping() -> None:
+    """Raise HistoryUnavailable unless MongoDB answers a read within the time budget. A read
+    (a job looked up by key), not the `ping` command: a SecantusDB whose disk filled still
+    answers `ping`, and fails every read and write (tests/chaos/test_mongo_faults.py)."""
+    PredictionJob._get_collection().find_one({"_id": "readiness-check"}, {"_id": 1})
+
+
+@guard
 def job_delete(job_id: str) -> None:
     PredictionJob.objects(id=job_id).delete()
 
 
-@_guard
+@guard
 def job_get(job_id: str, *, owner_id: int | None = None) -> JobView | None:
     # `_id` first: SecantusDB looks a filter up by its first indexed clause.
     query = {"_id": job_id} if owner_id is None else {"_id": job_id, "owner_id": owner_id}
@@ -218,18 +228,17 @@ def job_get(job_id: str, *, owner_id: int | None = None) -> JobView | None:
     return JobView(doc) if doc is not None else None
 
 
-@_guard
+@guard
 def jobs_cancel_expired(*, limit: int) -> list[JobView]:
     """Cancel unfinished jobs whose Cancel-After deadline has passed; returns them."""
     expired = (
         PredictionJob.objects(status__in=[QUEUED, RUNNING], cancel_after__lt=now()).only("id").limit(limit)
     )
-    reason = "canceled: its Cancel-After deadline passed"
-    canceled = [job_finish(job.id, status=CANCELED, error=reason) for job in expired]
+    canceled = [job_finish(job.id, status=CANCELED, error=DEADLINE_PASSED) for job in expired]
     return [job for job in canceled if job is not None]
 
 
-@_guard
+@guard
 def job_finish(job_id: str, *, status: str, output=None, error: str | None = None) -> JobView | None:
     """Finish an unfinished job (a cancel, a deadline, a give-up); None if it had finished
     already, so a result never overwrites a cancellation and a cancel never a result.
@@ -245,7 +254,7 @@ def job_finish(job_id: str, *, status: str, output=None, error: str | None = Non
     return job_get(job_id) if moved.modified_count else None
 
 
-@_guard
+@guard
 def job_cancel(job_id: str, *, owner_id: int) -> tuple[JobView | None, bool]:
     """Cancel the owner's job if unfinished. Returns (job, whether this call canceled it);
     a finished job is returned as it is."""

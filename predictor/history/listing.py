@@ -3,16 +3,16 @@
 SecantusDB (the embedded server) answers a query by fetching every document its index
 lookup yields, then sorting and cutting in Python: a page cost as much as reading the
 user's whole history, and a filter its indexes do not cover exactly (status, version) fell
-back to every job of the user. So a page is read in time windows walked back from the newest end, each
-window a range on the (owner, [model,] created_at) indexes, widening while it finds too
-little; status and version are checked on the window's jobs here. A page costs what its
+back to every job of the user. So a page is read in time windows walked back from the newest
+end, each window a range on the (owner, [model,] created_at) indexes, widening while it finds
+too little; status and version are checked on the window's jobs here. A page costs what its
 windows hold, not what the history holds; on a real MongoDB the same ranges are index scans.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .base import STATUSES, guard, now
+from .base import STATUSES, guard, now, whole_ms
 from .jobs import JobView, PredictionJob
 
 MS = timedelta(milliseconds=1)
@@ -40,15 +40,6 @@ class JobsQuery:
         )
 
 
-def jobs_query(**filters) -> JobsQuery:
-    return JobsQuery(**filters)
-
-
-def _ms(value: datetime) -> datetime:
-    # Stored times are whole milliseconds (base.now): bounds are compared at that grain.
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -62,14 +53,15 @@ def jobs_page(query: JobsQuery, *, limit: int, before: tuple[datetime, str] | No
     # Windows are (lower, upper), both exclusive, each next one's upper one millisecond
     # above this one's lower: every stored millisecond is in exactly one window. ($gt and
     # $lt only: SecantusDB 0.7.0b3 drops documents equal to a $gte bound on a descending
-    # compound-index key.)
+    # compound-index key.) Stored times are whole milliseconds (base.now): bounds are cut
+    # to that grain.
     upper = now() + MS
     if query.created_before is not None:
         upper = min(upper, _aware(query.created_before))
     seen_at = _aware(before[0]) if before is not None else None
     if seen_at is not None and seen_at < upper:
-        upper = _ms(seen_at) + MS
-    floor = _ms(_aware(query.created_after)) - MS if query.created_after is not None else EARLIEST
+        upper = whole_ms(seen_at) + MS
+    floor = whole_ms(_aware(query.created_after)) - MS if query.created_after is not None else EARLIEST
     found: list[dict] = []
     span, first = FIRST_WINDOW, True
     collection = PredictionJob._get_collection()
@@ -143,7 +135,7 @@ def jobs_summary(owner_id: int, since: datetime) -> dict:
     ``$gt`` on the bound, as in jobs_page (SecantusDB and ``$gte`` on that index).
     """
     pipeline = [
-        {"$match": {"owner_id": owner_id, "created_at": {"$gt": _ms(_aware(since))}}},
+        {"$match": {"owner_id": owner_id, "created_at": {"$gt": whole_ms(_aware(since))}}},
         # $subtract of dates is milliseconds; null when either date is missing or null.
         {
             "$project": {

@@ -5,8 +5,7 @@ from datetime import datetime
 
 import mongoengine as me
 
-from .base import guard as _guard
-from .base import now
+from .base import guard, now
 
 
 class LabelledSample(me.Document):
@@ -35,7 +34,7 @@ class LabelledSample(me.Document):
     }
 
 
-@_guard
+@guard
 def samples_add(
     *,
     model: str,
@@ -67,12 +66,12 @@ def samples_add(
     return batch_id
 
 
-@_guard
+@guard
 def samples_for(model: str) -> list[LabelledSample]:
     return list(LabelledSample.objects(model=model).order_by("created_at"))
 
 
-@_guard
+@guard
 def sample_upsert(*, model: str, features: dict, label, job_id: str, row: int, created_by: int) -> None:
     """Feedback on one row of a job: inserted once, replaced when sent again."""
     LabelledSample.objects(job_id=job_id, row=row).update_one(
@@ -87,19 +86,19 @@ def sample_upsert(*, model: str, features: dict, label, job_id: str, row: int, c
     )
 
 
-@_guard
+@guard
 def sample_label(*, job_id: str, row: int):
     """The true label given for a job's row, or None."""
     sample = LabelledSample.objects(job_id=job_id, row=row).only("label").first()
     return sample.label if sample else None
 
 
-@_guard
+@guard
 def sample_exists(*, job_id: str, row: int) -> bool:
     return LabelledSample.objects(job_id=job_id, row=row).only("id").first() is not None
 
 
-@_guard
+@guard
 def samples_count_since(*, created_by: int, source: str, since) -> tuple[int, datetime | None]:
     """How many samples the user added from `source` since then, and when the oldest was."""
     query = LabelledSample.objects(created_by=created_by, source=source, created_at__gte=since)

@@ -20,8 +20,7 @@ import mongoengine as me
 
 from myproject.processes import process_alive
 
-from .base import FAILED, QUEUED, RUNNING, SUCCEEDED, now, orphans_mark, workers_running
-from .base import guard as _guard
+from .base import FAILED, QUEUED, RUNNING, SUCCEEDED, guard, now, orphans_mark, workers_running
 
 
 class TrainingRun(me.Document):
@@ -74,7 +73,7 @@ class DuplicateRun(Exception):
     """A nightly run for this model and night exists already."""
 
 
-@_guard
+@guard
 def training_create(
     *, model: str, params: dict, trigger: str, requested_by: int | None = None, nightly_key: str | None = None
 ) -> TrainingRun:
@@ -94,24 +93,24 @@ def training_create(
     return run
 
 
-@_guard
+@guard
 def training_delete(run_id: str) -> None:
     """Remove a run that was never queued (its publish failed: nothing will run it)."""
     TrainingRun.objects(id=run_id).delete()
 
 
-@_guard
+@guard
 def training_get(run_id: str) -> TrainingRun | None:
     return TrainingRun.objects(id=run_id).first()
 
 
-@_guard
+@guard
 def trainings_list(*, model: str | None = None, limit: int = 50) -> list[TrainingRun]:
     query = TrainingRun.objects(model=model) if model else TrainingRun.objects
     return list(query.order_by("-created_at").limit(limit))
 
 
-@_guard
+@guard
 def training_claim(run_id: str, *, stale_before: datetime, worker: str | None = None) -> TrainingRun | None:
     """Mark the run running in this process of `worker` (a Celery node name), if it is
     claimable (the module's docstring says when); None otherwise.
@@ -170,18 +169,19 @@ def trainings_orphan(worker: str, held: list[str], **judged) -> list[str]:
     return orphans_mark(TrainingRun, worker, held, **judged)
 
 
-@_guard
+@guard
 def training_stage(run_id: str, stage: str) -> None:
     TrainingRun.objects(id=run_id).update_one(set__stage=stage, push__progress={"stage": stage, "at": now()})
 
 
-@_guard
+@guard
 def training_finish(run_id: str, *, status: str, **fields) -> None:
     updates = {f"set__{name}": value for name, value in fields.items()}
+    stamp = now()
     TrainingRun.objects(id=run_id, status__in=[QUEUED, RUNNING]).update_one(
         set__status=status,
         set__stage=status,
-        set__completed_at=now(),
-        push__progress={"stage": status, "at": now()},
+        set__completed_at=stamp,
+        push__progress={"stage": status, "at": stamp},
         **updates,
     )
