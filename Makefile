@@ -90,7 +90,7 @@ soak: $(BIN)/.dev-installed
 
 # A long random and stateful schemathesis run against a running `make up` (see bench/fuzz.py).
 fuzz: $(BIN)/.dev-installed
-	$(BIN)/python bench/fuzz.py
+	$(BIN)/python -m bench.fuzz
 
 format: $(BIN)/.dev-installed
 	$(BIN)/ruff format .

@@ -21,12 +21,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from myproject import defaults
 
 
 def main() -> int:
-    base = "http://" + os.environ.get("WEB_BIND", "127.0.0.1:8000")
-    password_file = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "admin-password"
+    base = "http://" + (os.environ.get("WEB_BIND") or defaults.WEB_BIND)
+    password_file = Path(os.environ.get("VAR_DIR") or defaults.VAR_DIR) / defaults.ADMIN_PASSWORD_FILE
     if not password_file.exists():
         sys.exit(f"no {password_file}: start the platform with `make up` first")
     body = json.dumps({"username": "admin", "password": password_file.read_text().strip()}).encode()

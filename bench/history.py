@@ -146,8 +146,14 @@ def history_phase(stack, clients, owner_id: int, examples: list[dict], timing: d
         }
         for name, path in PAGES.items():
             # No warm-up: at 100,000 jobs one page can take longer than the whole budget.
-            spec = {"kind": "get", "path": path, "warmup_s": 0.0, "duration_s": timing["history_budget_s"],
-                    "max_requests": 60, "expect_results": 50}  # fmt: skip
+            spec = {
+                "kind": "get",
+                "path": path,
+                "warmup_s": 0.0,
+                "duration_s": timing["history_budget_s"],
+                "max_requests": 60,
+                "expect_results": 50,
+            }
             entry[name] = latency(_measured(clients, spec)["latency_s"])
         entry["csv"] = _export(clients, size, timing["csv_cap_s"])
         results[str(size)] = entry

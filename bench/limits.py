@@ -1,12 +1,15 @@
 """The limits every scenario is compared against, measured in the same run on the same
-servers: a bare Celery no-op, the model in process, raw MongoDB writes (history.py)."""
+servers: a bare Celery no-op, the web floor (bench/web_urls.py), the model in process, the
+predict worker's memory; raw MongoDB writes are in history.py."""
 
 import json
 import subprocess
 import sys
 
+from myproject.defaults import ROOT
+
 from .procs import rss_mb
-from .stack import NOOP_QUEUE, ROOT
+from .stack import NOOP_QUEUE
 from .stats import latency, summarize
 
 

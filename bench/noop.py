@@ -6,38 +6,27 @@ another app and queue, and completion is told the way the platform tells it: a R
 pub/sub message that the waiting client sleeps on. What the platform adds on top (Django,
 MongoDB, the model) is then exactly the gap between a scenario and this.
 
+Importing the settings imports the myproject package, and with it the platform's Celery
+signal handlers (myproject/celery.py): they run in this worker too.
+
 Run as a worker: celery -A bench.noop worker --queues bench-noop ...
 """
 
-import importlib.util
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import redis
 from celery import Celery
 
+from myproject import settings as platform_settings
+
 from .stack import NOOP_QUEUE
 
-ROOT = Path(__file__).resolve().parent.parent
 DONE_CHANNEL = "bench-noop-done"
 
-
-def _platform_settings():
-    # Loaded from its file, not as myproject.settings: importing the myproject package would
-    # set up the platform's Celery app and its signal handlers in this worker too.
-    spec = importlib.util.spec_from_file_location(
-        "bench_platform_settings", ROOT / "myproject" / "settings.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_settings = _platform_settings()
 app = Celery("bench_noop")
-app.config_from_object(_settings, namespace="CELERY")
+app.config_from_object(platform_settings, namespace="CELERY")
 app.conf.update(
     task_default_queue=NOOP_QUEUE,
     task_routes={"bench.noop": {"queue": NOOP_QUEUE}},
@@ -51,7 +40,9 @@ def redis_client() -> redis.Redis:
     # As workers/events.py: one client per process, made after the fork.
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(_settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+        _client = redis.Redis.from_url(
+            platform_settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+        )
     return _client
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import scenarios
 
-SCENARIO = {"model": "breast_cancer", "kind": "wait", "rows": 1, "clients": 16}
+SCENARIO = "breast_cancer/wait-1/c16"  # without a name after --profile
 TARGETS = ("web", "predict", "mongo")
 RATE_HZ = 50  # two samplers per process (SVG and raw): half the rate each
 
@@ -22,12 +22,16 @@ def parse(name: str) -> dict:
     model, shape, clients = name.split("/")
     kind, count = shape.split("-")
     rows = 1 if kind in ("wait", "poll") else int(count)
-    return {"model": model, "kind": "wait" if kind == "batch" else kind, "rows": rows,
-            "clients": int(clients.lstrip("c"))}  # fmt: skip
+    return {
+        "model": model,
+        "kind": "wait" if kind == "batch" else kind,
+        "rows": rows,
+        "clients": int(clients.lstrip("c")),
+    }
 
 
 def record(stack, clients, meter, rows: dict, timing: dict, scenario=True) -> dict:
-    spec = parse(scenario) if isinstance(scenario, str) else SCENARIO
+    spec = parse(scenario if isinstance(scenario, str) else SCENARIO)
     out = stack.var / "profile"
     out.mkdir(exist_ok=True)
     py_spy = str(Path(sys.executable).with_name("py-spy"))

@@ -4,22 +4,16 @@
 import json
 from pathlib import Path
 
+from myproject.procfile import procfile_command
+
 from . import scenarios, tables, targets
+from .load import POLL_FIRST_S, POLL_GROWTH, POLL_MAX_S
+from .stats import ratio
 from .tables import cpu_split, fmt, table
 
 BENCH = Path(__file__).resolve().parent
 RESULTS_MD, RESULTS_JSON = BENCH / "RESULTS.md", BENCH / "results.json"
 DISTURBED_PCT = 10
-LEGEND = (
-    "Web: the Procfile's gunicorn (2 workers x 48 threads); predict worker: the Procfile's celery "
-    "(prefork, concurrency 2); SecantusDB; redis-server; each started by the bench on free ports. "
-    "Clients: aiohttp, closed loop, in 2 processes of their own. Latency: submit to finished job, as "
-    "the client sees it (`wait`: one request with `Prefer: wait=30`; `poll`: submit, then GET after "
-    "10 ms, 15 ms, ... up to 200 ms apart); jobs/s: jobs finished within the window (at one client, "
-    "batches alternate with one-row jobs, measured apart, and jobs/s counts the batches). /noop: the ratio "
-    "to the Celery no-op limit. Beyond model: (batch p50 - one-row p50 - the model's own time for the "
-    "batch in process) / rows. CPU: percent of one core (the machine has 200) per process group."
-)
 
 
 def finish(results: dict, *, write: bool) -> None:
@@ -50,7 +44,7 @@ def markdown(results: dict) -> str:
         "",
         *changed(m),
         *disturbance(results),
-        LEGEND,
+        legend(results),
         "",
         "### Limits, measured in the same run on the same servers",
         "",
@@ -65,6 +59,31 @@ def markdown(results: dict) -> str:
     return "\n".join(out)
 
 
+def legend(results: dict) -> str:
+    """What ran and what each figure means, read from where each is set."""
+    # Here, once the run is over, not at the top: the bench's own process is measured, and
+    # gunicorn's settings import the platform's metrics (prometheus_client, redis).
+    from myproject import gunicorn_conf
+
+    worker = procfile_command("worker", {})
+    pool = worker[worker.index("--pool") + 1] if "--pool" in worker else "prefork"
+    concurrency = worker[worker.index("--concurrency") + 1]
+    polls = f"{1000 * POLL_FIRST_S:.0f} ms, {1000 * POLL_FIRST_S * POLL_GROWTH:.0f} ms"
+    return (
+        f"Web: the Procfile's gunicorn ({gunicorn_conf.workers} workers x {gunicorn_conf.threads} "
+        f"threads); predict worker: the Procfile's celery ({pool}, concurrency {concurrency}); "
+        "SecantusDB; redis-server; each started by the bench on free ports. Clients: aiohttp, closed "
+        f"loop, in {results['config']['client_processes']} processes of their own. Latency: submit to "
+        "finished job, as the client sees it (`wait`: one request with "
+        f"`Prefer: wait={scenarios.WAIT_S}`; `poll`: submit, then GET after {polls}, ... up to "
+        f"{1000 * POLL_MAX_S:.0f} ms apart); jobs/s: jobs finished within the window (at one client, "
+        "batches alternate with one-row jobs, measured apart, and jobs/s counts the batches). /noop: "
+        "the ratio to the Celery no-op limit. Beyond model: (batch p50 - one-row p50 - the model's own "
+        "time for the batch in process) / rows. CPU: percent of one core (the machine has "
+        f"{100 * results['machine']['cores']}) per process group."
+    )
+
+
 def changed(m: dict) -> list[str]:
     moved = m.get("code_changed_during_run")
     if not moved:
@@ -77,8 +96,20 @@ def changed(m: dict) -> list[str]:
 
 
 def scenario_table(done: dict) -> list[str]:
-    header = ["scenario", "p50 ms", "p99 ms", "jobs/s", "rows/s", "errors", "p50 /noop", "p99 /noop",
-              "jobs/s /noop", "beyond model us/row", "jobs stored", "CPU, % of a core"]  # fmt: skip
+    header = [
+        "scenario",
+        "p50 ms",
+        "p99 ms",
+        "jobs/s",
+        "rows/s",
+        "errors",
+        "p50 /noop",
+        "p99 /noop",
+        "jobs/s /noop",
+        "beyond model us/row",
+        "jobs stored",
+        "CPU, % of a core",
+    ]
     rows = []
     for name, f in done.items():
         errors = fmt(f["errors"]) + (f" ({f['held_202']} got 202)" if f.get("held_202") else "")
@@ -101,9 +132,11 @@ def disturbance(results: dict) -> list[str]:
         name for done in results["scenarios"].values() for name, f in done.items() if disturbed(f["cpu"])
     ]
     other = results["usage"]["groups"].get("other", {}).get("cpu_pct", 0.0)
-    note = (f"Processes that are not the bench's used {other:.0f}% of one core over the run. "
-            f"{len(marked)} scenarios (marked *) had them take {DISTURBED_PCT}% or more: their figures "
-            "are disturbed.")  # fmt: skip
+    note = (
+        f"Processes that are not the bench's used {other:.0f}% of one core over the run. "
+        f"{len(marked)} scenarios (marked *) had them take {DISTURBED_PCT}% or more: their figures "
+        "are disturbed."
+    )
     return [note, ""] if marked or other >= DISTURBED_PCT else []
 
 
@@ -112,10 +145,18 @@ def micro_batching(done: dict) -> list[str]:
     shared = [name for name in on if name in off]
     if not shared:
         return []
-    rows = [[name, on[name]["jobs_per_s"], off[name]["jobs_per_s"],
-             targets.ratio(on[name]["jobs_per_s"], off[name]["jobs_per_s"]), on[name]["p99_ms"],
-             off[name]["p99_ms"], targets.ratio(on[name]["p99_ms"], off[name]["p99_ms"])]
-            for name in shared]  # fmt: skip
+    rows = [
+        [
+            name,
+            on[name]["jobs_per_s"],
+            off[name]["jobs_per_s"],
+            ratio(on[name]["jobs_per_s"], off[name]["jobs_per_s"]),
+            on[name]["p99_ms"],
+            off[name]["p99_ms"],
+            ratio(on[name]["p99_ms"], off[name]["p99_ms"]),
+        ]
+        for name in shared
+    ]
     header = ["scenario", "jobs/s on", "jobs/s off", "on/off", "p99 ms on", "p99 ms off", "on/off"]
     return ["### Micro-batching on against off", "", *table(header, rows)]
 
@@ -126,6 +167,14 @@ def targets_table(rows: list[dict]) -> list[str]:
 
     return table(
         ["target", "measured", "limit", "ratio", "met"],
-        [[t["target"], quantity(t["measured"], t["unit"]), quantity(t["limit"], t["unit"]), t["ratio"],
-          {True: "met", False: "MISSED", None: "-"}[t["met"]]] for t in rows],
-    )  # fmt: skip
+        [
+            [
+                t["target"],
+                quantity(t["measured"], t["unit"]),
+                quantity(t["limit"], t["unit"]),
+                t["ratio"],
+                {True: "met", False: "MISSED", None: "-"}[t["met"]],
+            ]
+            for t in rows
+        ],
+    )

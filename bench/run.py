@@ -12,18 +12,15 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench import history, limits, report, scenarios  # noqa: E402
-from bench.load import Clients  # noqa: E402
-from bench.procs import Meter, rss_mb  # noqa: E402
-from bench.stack import Stack, http, token_user_id  # noqa: E402
+from bench import history, limits, profile, report, scenarios
+from bench.load import Clients
+from bench.procs import Meter, rss_mb
+from bench.stack import Stack, http, token_user_id
+from myproject.defaults import ROOT
 
 # The predict worker's micro-batching settings (myproject/settings.py): "on" is the default,
 # "off" runs one job per task.
@@ -32,15 +29,29 @@ MODES = {
     "off": {"PREDICTION_BATCH_MAX_JOBS": "1", "PREDICTION_BATCH_MAX_WAIT_MS": "5"},
 }
 FULL = {
-    "warmup_s": 1.0, "duration_s": 4.0, "duration_1_s": 5.0, "duration_long_s": 7.0, "roundtrips": 500,
-    "noop_tasks": 3000, "mongo_n": 500, "history_sizes": [1000, 100_000], "history_budget_s": 12.0,
+    "warmup_s": 1.0,
+    "duration_s": 4.0,
+    "duration_1_s": 5.0,
+    "duration_long_s": 7.0,
+    "roundtrips": 500,
+    "noop_tasks": 3000,
+    "mongo_n": 500,
+    "history_sizes": [1000, 100_000],
+    "history_budget_s": 12.0,
     "csv_cap_s": 10.0,
-}  # fmt: skip
+}
 QUICK = {
-    "warmup_s": 0.3, "duration_s": 1.0, "duration_1_s": 1.5, "duration_long_s": 2.0, "roundtrips": 100,
-    "noop_tasks": 500, "mongo_n": 100, "history_sizes": [1000, 5000], "history_budget_s": 2.0,
+    "warmup_s": 0.3,
+    "duration_s": 1.0,
+    "duration_1_s": 1.5,
+    "duration_long_s": 2.0,
+    "roundtrips": 100,
+    "noop_tasks": 500,
+    "mongo_n": 100,
+    "history_sizes": [1000, 5000],
+    "history_budget_s": 2.0,
     "csv_cap_s": 3.0,
-}  # fmt: skip
+}
 CLIENT_PROCESSES = 2  # one per core: more would only take turns
 
 
@@ -57,7 +68,7 @@ def arguments():
         const=True,
         default=False,
         metavar="SCENARIO",
-        help="repeat one scenario under py-spy (default breast_cancer/wait-1/c16)",
+        help=f"repeat one scenario under py-spy (default {profile.SCENARIO})",
     )
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave RESULTS.md and results.json"
@@ -144,15 +155,13 @@ def main() -> None:
                     {"pid": pid, **rss_mb(pid)} for pid in stack.pool_pids("predict")
                 ]
                 if args.profile:
-                    from bench import profile
-
                     results["profile"] = profile.record(stack, clients, meter, rows, timing, args.profile)
             stack.stop("predict")
         if not args.skip_history:
             # Last: 100,000 stored jobs (and their deletion) would slow what came after them.
             step("history at scale", began)
             history.collection(stack).delete_many({})
-            results["history"] = history_phase(stack, owner, token, meter, timing, examples)
+            results["history"] = history_at_scale(stack, owner, token, meter, timing, examples)
             results["history"]["indexes"] = results["mongo_indexes"]
     finally:
         if clients:
@@ -163,9 +172,10 @@ def main() -> None:
     results["peaks_resettable"] = meter.peaks_resettable
     results["run_s"] = round(time.monotonic() - began, 1)
     results["machine"] = measured
-    if code_state() != {key: measured[key] for key in ("commit", "dirty")}:
+    now = code_state()
+    if now != {key: measured[key] for key in ("commit", "dirty")}:
         # Workers started after the change ran the new code: the figures mix two versions.
-        results["machine"]["code_changed_during_run"] = code_state()
+        results["machine"]["code_changed_during_run"] = now
     # RESULTS.md and results.json hold whole runs only: a partial one would read as a regression.
     partial = args.quick or args.only or args.skip_history or args.modes != "on,off"
     report.finish(results, write=not (args.no_write or partial))
@@ -177,7 +187,7 @@ def step(what: str, began: float) -> None:
     print(f"bench: [{time.monotonic() - began:5.0f} s] {what}", flush=True)
 
 
-def history_phase(stack, owner: dict, token: str, meter: Meter, timing: dict, examples: list) -> dict:
+def history_at_scale(stack, owner: dict, token: str, meter: Meter, timing: dict, examples: list) -> dict:
     # A client process of its own, logged in as the user whose history it reads.
     reader = Clients(stack.base, [owner], 1, stack.env, meter)
     try:
@@ -208,10 +218,13 @@ def run_scenarios(clients, meter, rows, timing, only: str, began: float, stored)
 
 def machine() -> dict:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
-    )  # fmt: skip
+    )
     return {
         "node": platform.node(),
         "cores": os.cpu_count(),
@@ -223,8 +236,9 @@ def machine() -> dict:
     }
 
 
-# The bench's own files and the documentation: changes to them do not change what is measured.
-BENCH_FILES = [":!bench", ":!Makefile", ":!requirements-dev.txt", ":!README.md", ":!docs"]
+# Git pathspecs leaving out the bench's own files and the documentation: changes to them do
+# not change what is measured.
+NOT_MEASURED = [":!bench", ":!Makefile", ":!requirements-dev.txt", ":!README.md", ":!docs"]
 
 
 def code_state() -> dict:
@@ -235,7 +249,7 @@ def code_state() -> dict:
 
     return {
         "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--", ".", *BENCH_FILES)),
+        "dirty": bool(git("status", "--porcelain", "--", ".", *NOT_MEASURED)),
     }
 
 

@@ -33,8 +33,11 @@ def matrix(models=MODELS) -> list[dict]:
     shapes = [("wait", 1, clients) for clients in CLIENTS["wait"]]
     shapes += [("poll", 1, clients) for clients in CLIENTS["poll"]]
     shapes += [("wait", rows, clients) for rows in BATCH_ROWS for clients in CLIENTS["batch"]]
-    return [{"model": model, "kind": kind, "rows": rows, "clients": clients}
-            for kind, rows, clients in shapes for model in models]  # fmt: skip
+    return [
+        {"model": model, "kind": kind, "rows": rows, "clients": clients}
+        for kind, rows, clients in shapes
+        for model in models
+    ]
 
 
 def name(spec: dict) -> str:

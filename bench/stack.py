@@ -16,12 +16,21 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from myproject.defaults import ROOT
 from myproject.procfile import procfile_command
-from myproject.servers import free_port, mongo_command, mongo_uri, port_open, redis_command, stop, wait_until
+from myproject.servers import (
+    free_port,
+    mongo_command,
+    mongo_uri,
+    port_open,
+    redis_command,
+    redis_url,
+    stop,
+    wait_until,
+)
 
 from .procs import Meter
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-Pass-2026"
 NOOP_QUEUE = "bench-noop"
 
@@ -51,7 +60,7 @@ class Stack:
         self.var, self.meter, self.procs = var, meter, {}
         self.redis_persist = redis_persist
         (var / "logs").mkdir(parents=True, exist_ok=True)
-        self.web_port, self.mongo_port, redis_port = free_port(), free_port(), free_port()
+        self.web_port, self.mongo_port, self.redis_port = free_port(), free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.web_port}"
         self.mongo_uri = mongo_uri(self.mongo_port, "bench")
         self.env = {
@@ -59,7 +68,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "myproject.settings",
             "VAR_DIR": str(var),
             "MONGODB_URI": self.mongo_uri,
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "REDIS_URL": redis_url(self.redis_port),
             "WEB_BIND": f"127.0.0.1:{self.web_port}",
             "PUBLIC_BASE_URL": self.base,
             # The bench's clients submit far faster than a person; the limits are not what it measures.
@@ -75,10 +84,8 @@ class Stack:
         }
         for name in ("DATABASE_URL", "FLOWER_URL", "ARTIFACT_DIR"):
             self.env.pop(name, None)
-        self.redis_url = self.env["REDIS_URL"]
         self.start("mongo", mongo_command(self.mongo_port, str(var / "mongo")))
         wait_until(lambda: port_open(self.mongo_port), timeout=60, what="SecantusDB")
-        self.redis_port = redis_port
         self.redis_start()
         started = time.monotonic()
         subprocess.run(
@@ -92,7 +99,7 @@ class Stack:
         # The platform's settings and URLs, plus the web floor (bench/web_urls.py).
         web_env = {"DJANGO_SETTINGS_MODULE": "bench.web_settings"}
         self.start("web", procfile_command("web", self.env), env=web_env)
-        wait_until(lambda: self._healthy(), timeout=60, what="gunicorn")
+        wait_until(self._healthy, timeout=60, what="gunicorn")
 
     def redis_start(self, *, wipe: bool = False) -> None:
         """Start redis-server on its port; `wipe`: with none of its earlier data."""

@@ -2,6 +2,7 @@
 spread between this run and the previous one."""
 
 from .scenarios import BATCH_ROWS, MODELS
+from .stats import ratio
 
 
 def _row(target, measured, limit, ratio, met, unit="") -> dict:
@@ -13,10 +14,6 @@ def _row(target, measured, limit, ratio, met, unit="") -> dict:
         "unit": unit,
         "met": None if met is None else bool(met),
     }
-
-
-def ratio(a, b):
-    return round(a / b, 2) if a is not None and b else None
 
 
 def _bounded(target, measured, base, factor, unit, *, at_least: bool) -> dict:
@@ -66,12 +63,15 @@ def floors(results: dict) -> dict:
         "batching_gain_max": round(per_job_ms / rest_ms, 2),
         "latency_ms": round(latency_ms, 2),
         "cpu_ms_per_job": {
-            "web_floor": floor["c16"]["web_cpu_ms_per_request"], "noop_task": round(noop_cpu_ms, 3),
-            "mongo": mongo["job_floor_cpu_ms"], "model": round(model_ms, 3), "total": round(per_job_ms, 3),
+            "web_floor": floor["c16"]["web_cpu_ms_per_request"],
+            "noop_task": round(noop_cpu_ms, 3),
+            "mongo": mongo["job_floor_cpu_ms"],
+            "model": round(model_ms, 3),
+            "total": round(per_job_ms, 3),
         },
         "jobs_per_s": round(cores * 1000 / per_job_ms, 1),
         "cores": cores,
-    }  # fmt: skip
+    }
 
 
 def floor_rows(results: dict) -> list[dict]:
@@ -82,24 +82,48 @@ def floor_rows(results: dict) -> list[dict]:
         return []
     noop = results["limits"]["noop"]
     rows = [
-        _row("floor: one-row job latency, 1 client (no-op round trip + web floor + MongoDB floor + model)",
-             found["latency_ms"], round(4 * noop["roundtrip"]["p50_ms"], 2),
-             ratio(found["latency_ms"], noop["roundtrip"]["p50_ms"]), None, "ms"),
-        _row(f"floor: one-row jobs/s the parts' CPU allows on {found['cores']} cores "
-             f"({found['cpu_ms_per_job']['total']} ms a job)", found["jobs_per_s"],
-             round(0.5 * noop["throughput"]["tasks_per_s"], 1),
-             ratio(found["jobs_per_s"], noop["throughput"]["tasks_per_s"]), None, "/s"),
-    ]  # fmt: skip
-    rows.append(_row(
-        "floor: the most micro-batching can gain at the parts' cost (web floor and MongoDB stay, "
-        "the worker's share goes)", found["batching_gain_max"], 3, None, None, "x"))  # fmt: skip
+        _row(
+            "floor: one-row job latency, 1 client (no-op round trip + web floor + MongoDB floor + model)",
+            found["latency_ms"],
+            round(4 * noop["roundtrip"]["p50_ms"], 2),
+            ratio(found["latency_ms"], noop["roundtrip"]["p50_ms"]),
+            None,
+            "ms",
+        ),
+        _row(
+            f"floor: one-row jobs/s the parts' CPU allows on {found['cores']} cores "
+            f"({found['cpu_ms_per_job']['total']} ms a job)",
+            found["jobs_per_s"],
+            round(0.5 * noop["throughput"]["tasks_per_s"], 1),
+            ratio(found["jobs_per_s"], noop["throughput"]["tasks_per_s"]),
+            None,
+            "/s",
+        ),
+    ]
+    rows.append(
+        _row(
+            "floor: the most micro-batching can gain at the parts' cost (web floor and MongoDB stay, "
+            "the worker's share goes)",
+            found["batching_gain_max"],
+            3,
+            None,
+            None,
+            "x",
+        )
+    )
     for model in MODELS:
         if ceiling := batching_ceiling(results, model):
-            rows.append(_row(
-                f"floor: {model} micro-batching at 64 clients can gain at most this much, with the "
-                f"predict worker free ({ceiling['outside_cpu_ms_per_job']} ms of CPU a job elsewhere)",
-                ceiling["jobs_per_s"], round(3 * ceiling["off_jobs_per_s"], 1), ceiling["ratio_to_off"],
-                None, "/s"))  # fmt: skip
+            rows.append(
+                _row(
+                    f"floor: {model} micro-batching at 64 clients can gain at most this much, with the "
+                    f"predict worker free ({ceiling['outside_cpu_ms_per_job']} ms of CPU a job elsewhere)",
+                    ceiling["jobs_per_s"],
+                    round(3 * ceiling["off_jobs_per_s"], 1),
+                    ceiling["ratio_to_off"],
+                    None,
+                    "/s",
+                )
+            )
     return rows
 
 
@@ -137,15 +161,27 @@ def _flat(model: str, sizes: dict) -> dict:
             f"{n}: {value}" if n in resolved else f"{n}: {value} (unresolved, 95% {low:g} to {high:g})"
         )
     if len(resolved) < 2:
-        return _row(f"{model}: cost beyond the model per row flat within 2x, 10 to 1,000 rows",
-                    "; ".join(shown), "max/min <= 2", None, None, "us")  # fmt: skip
+        return _row(
+            f"{model}: cost beyond the model per row flat within 2x, 10 to 1,000 rows",
+            "; ".join(shown),
+            "max/min <= 2",
+            None,
+            None,
+            "us",
+        )
     spread = round(max(resolved.values()) / min(resolved.values()), 2)
     ceiling = 2 * max(resolved.values())
     unresolved_fit = all(
         f["beyond_model_us_per_row_ci95"][1] <= ceiling for n, f in sizes.items() if n not in resolved
     )
-    return _row(f"{model}: cost beyond the model per row flat within 2x, 10 to 1,000 rows",
-                "; ".join(shown), "max/min <= 2", spread, spread <= 2 and unresolved_fit, "us")  # fmt: skip
+    return _row(
+        f"{model}: cost beyond the model per row flat within 2x, 10 to 1,000 rows",
+        "; ".join(shown),
+        "max/min <= 2",
+        spread,
+        spread <= 2 and unresolved_fit,
+        "us",
+    )
 
 
 def targets(results: dict) -> list[dict]:
@@ -158,18 +194,33 @@ def targets(results: dict) -> list[dict]:
     for model in MODELS:
         if one := on.get(f"{model}/wait-1/c1"):
             rows.append(
-                _at_most(f"{model}: one-row wait, 1 client, p50 <= 4x no-op round trip p50",
-                         one["p50_ms"], rt50, 4, "ms")
-            )  # fmt: skip
+                _at_most(
+                    f"{model}: one-row wait, 1 client, p50 <= 4x no-op round trip p50",
+                    one["p50_ms"],
+                    rt50,
+                    4,
+                    "ms",
+                )
+            )
             rows.append(
-                _at_most(f"{model}: one-row wait, 1 client, p99 <= 6x no-op round trip p99",
-                         one["p99_ms"], rt99, 6, "ms")
-            )  # fmt: skip
+                _at_most(
+                    f"{model}: one-row wait, 1 client, p99 <= 6x no-op round trip p99",
+                    one["p99_ms"],
+                    rt99,
+                    6,
+                    "ms",
+                )
+            )
         if many := on.get(f"{model}/wait-1/c16"):
             rows.append(
-                _at_least(f"{model}: one-row wait, 16 clients, finished jobs/s >= 50% of no-op tasks/s",
-                          many["jobs_per_s"], noop_tps, 0.5, "/s")
-            )  # fmt: skip
+                _at_least(
+                    f"{model}: one-row wait, 16 clients, finished jobs/s >= 50% of no-op tasks/s",
+                    many["jobs_per_s"],
+                    noop_tps,
+                    0.5,
+                    "/s",
+                )
+            )
             rows.append(
                 _at_most(f"{model}: one-row wait, 16 clients, p99 <= 100 ms", many["p99_ms"], 100, 1, "ms")
             )
@@ -185,19 +236,34 @@ def targets(results: dict) -> list[dict]:
         key = f"{model}/wait-1/c64"
         if key in on and key in off:
             rows.append(
-                _at_least(f"{model}: micro-batching, 64 clients, finished jobs/s >= 3x without",
-                          on[key]["jobs_per_s"], off[key]["jobs_per_s"], 3, "/s")
-            )  # fmt: skip
+                _at_least(
+                    f"{model}: micro-batching, 64 clients, finished jobs/s >= 3x without",
+                    on[key]["jobs_per_s"],
+                    off[key]["jobs_per_s"],
+                    3,
+                    "/s",
+                )
+            )
             rows.append(
-                _at_most(f"{model}: micro-batching, 64 clients, p99 no worse than without",
-                         on[key]["p99_ms"], off[key]["p99_ms"], 1, "ms")
-            )  # fmt: skip
+                _at_most(
+                    f"{model}: micro-batching, 64 clients, p99 no worse than without",
+                    on[key]["p99_ms"],
+                    off[key]["p99_ms"],
+                    1,
+                    "ms",
+                )
+            )
         per_row = {n: on.get(f"{model}/batch-{n}/c1", {}).get("beyond_model_us_per_row") for n in BATCH_ROWS}
         if per_row.get(1000) is not None:
             rows.append(
-                _at_most(f"{model}: batch of 1,000 rows, cost beyond the model <= 50 us/row",
-                         per_row[1000], 50, 1, "us")
-            )  # fmt: skip
+                _at_most(
+                    f"{model}: batch of 1,000 rows, cost beyond the model <= 50 us/row",
+                    per_row[1000],
+                    50,
+                    1,
+                    "us",
+                )
+            )
         sizes = {n: on.get(f"{model}/batch-{n}/c1") for n in BATCH_ROWS}
         if all(f and f.get("beyond_model_us_per_row") is not None for f in sizes.values()):
             rows.append(_flat(model, sizes))

@@ -67,6 +67,7 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
@@ -91,6 +92,7 @@ RESCUE_TIMEOUT_S = 90
 RECOVERY_TIMEOUT_S = 180
 JOB_TIMEOUT_S = 60  # a batch that answered 202 is polled this long
 TRAINING_TIMEOUT_S = 180
+WORKER_METRICS_PORT = 9808  # compose.yaml's METRICS_PORT of the workers
 
 
 class Image(NamedTuple):
@@ -192,7 +194,7 @@ def run(
 
 
 def compose(*args: str, env: dict, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    # Every compose command needs the four variables: compose.yaml refuses to load without them.
+    # Every compose command needs compose_env()'s secrets: compose.yaml refuses to load without them.
     return run([*COMPOSE, *args], env=env, timeout=timeout, check=check)
 
 
@@ -212,11 +214,20 @@ def compose_env() -> dict:
     return env
 
 
+def project_containers() -> list[str]:
+    """The ids of the project's containers, running or not."""
+    return run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+
+
+def predict_node(container: str) -> str:
+    """The Celery node name of a predict worker's container (predict@<its hostname>)."""
+    return "predict@" + run(["docker", "inspect", "-f", "{{.Config.Hostname}}", container]).stdout.strip()
+
+
 def project_leftovers() -> dict[str, list[str]]:
     """Containers, networks and volumes that carry the project's compose label."""
-    found = {}
+    found = {"containers": project_containers()}
     for kind, cmd in (
-        ("containers", ["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"]),
         ("networks", ["docker", "network", "ls", "--filter", PROJECT_LABEL, "-q"]),
         ("volumes", ["docker", "volume", "ls", "--filter", PROJECT_LABEL, "-q"]),
     ):
@@ -228,7 +239,7 @@ def project_services() -> list[tuple[str, str]]:
     """(service, trouble) of each container of the project, trouble "" when it is fine:
     running (and healthy, where it has a healthcheck), or a one-shot (restart "no") that
     exited 0, as compose's `setup` does."""
-    ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+    ids = project_containers()
     if not ids:
         return []
     fmt = (
@@ -252,7 +263,7 @@ def project_services() -> list[tuple[str, str]]:
 
 def project_volumes_mounted() -> set[str]:
     """Every volume, named or anonymous, that a container of the project mounts."""
-    ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+    ids = project_containers()
     if not ids:
         return set()
     fmt = '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}'
@@ -436,6 +447,7 @@ def probe_images(env: dict, report: dict) -> None:
 
 
 def register(web: Web, username: str, password: str) -> None:
+    """A new user, through the API."""
     answer = web.call(
         "POST",
         "/register/",
@@ -450,6 +462,15 @@ def register(web: Web, username: str, password: str) -> None:
     expect(answer.status == 201, "201 Created", answer)
 
 
+def login(web: Web, username: str, password: str) -> str:
+    """The user's access token (JWT)."""
+    answer = web.call("POST", "/login/", body={"username": username, "password": password})
+    expect(
+        answer.status == 200 and field(answer, "access"), f"200 with an access token for {username}", answer
+    )
+    return answer.json["access"]
+
+
 def api_flow(web: Web, admin_password: str, report: dict) -> None:
     username = f"smoke-{secrets.token_hex(4)}"
     password = f"Smoke-{secrets.token_urlsafe(16)}"
@@ -458,9 +479,7 @@ def api_flow(web: Web, admin_password: str, report: dict) -> None:
         register(web, username, password)
 
     with step("login (JWT)"):
-        answer = web.call("POST", "/login/", body={"username": username, "password": password})
-        expect(answer.status == 200 and field(answer, "access"), "200 with an access token", answer)
-        token = answer.json["access"]
+        token = login(web, username, password)
 
     with step("model input schema"):
         answer = web.call("GET", f"/api/v1/models/{MODEL}/", token=token)
@@ -538,9 +557,7 @@ def api_flow(web: Web, admin_password: str, report: dict) -> None:
         log(f"history: {len(results)} jobs, both present")
 
     with step("admin login"):
-        answer = web.call("POST", "/login/", body={"username": "admin", "password": admin_password})
-        expect(answer.status == 200 and field(answer, "access"), "200 with an access token for admin", answer)
-        admin = answer.json["access"]
+        admin = login(web, "admin", admin_password)
 
     with step(f"training run ({MODEL})"):
         before = web.call("GET", f"/api/v1/models/{MODEL}/", token=admin)
@@ -720,7 +737,7 @@ def mongo_auth(env: dict) -> None:
             raise SmokeFailure(f"expected {wanted}; the probe in web said:\n{indent(tail(done.stdout))}")
         log(f"mongo: {', '.join(f'{k} {v}' for k, v in seen.items())}")
 
-        ids = run(["docker", "ps", "-a", "--filter", PROJECT_LABEL, "-q"], timeout=30).stdout.split()
+        ids = project_containers()
         fmt = '{{index .Config.Labels "com.docker.compose.service"}}\t{{json .Config.Env}}'
         holders, checked = set(), set()
         for line in run(["docker", "inspect", "-f", fmt, *ids], timeout=30).stdout.splitlines():
@@ -759,8 +776,6 @@ def predict_workers(env: dict) -> list[str]:
 def worker_spread(web: Web, env: dict, report: dict) -> None:
     """Three predict workers, and one-row jobs from concurrent clients spread over all three:
     each job names the worker that ran it (metrics.worker)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with step(f"scale the predict workers to {SCALE}"):
         compose("up", "-d", "--no-recreate", "--scale", f"worker={SCALE}", env=env, timeout=240)
         deadline = time.monotonic() + 120
@@ -810,9 +825,7 @@ def new_user(web: Web) -> str:
     username = f"smoke-{secrets.token_hex(4)}"
     password = f"Smoke-{secrets.token_urlsafe(16)}"
     register(web, username, password)
-    answer = web.call("POST", "/login/", body={"username": username, "password": password})
-    expect(answer.status == 200 and field(answer, "access"), "200 with an access token", answer)
-    return answer.json["access"]
+    return login(web, username, password)
 
 
 def rescue_lines(env: dict) -> list[tuple[str, int]]:
@@ -829,8 +842,6 @@ def rescue_lines(env: dict) -> list[tuple[str, int]]:
 def worker_killed(web: Web, env: dict, report: dict) -> None:
     """One predict worker container killed (SIGKILL) while it runs jobs of a backlog: every
     accepted job still ends, succeeded, the dead worker's ones run again elsewhere."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with step(f"{KILL_USERS} more users"):
         tokens = [new_user(web) for _ in range(KILL_USERS)]
     workers = compose("ps", "-q", "worker", env=env).stdout.split()
@@ -858,7 +869,7 @@ def worker_killed(web: Web, env: dict, report: dict) -> None:
         log(f"{total} jobs accepted ({total // KILL_BATCH_EVERY} of {KILL_BATCH_ROWS} rows), workers resumed")
 
     victim = workers[0]
-    node = "predict@" + run(["docker", "inspect", "-f", "{{.Config.Hostname}}", victim]).stdout.strip()
+    node = predict_node(victim)
     before = {name for name, _ in rescue_lines(env)}
     with step(f"kill one predict worker mid-load ({node}, SIGKILL)"):
         # Once the resumed workers have finished a first job of the backlog, each is busy
@@ -952,14 +963,15 @@ def total(text: str, name: str, **labels) -> float:
 
 WORKER_SCRAPE = (
     "import urllib.request; "
-    "print(urllib.request.urlopen('http://127.0.0.1:9808/metrics', timeout=10).read().decode())"
+    f"url = 'http://127.0.0.1:{WORKER_METRICS_PORT}/metrics'; "
+    "print(urllib.request.urlopen(url, timeout=10).read().decode())"
 )
 
 
 def metrics_scraped(web: Web, env: dict, report: dict, submitted: int) -> None:
     """The web's /metrics (behind METRICS_TOKEN) and each live predict worker's own exporter
-    (port 9808, inside the compose network) count what this run did."""
-    with step("Prometheus metrics: web (/metrics) and each predict worker (:9808)"):
+    (WORKER_METRICS_PORT, inside the compose network) count what this run did."""
+    with step(f"Prometheus metrics: web (/metrics) and each predict worker (:{WORKER_METRICS_PORT})"):
         refused = web.call("GET", "/metrics", headers={"Accept": "text/plain"})
         expect(refused.status == 401, "401 without the token", refused)
         answer = web.call(
@@ -998,10 +1010,7 @@ def metrics_scraped(web: Web, env: dict, report: dict, submitted: int) -> None:
             ]
         ).stdout.split()
         for container in live:
-            node = (
-                "predict@"
-                + run(["docker", "inspect", "-f", "{{.Config.Hostname}}", container]).stdout.strip()
-            )
+            node = predict_node(container)
             scraped = run(["docker", "exec", container, "python", "-c", WORKER_SCRAPE], check=False)
             if scraped.returncode != 0:
                 raise SmokeFailure(f"{node}'s exporter did not answer:\n{indent(tail(scraped.stdout))}")
@@ -1037,6 +1046,7 @@ def main() -> int:
         api_flow(web, env["ADMIN_PASSWORD"], report)
         worker_spread(web, env, report)
         worker_killed(web, env, report)
+        # api_flow's two jobs, then worker_spread's and worker_killed's.
         metrics_scraped(web, env, report, submitted=2 + SPREAD_JOBS + KILL_USERS * KILL_JOBS_PER_USER)
     except SmokeFailure as exc:
         failure = str(exc)

@@ -2,11 +2,11 @@
 
 kombu 5.7's Redis channel builds a new `redis.Redis` (on its existing connection pool) for
 every message it publishes: a task sent, a task event. Building one costs about as much as
-sending the message (redis-py fills a table of ~200 response callbacks each time), so on a
-2-core host it was a sixth of the web's CPU for a submit and more of a worker's.
-A `redis.Redis` is safe to share (it takes a pooled connection per command), so each channel
-keeps the one it makes. Chosen by CELERY_BROKER_TRANSPORT (myproject/settings.py); everything
-else is kombu's own. tests/workers/test_broker.py checks the reuse and a full round trip.
+sending the message (redis-py fills a table of response callbacks each time, as in
+myproject/cache.py). A `redis.Redis` is safe to share (it takes a pooled connection per
+command), so each channel keeps the one it makes. Chosen by CELERY_BROKER_TRANSPORT
+(myproject/settings.py); everything else is kombu's own. tests/workers/test_broker.py checks
+the reuse and a full round trip.
 """
 
 from kombu.transport import redis as kombu_redis

@@ -4,6 +4,8 @@ JSONSerializer: Django's RedisCache pickles every value that is not an int, and 
 whatever it reads back: anyone who can SET a key in Redis (no password on a development
 Redis) could run code in the web process at the next rate-limit check. JSON reads back
 only data.
+
+ReusingClientRedisCacheClient: one redis.Redis per connection pool, not one per cache call.
 """
 
 import json
@@ -27,9 +29,8 @@ class JSONSerializer:
 
 class ReusingClientRedisCacheClient(RedisCacheClient):
     """Django's client builds a redis.Redis for every cache call, and building one (redis-py
-    fills a table of response callbacks per instance) costs more than the call itself: it
-    was an eighth of a prediction submit's CPU. One per connection pool is enough; redis.Redis
-    is safe to share between threads."""
+    fills a table of response callbacks per instance) costs more than the call itself. One
+    per connection pool is enough; redis.Redis is safe to share between threads."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -9,7 +9,7 @@ from myproject import defaults, metrics
 from myproject.env import env_str
 
 wsgi_app = "myproject.wsgi"
-# make up's address (127.0.0.1:8000 unless set); the image sets WEB_BIND=0.0.0.0:8000.
+# make up's address unless WEB_BIND is set (the image sets it: docker/Dockerfile).
 bind = env_str("WEB_BIND", defaults.WEB_BIND)
 # Two processes of 48 threads: a request mostly waits (MongoDB, Redis, a `Prefer: wait`),
 # and the waiters of one process share its Redis subscription (api/waiting.py).

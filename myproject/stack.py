@@ -22,6 +22,7 @@ from pathlib import Path
 
 from myproject import defaults
 from myproject.flower import flower_address
+from myproject.procfile import PROCFILE
 from myproject.servers import (
     free_port,
     mongo_command,
@@ -29,14 +30,10 @@ from myproject.servers import (
     port_open,
     reachable,
     redis_command,
+    redis_url,
     running,
     wait_until,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-# `manage.py setup_platform --no-train` exits with this when a model still needs training
-# (api/management/commands/setup_platform.py imports it; this module runs before Django is set up).
-NEEDS_TRAINING = 3
 
 
 def _secret_file(path: Path, make) -> str:
@@ -78,6 +75,11 @@ def _check_free(bind: str, variable: str) -> None:
         sys.exit(f"{bind} is already in use; stop what runs there, or set {variable} to another address")
 
 
+def _private_port(preferred: int) -> int:
+    """`preferred` when it is free, else any free port."""
+    return preferred if not port_open(preferred) else free_port()
+
+
 def up() -> None:
     env = dict(os.environ)
     var = Path(env.setdefault("VAR_DIR", str(defaults.VAR_DIR)))
@@ -97,32 +99,33 @@ def up() -> None:
     processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
     notes = []
 
-    redis_url = env.get("REDIS_URL") or defaults.REDIS_URL
-    if reachable(redis_url, defaults.REDIS_PORT):
-        notes.append(f"Redis     {redis_url} (already running; not started here)")
+    redis = env.get("REDIS_URL") or defaults.REDIS_URL
+    if reachable(redis, defaults.REDIS_PORT):
+        notes.append(f"Redis     {redis} (already running; not started here)")
     else:
-        port = defaults.PRIVATE_REDIS_PORT if not port_open(defaults.PRIVATE_REDIS_PORT) else free_port()
-        redis_url = f"redis://127.0.0.1:{port}/0"
+        port = _private_port(defaults.PRIVATE_REDIS_PORT)
+        redis = redis_url(port)
         env["REDIS_CMD"] = " ".join(redis_command(port, var / "redis", persist=True))
         processes.insert(0, "redis")
-        notes.append(f"Redis     {redis_url} (private, data in {var / 'redis'})")
-    env["REDIS_URL"] = redis_url
+        notes.append(f"Redis     {redis} (private, data in {var / 'redis'})")
+    env["REDIS_URL"] = redis
 
     # setup_platform needs MongoDB (it stores trained models in GridFS) before honcho starts
     # a private one; nullcontext when MONGODB_URI names a server that already runs.
     mongo_for_setup = contextlib.nullcontext()
-    if env.get("MONGODB_URI"):
-        if not reachable(env["MONGODB_URI"], defaults.MONGO_PORT):
-            sys.exit(f"MONGODB_URI={env['MONGODB_URI']} does not answer; start it or unset MONGODB_URI")
-        notes.append(f"MongoDB   {env['MONGODB_URI']} (already running; not started here)")
-    else:
-        port = defaults.PRIVATE_MONGO_PORT if not port_open(defaults.PRIVATE_MONGO_PORT) else free_port()
-        env["MONGODB_URI"] = mongo_uri(port, "predictions")
+    private_mongo = not env.get("MONGODB_URI")
+    if private_mongo:
+        port = _private_port(defaults.PRIVATE_MONGO_PORT)
+        env["MONGODB_URI"] = mongo_uri(port, defaults.MONGO_DATABASE)
         command = mongo_command(port, str(var / "mongo"))
         env["MONGO_CMD"] = " ".join(command)
         mongo_for_setup = running(command, port, what="SecantusDB")
         processes.insert(0, "mongo")
         notes.append(f"MongoDB   {env['MONGODB_URI']} (private SecantusDB, data in {var / 'mongo'})")
+    else:
+        if not reachable(env["MONGODB_URI"], defaults.MONGO_PORT):
+            sys.exit(f"MONGODB_URI={env['MONGODB_URI']} does not answer; start it or unset MONGODB_URI")
+        notes.append(f"MongoDB   {env['MONGODB_URI']} (already running; not started here)")
 
     # Django's key, unless given: the checkout's own, which the settings read from var/.
     if not (env.get("DJANGO_SECRET_KEY") or env.get("DJANGO_SECRET_KEY_FILE")):
@@ -131,7 +134,7 @@ def up() -> None:
         var / "flower-credentials", lambda: f"flower:{secrets.token_urlsafe(12)}"
     )
     env["FLOWER_BASIC_AUTH"] = flower_auth
-    admin_password = _secret_file(var / "admin-password", lambda: secrets.token_urlsafe(12))
+    admin_password = _secret_file(var / defaults.ADMIN_PASSWORD_FILE, lambda: secrets.token_urlsafe(12))
     # What Prometheus sends to read /metrics; the web reads it from the file (METRICS_TOKEN_FILE).
     if env.get("METRICS_TOKEN") or env.get("METRICS_TOKEN_FILE"):
         metrics_token = "the METRICS_TOKEN you set"
@@ -141,17 +144,19 @@ def up() -> None:
         env["METRICS_TOKEN_FILE"] = str(token_path)
         metrics_token = f"$(cat {token_path})"
 
-    setup = [sys.executable, str(ROOT / "manage.py"), "setup_platform"]
+    setup = [sys.executable, str(defaults.ROOT / "manage.py"), "setup_platform"]
     # In the setup's environment only, never on a command line (`ps` shows those to everyone).
     setup_env = {**env, "ADMIN_PASSWORD": admin_password}
-    # With a private SecantusDB, start it for the setup only when there is a model to train.
-    private_mongo = not isinstance(mongo_for_setup, contextlib.nullcontext)
-    quick = private_mongo and subprocess.run(
-        [*setup, "--no-train"], env=setup_env, stderr=subprocess.PIPE, text=True
-    )
-    if quick and quick.returncode not in (0, NEEDS_TRAINING):
-        sys.exit(quick.stderr)
-    if not quick or quick.returncode == NEEDS_TRAINING:
+    # The full setup trains every model without a champion, in MongoDB. With a private
+    # SecantusDB, `--no-train` runs first, without it: SecantusDB is started for the full
+    # setup only when that exits NEEDS_TRAINING.
+    full_setup = True
+    if private_mongo:
+        quick = subprocess.run([*setup, "--no-train"], env=setup_env, stderr=subprocess.PIPE, text=True)
+        if quick.returncode not in (0, defaults.NEEDS_TRAINING):
+            sys.exit(quick.stderr)
+        full_setup = quick.returncode == defaults.NEEDS_TRAINING
+    if full_setup:
         with mongo_for_setup:
             subprocess.run(setup, env=setup_env, check=True)
 
@@ -176,14 +181,14 @@ def up() -> None:
     # The Procfile's gunicorn and celery are this virtual environment's.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     honcho = str(Path(sys.executable).with_name("honcho"))
-    os.chdir(ROOT)
-    os.execve(honcho, [honcho, "-f", str(ROOT / "Procfile"), "start", *processes], env)
+    os.chdir(defaults.ROOT)
+    os.execve(honcho, [honcho, "-f", str(PROCFILE), "start", *processes], env)
 
 
 def wait() -> None:
-    redis_url = os.environ.get("REDIS_URL") or defaults.REDIS_URL
-    mongo = os.environ.get("MONGODB_URI", defaults.MONGODB_URI)
-    wait_until(lambda: reachable(redis_url, defaults.REDIS_PORT), timeout=60, what=f"Redis at {redis_url}")
+    redis = os.environ.get("REDIS_URL") or defaults.REDIS_URL
+    mongo = os.environ.get("MONGODB_URI") or defaults.MONGODB_URI
+    wait_until(lambda: reachable(redis, defaults.REDIS_PORT), timeout=60, what=f"Redis at {redis}")
     wait_until(lambda: reachable(mongo, defaults.MONGO_PORT), timeout=60, what=f"MongoDB at {mongo}")
 
 

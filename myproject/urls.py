@@ -12,7 +12,7 @@ urlpatterns = [
     path("login/", UserLoginApi.as_view(), name="login-api"),
     path("healthz", LivenessApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
-    # Prometheus', with METRICS_TOKEN (api/views/metrics.py).
+    # For Prometheus, behind METRICS_TOKEN (api/views/metrics.py).
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("api.urls")),
     # The admin's login takes the same per-address limit as every other login.

@@ -4,8 +4,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from api.services import profile_ensure
+from myproject.defaults import NEEDS_TRAINING
 from myproject.env import env_raw
-from myproject.stack import NEEDS_TRAINING
 from predictor import history
 from predictor.fitting import train_and_register
 from predictor.registry import champion_get
