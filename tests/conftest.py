@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from myproject.servers import mongo_command, port_open, redis_command, stop, wait_until
 from tests.clients import PASSWORD, client_for
-from tests.processes import ROOT, shared_database_url, spawn, start_worker
+from tests.live import webhook_receiver
+from tests.processes import ROOT, shared_database_url, site_environ, spawn, start_worker
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -122,6 +123,17 @@ def model_version(db, trained_breast_cancer):
 
 
 @pytest.fixture
+def two_versions(model_version, trained_breast_cancer):
+    """(v1 champion, v2 candidate) of breast_cancer: the session's training registered twice."""
+    from predictor.registry import version_register
+
+    result, sha256 = trained_breast_cancer
+    return model_version, version_register(
+        result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
+    )
+
+
+@pytest.fixture
 def valid_input(trained_breast_cancer) -> dict:
     """A real row of the dataset (a malignant case), as the API takes it."""
     result, _ = trained_breast_cancer
@@ -157,6 +169,12 @@ def api(user) -> APIClient:
     return client_for(user)
 
 
+@pytest.fixture
+def staff_api(make_user) -> APIClient:
+    """An API client holding a real JWT of `sam`, a staff member."""
+    return client_for(make_user("sam", is_staff=True))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits(redis_server):
     """Rate-limit counters live in Redis; each test starts with none."""
@@ -165,15 +183,17 @@ def _fresh_rate_limits(redis_server):
     cache.clear()
 
 
+@pytest.fixture
+def receiver():
+    """A webhook receiver on 127.0.0.1 (tests/live.py, webhook_receiver)."""
+    with webhook_receiver() as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server):
     """A migrated SQLite site with user `ops` and the model, for web server processes."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "myproject.settings",
-        "VAR_DIR": str(tmp_path_factory.mktemp("live-site")),
-    }
-    env.pop("DATABASE_URL", None)
+    env = site_environ(tmp_path_factory.mktemp("live-site"))
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
     subprocess.run([sys.executable, "-m", "predictor.fitting"], env=env, check=True, cwd=ROOT)

@@ -1,5 +1,6 @@
 """Processes the tests start, read and hold still: servers and Celery workers spawned with
-their output in a log file, the tail of those logs, and SIGSTOP for a block, SIGCONT after."""
+their output in a log file, the tail of those logs, the environment of a site of its own,
+and SIGSTOP for a block, SIGCONT after."""
 
 import os
 import signal
@@ -49,6 +50,14 @@ def start_worker(queue: str, env: dict, *, pool: str = "prefork", app: str = "my
         pytest.fail(f"the {queue} worker exited:\n{log_tail(f'{queue}-worker')}")
     proc.node = name
     return proc
+
+
+def site_environ(var_dir, **extra: str) -> dict:
+    """The environment of a platform command (manage.py, a server) with a site of its own:
+    its var/ and SQLite database in `var_dir` (the suite's DATABASE_URL left out), and `extra`."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(var_dir), **extra}
+    env.pop("DATABASE_URL", None)
+    return env
 
 
 def shared_database_url() -> str:

@@ -5,11 +5,11 @@ import re
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT
+
 # ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME}
 SUBSTITUTION = re.compile(r"\$\{(\w+)(?:(:?-)([^}]*)|:?\?[^}]*)?\}")
 

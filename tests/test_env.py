@@ -1,15 +1,14 @@
 """myproject/env.py: settings from the environment, or from files named by NAME_FILE."""
 
+import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from myproject.env import env_int, env_raw, env_str
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT
 
 
 def test_a_value_can_come_from_a_file_without_its_final_newline(monkeypatch, tmp_path):
@@ -46,3 +45,15 @@ def test_the_secret_key_can_come_from_a_file(tmp_path):
     )
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == "k" * 60
+
+
+def test_every_setting_read_from_the_environment_is_in_env_example():
+    # myproject/settings.py promises .env.example lists every variable the platform reads.
+    read = set()
+    for source in (ROOT / "myproject").glob("*.py"):
+        read |= set(
+            re.findall(r"\benv_(?:raw|str|bool|int|list)\(\s*\"([A-Z][A-Z0-9_]*)\"", source.read_text())
+        )
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert len(read) > 40  # the pattern still finds the settings
+    assert sorted(read - listed) == []

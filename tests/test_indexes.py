@@ -10,7 +10,7 @@ import pytest
 from pymongo import MongoClient
 
 from myproject.servers import stop, wait_until
-from tests.processes import ROOT, start_worker
+from tests.processes import ROOT, site_environ, start_worker
 
 JOB_INDEXES = {
     "owner_id_1_created_at_-1__id_-1",
@@ -38,17 +38,9 @@ def job_indexes(database) -> set:
 
 def test_setup_builds_them(fresh_database, tmp_path):
     uri, database = fresh_database
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "myproject.settings",
-        "VAR_DIR": str(tmp_path),
-        "MONGODB_URI": uri,
-        "ADMIN_PASSWORD": "an-admin-Pass-9",
-    }
-    env.pop("DATABASE_URL", None)
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "setup_platform"],
-        env=env,
+        env=site_environ(tmp_path, MONGODB_URI=uri, ADMIN_PASSWORD="an-admin-Pass-9"),
         cwd=ROOT,
         check=True,
         capture_output=True,

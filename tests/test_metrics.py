@@ -5,12 +5,10 @@ import contextlib
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from myproject import celery_app, metrics
 from myproject.servers import free_port, port_open, stop, wait_until
-from tests.clients import wait_for_job
+from tests.clients import submit, wait_for_job
 from tests.processes import ROOT, start_worker
 
 pytestmark = pytest.mark.pipeline
@@ -114,10 +112,6 @@ def metrics_worker(mongo_server, purged_queues, tmp_path_factory):
         stop(proc)
 
 
-def _submit(api, body: dict, **headers):
-    return api.post("/api/v1/predictions/", body, format="json", **headers)
-
-
 def test_jobs_are_counted_once_where_submitted_and_where_finished(
     history, metrics_worker, api, model_version, valid_input, metrics_token
 ):
@@ -126,10 +120,10 @@ def test_jobs_are_counted_once_where_submitted_and_where_finished(
     batch = {"model": MODEL, "inputs": [valid_input] * 3}
     key = {"HTTP_IDEMPOTENCY_KEY": f"key-{uuid.uuid4()}"}
     responses = [
-        _submit(api, single),
-        _submit(api, batch),
-        _submit(api, single, **key),
-        _submit(api, single, **key),  # a replay: the same job, not a new one
+        submit(api, single),
+        submit(api, batch),
+        submit(api, single, **key),
+        submit(api, single, **key),  # a replay: the same job, not a new one
     ]
     assert responses[3].headers["Idempotent-Replayed"] == "true"
     job_ids = {response.json()["id"] for response in responses}
@@ -175,7 +169,7 @@ def test_requests_are_counted_by_route_and_status_never_by_path(
     history, api, model_version, valid_input, metrics_token
 ):
     before = web_scrape()
-    bad = _submit(api, {"model": MODEL, "input": {**valid_input, "mean_radius": "not a number"}})
+    bad = submit(api, {"model": MODEL, "input": {**valid_input, "mean_radius": "not a number"}})
     assert bad.status_code == 400
     unknown_id = f"no-such-job-{uuid.uuid4()}"
     assert api.get(f"/api/v1/predictions/{unknown_id}/").status_code == 404
@@ -251,7 +245,7 @@ def test_queue_depth_is_read_from_redis_every_priority_included(
             "train",
             "webhooks",
         }
-        jobs = [_submit(api, {"model": MODEL, "input": valid_input}).json()["id"] for _ in range(2)]
+        jobs = [submit(api, {"model": MODEL, "input": valid_input}).json()["id"] for _ in range(2)]
         # A task sent with a priority lands in a list of its own (kombu's "predict\x06\x169").
         predict_task.apply_async(args=[f"no-such-job-{uuid.uuid4()}"], priority=9)
         queued = web_scrape()
@@ -286,14 +280,14 @@ def test_a_cancel_counts_as_canceled_once_and_its_task_counts_nothing(
     worker_before = metrics_worker.scrape()
     with predict_paused(metrics_worker.name):
         before = web_scrape()
-        job_id = _submit(api, {"model": MODEL, "input": valid_input}).json()["id"]
+        job_id = submit(api, {"model": MODEL, "input": valid_input}).json()["id"]
         assert api.post(f"/api/v1/predictions/{job_id}/cancel/").json()["status"] == "canceled"
         assert api.post(f"/api/v1/predictions/{job_id}/cancel/").json()["status"] == "canceled"
         after = web_scrape()
     assert moved(before, after, "platform_jobs_finished_total", **canceled) == 1
     # Its task still reaches the worker, which finds the job finished: once a job sent after
     # it has run (one process, in order), that task was handled.
-    later = _submit(api, {"model": MODEL, "input": valid_input}).json()["id"]
+    later = submit(api, {"model": MODEL, "input": valid_input}).json()["id"]
     assert wait_for_job(api, later)["status"] == "succeeded"
     worker_after = wait_for_scrape(
         metrics_worker, lambda s: moved(worker_before, s, "platform_jobs_finished_total", **succeeded) >= 1
@@ -346,32 +340,11 @@ def test_waiters_are_counted_while_they_wait(db, redis_server, metrics_token):
     assert web_scrape().get_("platform_waiters") == before
 
 
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def hook():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Hook)
-    server.status = 204
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_webhook_attempts_are_counted_by_outcome(stored_job, hook, metrics_token):
+def test_webhook_attempts_are_counted_by_outcome(stored_job, receiver, metrics_token):
     from predictor import webhooks
 
-    url = f"http://127.0.0.1:{hook.server_port}/hook"
+    receiver.status = 204
+    url = f"http://127.0.0.1:{receiver.server_port}/hook"
     job = stored_job(webhook=url, webhook_events_filter=["completed"])
     dead = stored_job(webhook=f"http://127.0.0.1:{free_port()}/hook")
 
@@ -381,7 +354,7 @@ def test_webhook_attempts_are_counted_by_outcome(stored_job, hook, metrics_token
 
     before = web_scrape()
     deliver(job.id)
-    hook.status = 500
+    receiver.status = 500
     deliver(job.id)
     deliver(job.id)
     deliver(job.id, allow_private=False)  # 127.0.0.1 is not a public address

@@ -7,7 +7,6 @@ in admin, stopped, started again with --auth.
 
 import io
 import subprocess
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -18,8 +17,8 @@ from pymongo.errors import OperationFailure
 
 from myproject.servers import free_port, mongo_command, port_open, stop, wait_until
 from predictor.mongo_users import MongoUserError, provision_platform_user
+from tests.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # Every URL-reserved character a password might hold: the URIs carry them percent-encoded.
 ROOT_PASSWORD = "r00t:/?#[]@!$&'()*+,;=%"
 DATABASE = "platform_auth_test"

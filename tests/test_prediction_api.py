@@ -7,16 +7,14 @@ import hmac
 import json
 import os
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 import redis
 
-from myproject.servers import free_port, stop, wait_until
+from myproject.servers import stop, wait_until
 from tests.clients import wait_for_job
 from tests.live import http, web_server
 from tests.processes import log_tail, start_worker
@@ -232,29 +230,6 @@ def test_fifty_concurrent_requests_with_one_idempotency_key_make_one_job_and_one
     assert status == 422
     assert error["code"] == "idempotency_key_reused"
     assert history.PredictionJob.objects.count() == 1
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        server = self.server
-        server.calls.append((dict(self.headers), body))
-        status = server.statuses.pop(0) if server.statuses else 200
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
-    server.calls, server.statuses = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
 
 
 def _verify(secret: str, headers: dict, body: bytes) -> bool:

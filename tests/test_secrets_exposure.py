@@ -1,21 +1,18 @@
 """Secrets never travel on a command line, where `ps` shows them to every user of the host."""
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, site_environ
 
 
 def test_the_admin_password_reaches_setup_through_its_environment_not_its_arguments(tmp_path):
     password = "not-on-the-command-line-7f3a"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
     setup = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--no-train"],
-        env={**env, "ADMIN_PASSWORD": password},
+        env=site_environ(tmp_path, ADMIN_PASSWORD=password),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
@@ -41,7 +38,7 @@ def test_the_admin_password_reaches_setup_through_its_environment_not_its_argume
             "import os; from django.contrib.auth import authenticate; "
             "print(authenticate(username='admin', password=os.environ['CHECK']) is not None)",
         ],
-        env={**env, "CHECK": password},
+        env=site_environ(tmp_path, CHECK=password),
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -51,8 +48,7 @@ def test_the_admin_password_reaches_setup_through_its_environment_not_its_argume
 
 
 def test_setup_refuses_to_invent_an_admin_without_a_password(tmp_path):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "myproject.settings", "VAR_DIR": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
+    env = site_environ(tmp_path)
     env.pop("ADMIN_PASSWORD", None)
     setup = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "setup_platform", "--no-train"],

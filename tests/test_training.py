@@ -5,23 +5,9 @@ import time
 import pytest
 
 from predictor.models import ModelVersion
-from tests.clients import client_for, wait_for_job
+from tests.clients import wait_for_job, wait_for_run
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def staff(make_user):
-    return client_for(make_user("sam", is_staff=True))
-
-
-def wait_for_run(client, run_id: str, *, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body = client.get(f"/api/v1/trainings/{run_id}/").json()
-        if body["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
 
 
 def predict(client, valid_input, **extra) -> dict:
@@ -33,14 +19,14 @@ def predict(client, valid_input, **extra) -> dict:
 
 
 def test_a_promoted_version_serves_the_next_prediction_without_a_restart(
-    history, live_worker, train_worker, model_version, staff, api, valid_input
+    history, live_worker, train_worker, model_version, staff_api, api, valid_input
 ):
     assert predict(api, valid_input)["version"] == 1
 
-    response = staff.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json")
+    response = staff_api.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json")
     assert response.status_code == 202, response.json()
     assert response["Location"].endswith(f"/api/v1/trainings/{response.json()['id']}/")
-    run = wait_for_run(staff, response.json()["id"])
+    run = wait_for_run(staff_api, response.json()["id"])
 
     assert run["status"] == "succeeded", run
     assert run["decision"] == "promoted"
@@ -63,12 +49,12 @@ def test_a_promoted_version_serves_the_next_prediction_without_a_restart(
 
 
 def test_a_worse_challenger_is_rejected_and_the_champion_keeps_serving(
-    history, live_worker, train_worker, model_version, staff, api, valid_input
+    history, live_worker, train_worker, model_version, staff_api, api, valid_input
 ):
-    response = staff.post(
+    response = staff_api.post(
         "/api/v1/trainings/", {"model": "breast_cancer", "params": {"C": 1e-6}}, format="json"
     )
-    run = wait_for_run(staff, response.json()["id"])
+    run = wait_for_run(staff_api, response.json()["id"])
 
     assert run["status"] == "succeeded", run
     assert run["decision"] == "rejected"
@@ -79,7 +65,7 @@ def test_a_worse_challenger_is_rejected_and_the_champion_keeps_serving(
     assert predict(api, valid_input)["version"] == 1
 
 
-def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_worker, model_version, staff):
+def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_worker, model_version, staff_api):
     from workers.tasks import nightly_retrain_task, training_enqueue
 
     first = nightly_retrain_task()
@@ -91,7 +77,7 @@ def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_work
     breast = runs.get(model="breast_cancer")
     training_enqueue(breast.id)
     for run in runs:
-        assert wait_for_run(staff, run.id)["status"] == "succeeded"
+        assert wait_for_run(staff_api, run.id)["status"] == "succeeded"
     assert ModelVersion.objects.filter(model__name="breast_cancer").count() == 2
     assert ModelVersion.objects.filter(training_run_id=breast.id).count() == 1
     # Models that had no version get their first one as champion.
@@ -99,14 +85,17 @@ def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_work
         assert ModelVersion.objects.get(model__name=name).status == "champion"
 
 
-def test_uploaded_samples_join_the_next_training(history, train_worker, model_version, staff, valid_input):
+def test_uploaded_samples_join_the_next_training(
+    history, train_worker, model_version, staff_api, valid_input
+):
     rows = [{**valid_input, "label": "malignant"}, {**valid_input, "label": "benign"}]
-    response = staff.post("/api/v1/models/breast_cancer/samples/", {"rows": rows}, format="json")
+    response = staff_api.post("/api/v1/models/breast_cancer/samples/", {"rows": rows}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["stored"] == 2
 
     run = wait_for_run(
-        staff, staff.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json").json()["id"]
+        staff_api,
+        staff_api.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json").json()["id"],
     )
     assert run["samples_used"] == 2
     assert run["training_rows"] == model_version.training_rows + 2
@@ -114,7 +103,7 @@ def test_uploaded_samples_join_the_next_training(history, train_worker, model_ve
 
 
 def test_the_sweeper_takes_over_a_training_whose_worker_died(
-    history, train_worker, model_version, staff, settings
+    history, train_worker, model_version, staff_api, settings
 ):
     from datetime import timedelta
 
@@ -129,7 +118,7 @@ def test_the_sweeper_takes_over_a_training_whose_worker_died(
         set__started_at=history.now() - timedelta(seconds=settings.TRAINING_TIME_LIMIT + 60),
     )
     assert requeue_stale_jobs_task() == 1
-    finished = wait_for_run(staff, run.id)
+    finished = wait_for_run(staff_api, run.id)
     assert finished["status"] == "succeeded", finished
     assert finished["attempts"] == 2
     assert requeue_stale_jobs_task() == 0

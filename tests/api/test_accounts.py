@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from api.models import Profile
-from tests.clients import PASSWORD, client_for
+from tests.clients import PASSWORD, client_for, tokens_for
 
 User = get_user_model()
 
@@ -28,14 +28,6 @@ def registration(**overrides) -> dict:
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
-
-
-def tokens_for(username: str, password: str = PASSWORD) -> dict:
-    response = APIClient().post(
-        "/api/v1/auth/token/", {"username": username, "password": password}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
 
 
 def assert_invalid(response, field: str) -> list[str]:

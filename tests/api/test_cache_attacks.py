@@ -28,7 +28,7 @@ def test_the_cache_round_trips_what_the_rate_limits_store():
     assert cache.incr("count") == 4
 
 
-def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, tmp_path):
+def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, tmp_path, caplog):
     make_user("mallory-target")
     marker = tmp_path / "attacker-code-ran"
     planted = pickle.dumps(Payload(marker))
@@ -49,6 +49,9 @@ def test_a_pickle_written_to_the_login_throttle_key_is_never_loaded(make_user, t
 
     assert response.status_code == 200
     assert not marker.exists(), "the web process unpickled a value planted in Redis"
+    # The planted keys are the ones the limit used: it could not count in them (they hold no
+    # number) and let the login through, failing open (api/throttles.py).
+    assert "rate limit not applied" in caplog.text
 
 
 @pytest.mark.parametrize("value", [b"\x80\x04K\x01.", b"not json", b"[1, 2"])

@@ -3,22 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.clients import client_for
-
-
-def assert_error(response, status: int, code: str, *, keys=("code", "message")) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == set(keys)
-    assert body["code"] == code
-    assert isinstance(body["message"], str)
-    assert body["message"]
-    return body
-
-
-def submit(client, body, **headers):
-    return client.post("/api/v1/predictions/", body, format="json", **headers)
+from tests.clients import assert_error, client_for, submit
 
 
 def test_a_validation_error_names_each_field(history, api, model_version, valid_input):

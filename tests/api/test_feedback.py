@@ -193,7 +193,19 @@ def test_a_regressor_takes_a_number(history, api, diabetes_job, label):
     assert (sample.model, sample.label, sample.features) == ("diabetes", label, diabetes_job.input)
 
 
-@pytest.mark.parametrize("label", ["151", "high", True, None, {"value": 1}])
+# 10**400: a JSON whole number no float holds (float() of it raises OverflowError).
+@pytest.mark.parametrize(
+    "label",
+    [
+        "151",
+        "high",
+        True,
+        None,
+        {"value": 1},
+        pytest.param(10**400, id="10**400"),
+        pytest.param(-(10**400), id="-10**400"),
+    ],
+)
 def test_a_regressor_rejects_anything_but_a_number(history, api, diabetes_job, label):
     response = send(api, diabetes_job.id, {"label": label})
     assert response.status_code == 400
@@ -246,3 +258,16 @@ def test_labels_older_than_a_day_leave_the_quota(history, api, make_job, valid_i
     history.LabelledSample.objects.update(set__created_at=history.now() - timedelta(days=1, seconds=1))
 
     assert send(api, second.id, {"label": "benign"}).status_code == 201
+
+
+def test_a_job_whose_version_was_deleted_takes_no_feedback(history, api, make_job, valid_input):
+    from predictor.models import ModelVersion
+
+    job = make_job(input=valid_input)
+    ModelVersion.objects.filter(model__name=job.model, number=job.version).delete()
+    response = send(api, job.id, {"label": "benign"})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "label": [f"breast_cancer v{job.version} no longer exists; it takes no feedback."]
+    }
+    assert history.LabelledSample.objects.count() == 0

@@ -26,4 +26,6 @@ def test_readiness_checks_the_database_redis_and_mongodb(history, db):
     assert set(body["checks"]) == {"database", "redis", "mongodb"}
     for check in body["checks"].values():
         assert check["ok"] is True
-        assert 0 <= check["ms"] < 2000
+        # How long it took, reported (how long is the benchmarks' to judge, not a test's).
+        assert isinstance(check["ms"], int | float)
+        assert check["ms"] >= 0

@@ -15,7 +15,7 @@ from django.test import Client
 from api.headers import IDEMPOTENCY_KEY_MAX_LENGTH
 from api.parsers import MAX_JSON_DEPTH, json_depth
 from api.waiting import MAX_WAIT_S, prefer_wait_seconds
-from tests.api.test_errors import assert_error
+from tests.clients import assert_error, submit
 from tests.live import web_server
 
 MB = 1024 * 1024
@@ -29,10 +29,6 @@ def nested(depth: int):
     for _ in range(depth):
         value = [value]
     return value
-
-
-def submit(client, body, **headers):
-    return client.post("/api/v1/predictions/", body, format="json", **headers)
 
 
 def assert_nothing_written(history):

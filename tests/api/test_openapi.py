@@ -8,7 +8,6 @@ import sys
 import pytest
 from rest_framework.test import APIClient
 
-from tests.clients import client_for
 from tests.processes import ROOT
 
 ERROR_REF = "#/components/schemas/Error"
@@ -202,11 +201,6 @@ def actual_shape(body) -> tuple[str, set]:
     return ("array", set()) if isinstance(body, list) else ("object", set(body))
 
 
-@pytest.fixture
-def staff(make_user):
-    return client_for(make_user("sam", is_staff=True))
-
-
 @pytest.mark.parametrize(
     ("url", "path"),
     [
@@ -216,8 +210,10 @@ def staff(make_user):
         ("/api/v1/webhooks/default/secret/", "/api/v1/webhooks/default/secret/"),
     ],
 )
-def test_documented_responses_match_what_the_api_returns(schema, history, staff, model_version, url, path):
-    response = staff.get(url)
+def test_documented_responses_match_what_the_api_returns(
+    schema, history, staff_api, model_version, url, path
+):
+    response = staff_api.get(url)
     assert response.status_code == 200
     assert actual_shape(response.json()) == documented_shape(schema, schema["paths"][path]["get"], "200")
 
@@ -231,9 +227,9 @@ def test_documented_responses_match_what_the_api_returns(schema, history, staff,
     ],
 )
 def test_documented_list_responses_match_what_the_api_returns(
-    schema, history, staff, model_version, url, path
+    schema, history, staff_api, model_version, url, path
 ):
-    response = staff.get(url)
+    response = staff_api.get(url)
     assert response.status_code == 200
     assert actual_shape(response.json()) == documented_shape(schema, schema["paths"][path]["get"], "200")
 

@@ -2,11 +2,7 @@
 
 import pytest
 
-from tests.clients import client_for
-
-
-def submit(client, body, **extra):
-    return client.post("/api/v1/predictions/", body, format="json", **extra)
+from tests.clients import client_for, submit
 
 
 @pytest.fixture

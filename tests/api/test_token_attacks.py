@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from api.tokens import FAMILY_EXP_CLAIM, PASSWORD_CLAIM, PlatformRefreshToken, password_digest
-from tests.clients import PASSWORD
+from tests.clients import PASSWORD, tokens_for
 
 User = get_user_model()
 
@@ -53,12 +53,6 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     return Clock(monkeypatch)
-
-
-def login(username: str, password: str = PASSWORD) -> dict:
-    response = APIClient().post(TOKEN_URL, {"username": username, "password": password}, format="json")
-    assert response.status_code == 200, response.content
-    return response.json()
 
 
 def refresh(token: str):
@@ -109,7 +103,7 @@ def pre_family_token(user) -> str:
 
 def test_it_stops_a_stolen_refresh_token_rotated_again_and_again_at_the_familys_end(make_user, clock):
     make_user("alice")
-    first = login("alice")["refresh"]
+    first = tokens_for("alice")["refresh"]
     family_exp = claims(first)[FAMILY_EXP_CLAIM]
     assert family_exp == claims(first)["iat"] + 30 * 24 * 3600
     token = first
@@ -130,13 +124,13 @@ def test_it_stops_a_stolen_refresh_token_rotated_again_and_again_at_the_familys_
     clock.advance(DAY + timedelta(seconds=1))  # past day 30
 
     assert_refused(refresh(token))
-    assert login("alice")["refresh"]  # the owner logs in again: a new family
+    assert tokens_for("alice")["refresh"]  # the owner logs in again: a new family
 
 
 def test_the_familys_length_is_the_jwt_refresh_max_lifetime_setting(make_user, clock, settings):
     settings.JWT_REFRESH_MAX_LIFETIME = 2 * DAY
     make_user("alice")
-    token = login("alice")["refresh"]
+    token = tokens_for("alice")["refresh"]
     # Shorter than a refresh token's own lifetime (7 days): the family's end caps it at once.
     assert claims(token)["exp"] == claims(token)["iat"] + 2 * 24 * 3600
 
@@ -169,7 +163,7 @@ def test_a_token_issued_before_families_ends_the_max_lifetime_after_its_iat(make
 
 def test_of_two_racing_rotations_of_one_token_only_one_succeeds(make_user, monkeypatch):
     make_user("alice")
-    token = login("alice")["refresh"]
+    token = tokens_for("alice")["refresh"]
     # Both requests passed the blacklist check before either blacklisted the token.
     monkeypatch.setattr(PlatformRefreshToken, "check_blacklist", lambda self: None)
 
@@ -182,7 +176,7 @@ def test_of_two_racing_rotations_of_one_token_only_one_succeeds(make_user, monke
 
 def test_a_password_changed_through_the_api_refuses_every_old_token(make_user):
     make_user("alice")
-    laptop, phone = login("alice"), login("alice")
+    laptop, phone = tokens_for("alice"), tokens_for("alice")
 
     response = bearer(laptop["access"]).post(
         PASSWORD_URL, {"old_password": PASSWORD, "new_password": NEW_PASSWORD}, format="json"
@@ -195,13 +189,13 @@ def test_a_password_changed_through_the_api_refuses_every_old_token(make_user):
         assert_refused(me(tokens["access"]))
     bad = APIClient().post(TOKEN_URL, {"username": "alice", "password": PASSWORD}, format="json")
     assert_refused(bad, code="no_active_account")
-    assert me(login("alice", NEW_PASSWORD)["access"]).status_code == 200
+    assert me(tokens_for("alice", NEW_PASSWORD)["access"]).status_code == 200
 
 
 def test_a_password_set_outside_the_api_refuses_every_old_token(make_user):
     user = make_user("alice")
-    tokens = login("alice")
-    rotated = refresh(login("alice")["refresh"]).json()
+    tokens = tokens_for("alice")
+    rotated = refresh(tokens_for("alice")["refresh"]).json()
 
     # As the admin's password form and `manage.py changepassword` do.
     user.set_password(NEW_PASSWORD)
@@ -212,7 +206,7 @@ def test_a_password_set_outside_the_api_refuses_every_old_token(make_user):
         assert_refused(me(pair["access"]))
     # The password claim did it alone: only the rotated-away token is blacklisted.
     assert BlacklistedToken.objects.count() == 1
-    assert me(login("alice", NEW_PASSWORD)["access"]).status_code == 200
+    assert me(tokens_for("alice", NEW_PASSWORD)["access"]).status_code == 200
 
 
 def test_tokens_issued_before_password_binding_are_refused(make_user):
@@ -222,12 +216,12 @@ def test_tokens_issued_before_password_binding_are_refused(make_user):
 
     assert_refused(refresh(str(legacy)))
     assert_refused(me(str(legacy.access_token)))
-    assert_refused(refresh(without(login("alice")["refresh"], PASSWORD_CLAIM)))
+    assert_refused(refresh(without(tokens_for("alice")["refresh"], PASSWORD_CLAIM)))
 
 
 def test_a_password_change_needs_the_right_old_password(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
 
     response = bearer(tokens["access"]).post(
         PASSWORD_URL, {"old_password": "guessed-Wrong-77", "new_password": NEW_PASSWORD}, format="json"
@@ -245,7 +239,7 @@ def test_a_password_change_needs_the_right_old_password(make_user):
 
 def test_a_password_change_runs_the_password_validators(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
 
     response = bearer(tokens["access"]).post(
         PASSWORD_URL, {"old_password": PASSWORD, "new_password": "1234"}, format="json"
@@ -277,9 +271,9 @@ def test_a_password_change_requires_a_token(make_user):
 def test_logout_all_refuses_every_refresh_token_of_the_caller_and_no_one_elses(make_user):
     make_user("alice")
     make_user("bob")
-    laptop = login("alice")
-    phone = refresh(login("alice")["refresh"]).json()  # a session that has rotated since
-    bob = login("bob")
+    laptop = tokens_for("alice")
+    phone = refresh(tokens_for("alice")["refresh"]).json()  # a session that has rotated since
+    bob = tokens_for("bob")
 
     response = bearer(laptop["access"]).post(LOGOUT_ALL_URL)
 
@@ -288,12 +282,12 @@ def test_logout_all_refuses_every_refresh_token_of_the_caller_and_no_one_elses(m
     assert_refused(refresh(laptop["refresh"]))
     assert_refused(refresh(phone["refresh"]))
     assert refresh(bob["refresh"]).status_code == 200
-    assert refresh(login("alice")["refresh"]).status_code == 200  # a new login is not affected
+    assert refresh(tokens_for("alice")["refresh"]).status_code == 200  # a new login is not affected
 
 
 def test_logout_all_requires_a_token(make_user):
     make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
 
     assert_refused(APIClient().post(LOGOUT_ALL_URL), code="not_authenticated")
     assert not BlacklistedToken.objects.exists()
@@ -305,7 +299,7 @@ def test_logout_all_requires_a_token(make_user):
 
 def test_a_deleted_users_refresh_token_is_a_401_not_a_500(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
     user.delete()
 
     assert_refused(refresh(tokens["refresh"]))
@@ -314,7 +308,7 @@ def test_a_deleted_users_refresh_token_is_a_401_not_a_500(make_user):
 
 def test_a_deactivated_users_refresh_token_is_refused(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
     user.is_active = False
     user.save()
 
@@ -326,7 +320,7 @@ def test_a_deactivated_users_refresh_token_is_refused(make_user):
 
 def test_a_password_changed_on_the_page_ends_api_tokens_but_not_the_page_session(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
     browser = Client()
     assert browser.login(username="alice", password=PASSWORD)
     assert PAGE_URL.encode() in browser.get("/profile/").content
@@ -350,7 +344,7 @@ def test_a_password_changed_on_the_page_ends_api_tokens_but_not_the_page_session
 
 def test_the_page_refuses_a_wrong_old_password(make_user):
     user = make_user("alice")
-    tokens = login("alice")
+    tokens = tokens_for("alice")
     browser = Client()
     assert browser.login(username="alice", password=PASSWORD)
 

@@ -17,12 +17,6 @@ def queued(stored_job):
     return stored_job()
 
 
-def announce_soon(job_id: str, state) -> threading.Thread:
-    thread = threading.Timer(0.2, job_finished_announce, args=(job_id, state))
-    thread.start()
-    return thread
-
-
 def test_a_waiter_answers_with_the_finish_its_message_carries(queued):
     started = history_module.now()
     output = {"label": "benign", "probabilities": {"benign": 0.9, "malignant": 0.1}}
@@ -35,8 +29,8 @@ def test_a_waiter_answers_with_the_finish_its_message_carries(queued):
         "completed_at": started + timedelta(milliseconds=3),
     }
     waiting = Waiting(5)
-    waiting.watch(queued.id)
-    announce_soon(queued.id, state).join()
+    waiting.watch(queued.id)  # from here on its finish's message reaches it
+    job_finished_announce(queued.id, state)
 
     job = waiting.wait(queued)
 
@@ -52,7 +46,7 @@ def test_without_the_fields_in_its_message_a_waiter_reads_the_job(queued):
     history_module.job_finish(queued.id, status="canceled", error="canceled by request")
     waiting = Waiting(5)
     waiting.watch(queued.id)
-    announce_soon(queued.id, None).join()
+    job_finished_announce(queued.id, None)
 
     job = waiting.wait(queued)
 

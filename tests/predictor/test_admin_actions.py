@@ -1,21 +1,10 @@
 """The admin's promote and rollback actions change which version serves: only staff with
 the change permission may run them; view-only staff are refused."""
 
-import pytest
-import sklearn
 from django.contrib.auth.models import Permission
 from django.test import Client
 
 from predictor.models import ModelVersion
-from predictor.registry import version_register
-
-
-@pytest.fixture
-def two_versions(model_version, trained_breast_cancer):
-    result, sha256 = trained_breast_cancer
-    return model_version, version_register(
-        result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
-    )
 
 
 def staff_client(make_user, *codenames) -> Client:

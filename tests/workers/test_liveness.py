@@ -15,7 +15,7 @@ from django.core.cache import cache
 
 from myproject.servers import stop, wait_until
 from tests.clients import wait_for_job
-from tests.processes import start_worker
+from tests.processes import process_tree, signal_all, start_worker
 from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task
 
@@ -107,9 +107,7 @@ def test_a_worker_killed_outright_has_its_jobs_run_by_another(
         wait_until(doomed_runs_one, timeout=60, what="a job running on the doomed worker")
         # Alive and busy: nothing of its is taken.
         assert node["name"] not in liveness.rescue_orphans(_never, _never)
-        for child in psutil.Process(doomed.pid).children(recursive=True):
-            child.send_signal(signal.SIGKILL)
-        doomed.send_signal(signal.SIGKILL)
+        signal_all(process_tree(doomed.pid), signal.SIGKILL)
         doomed.wait()
         killed_at = time.monotonic()
 

@@ -165,13 +165,20 @@ def test_a_job_held_by_a_batch_the_sweeper_declared_dead_can_be_claimed(history,
     assert history.job_get(peer.id).attempts == 2
 
 
-def test_a_worker_keeping_up_runs_a_fresh_job_alone(history, stored_job, rows):
+def test_a_worker_keeping_up_runs_a_fresh_job_alone(history, stored_job, rows, monkeypatch):
     # Started as soon as it was queued: nothing says others wait, so no look for them.
+    from predictor.history import claims
+    from predictor.predictions import BEHIND
+
     waiting = stored_job(input=rows[1], age_s=1)
     fresh = stored_job(input=rows[0])
+    # Claimed half of BEHIND after it was queued, however long this machine took to get
+    # here (writing the two jobs may itself take longer than BEHIND on a loaded host).
+    monkeypatch.setattr(claims, "now", lambda: fresh.created_at + BEHIND / 2)
 
     assert [job.id for job in prediction_run(fresh.id, batch_max_jobs=64)] == [fresh.id]
     assert history.job_get(waiting.id).status == "queued"
+    assert history.job_get(fresh.id).started_at == fresh.created_at + BEHIND / 2
 
 
 def test_ends_mongodb_does_not_take_are_left_to_the_tasks_retry_not_failed(

@@ -11,7 +11,6 @@ import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
-import psutil
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -19,7 +18,7 @@ from django.core.cache import cache
 from myproject.servers import stop, wait_until
 from predictor.models import ModelVersion
 from predictor.training import stale_cutoff, training_execute, training_request
-from tests.processes import log_tail, shared_database_url, start_worker
+from tests.processes import log_tail, process_tree, shared_database_url, signal_all, start_worker
 from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task, train_task, training_enqueue
 
@@ -232,7 +231,7 @@ def _finished(history, run_id: str, *, timeout: float = 120):
 
 
 def _pool_pids(trainer) -> list[int]:
-    return [child.pid for child in psutil.Process(trainer.pid).children(recursive=True)]
+    return [process.pid for process in process_tree(trainer.pid)[1:]]
 
 
 def test_a_trainer_killed_mid_training_has_its_run_trained_again_by_another(
@@ -245,9 +244,7 @@ def test_a_trainer_killed_mid_training_has_its_run_trained_again_by_another(
     assert held.attempts == 1
     assert held.worker_pid in _pool_pids(doomed)
 
-    for child in psutil.Process(doomed.pid).children(recursive=True):
-        child.send_signal(signal.SIGKILL)
-    doomed.send_signal(signal.SIGKILL)
+    signal_all(process_tree(doomed.pid), signal.SIGKILL)
     doomed.wait()
     killed_at = time.monotonic()
 
