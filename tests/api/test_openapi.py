@@ -208,25 +208,13 @@ def actual_shape(body) -> tuple[str, set]:
         ("/api/v1/predictions/", "/api/v1/predictions/"),
         ("/api/v1/me/", "/api/v1/me/"),
         ("/api/v1/webhooks/default/secret/", "/api/v1/webhooks/default/secret/"),
-    ],
-)
-def test_documented_responses_match_what_the_api_returns(
-    schema, history, staff_api, model_version, url, path
-):
-    response = staff_api.get(url)
-    assert response.status_code == 200
-    assert actual_shape(response.json()) == documented_shape(schema, schema["paths"][path]["get"], "200")
-
-
-@pytest.mark.parametrize(
-    ("url", "path"),
-    [
+        # Lists: {"results": [...]}
         ("/api/v1/models/", "/api/v1/models/"),
         ("/api/v1/models/breast_cancer/versions/", "/api/v1/models/{name}/versions/"),
         ("/api/v1/trainings/", "/api/v1/trainings/"),
     ],
 )
-def test_documented_list_responses_match_what_the_api_returns(
+def test_documented_responses_match_what_the_api_returns(
     schema, history, staff_api, model_version, url, path
 ):
     response = staff_api.get(url)

@@ -21,6 +21,7 @@ import pymongo
 import pytest
 
 from tests.chaos.faults import TABLE, Row, platform_fixture
+from tests.processes import process_tree, signal_all
 
 pytestmark = pytest.mark.soak
 
@@ -66,9 +67,7 @@ class Killer(threading.Thread):
                 name = random.choice([name for name in stack.procs if name.startswith("predict")])
                 proc = stack.procs.pop(name)
                 stack.meter.retire(name)
-                victims = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-                for each in victims:
-                    each.send_signal(signal.SIGKILL)
+                signal_all(process_tree(proc.pid), signal.SIGKILL)
                 proc.wait()
                 self.kills += 1
                 stack.worker(f"predict-k{self.kills}", app="tests.chaos.ledger_app")

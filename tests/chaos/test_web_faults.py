@@ -30,6 +30,7 @@ from datetime import datetime
 import psutil
 import pytest
 
+from myproject.servers import wait_until
 from tests.chaos.faults import MODEL, TABLE, Row, platform_fixture
 from tests.chaos.ledger_app import ledger_read
 from tests.processes import held
@@ -132,14 +133,6 @@ class Load:
                     self.platform.accepted.append(answer.json["id"])
 
 
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(0.1)
-    return found
-
-
 def gunicorn_master(platform) -> psutil.Process:
     # bench/stack.py execs the Procfile's gunicorn: the "web" process is the master.
     return psutil.Process(platform.stack.procs["web"].pid)
@@ -203,14 +196,14 @@ def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:
     held = Held(platform.stack.web_port)
     for _ in range(5):
         with predict_workers_held(platform):
-            wait_for(lambda: load.long_in_flight == LONG_WAITERS, timeout=30, what="long waits in flight")
+            wait_until(lambda: load.long_in_flight == LONG_WAITERS, timeout=30, what="long waits in flight")
             deadline = time.monotonic() + LONG_HELD_S + 5
             while not (waits := held.long_waits(stopping)) and time.monotonic() < deadline:
                 time.sleep(0.2)  # looking again until the deadline
             if waits:
                 started = time.monotonic()
                 send()
-                wait_for(
+                wait_until(
                     lambda: (
                         not any(
                             each.is_running() and each.status() != psutil.STATUS_ZOMBIE for each in stopping
@@ -222,10 +215,10 @@ def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:
                 exited = time.monotonic() - started
                 print(f"  {waits} long waits held; the stopped workers exited in {exited:.1f} s")
                 break
-        wait_for(lambda: load.long_in_flight < LONG_WAITERS, timeout=30, what="a long wait answered")
+        wait_until(lambda: load.long_in_flight < LONG_WAITERS, timeout=30, what="a long wait answered")
     else:
         raise AssertionError("no long wait landed on the workers to stop")
-    wait_for(
+    wait_until(
         lambda: serving_workers(platform, old={each.pid for each in stopping}),
         timeout=120,
         what="the replacements to serve",
@@ -235,7 +228,7 @@ def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:
 def test_gunicorn_restarted_under_load_fails_no_request(platform):
     restarts = 0
     with Load(platform) as load:
-        wait_for(lambda: load.made >= 50, timeout=60, what="load under way")
+        wait_until(lambda: load.made >= 50, timeout=60, what="load under way")
         # (a) A rolling restart: SIGTERM to each worker in turn; the master starts another.
         for worker in gunicorn_master(platform).children():
             restart(platform, load, [worker], lambda worker=worker: worker.send_signal(signal.SIGTERM))
@@ -245,7 +238,7 @@ def test_gunicorn_restarted_under_load_fails_no_request(platform):
         restart(platform, load, master.children(), lambda: master.send_signal(signal.SIGHUP))
         restarts += 1
         restarted = time.monotonic()
-        wait_for(lambda: load.made >= 50 + 100, timeout=60, what="load after the restarts")
+        wait_until(lambda: load.made >= 50 + 100, timeout=60, what="load after the restarts")
     row = Row(
         f"gunicorn restarted ({restarts}x) under load: {load.made} requests, {len(load.failures)} failed"
     )
@@ -300,7 +293,7 @@ def test_cancel_after_passing_while_redis_is_down_cancels_and_never_runs_late(pl
             platform.accepted.append(answer.json["id"])
     finally:
         platform.workers_signal(signal.SIGCONT)
-    wait_for(
+    wait_until(
         lambda: any(path.stat().st_size for path in platform.ledger.iterdir()), timeout=60, what="a job run"
     )
     platform.stack.stop("redis")
