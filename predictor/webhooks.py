@@ -218,6 +218,27 @@ class Lanes:
                 self._slow_until.pop(origin, None)  # it answered (whatever it said): not slow
 
 
+def _log_fields(job, event: str, attempt: int) -> dict:
+    """What every delivery log record of this attempt says (history.delivery_log)."""
+    return {
+        "job_id": job.id,
+        "owner_id": job.owner_id,
+        "event": event,
+        "url": job.webhook,
+        # The same on every retry, so receivers can de-duplicate.
+        "message_id": f"msg_{job.id}_{event}",
+        "attempt": attempt,
+    }
+
+
+def deliver_given_up(job_id: str, event: str, *, attempt: int, reason: str) -> None:
+    """Record in the job's delivery log that this delivery will not be sent, and why (its
+    receiver stayed slow through every deferral): the owner sees the end of the story."""
+    job = history.job_get(job_id)
+    if job is not None and job.webhook:
+        history.delivery_log(**_log_fields(job, event, attempt), error=reason)
+
+
 def deliver(
     job_id: str,
     event: str,
@@ -239,7 +260,8 @@ def deliver(
     if job is None or not job.webhook or event not in (job.webhook_events_filter or EVENTS):
         return None
     body = json.dumps(_job_body(job), separators=(",", ":")).encode()
-    message_id = f"msg_{job_id}_{event}"  # the same on every retry, so receivers can de-duplicate
+    log = _log_fields(job, event, attempt)
+    message_id = log["message_id"]
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -250,14 +272,6 @@ def deliver(
         "webhook-signature": sign(
             secret_for(job.owner_id), message_id=message_id, timestamp=timestamp, body=body
         ),
-    }
-    log = {
-        "job_id": job_id,
-        "owner_id": job.owner_id,
-        "event": event,
-        "url": job.webhook,
-        "message_id": message_id,
-        "attempt": attempt,
     }
     if before_sending is not None:
         before_sending()

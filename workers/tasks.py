@@ -120,11 +120,17 @@ def deliver_webhook_task(self, job_id: str, event: str, deferrals: int = 0) -> i
                 before_sending=connections.close_all,
             )
         except webhooks.ReceiverSlow as slow:
-            metrics.webhook_attempted(event, "deferred")
             if deferrals >= settings.WEBHOOK_MAX_DEFERRALS:
                 logger.error("webhook given up: %s, put off %d times", slow, deferrals)
+                metrics.webhook_attempted(event, "given_up")
+                reason = f"not sent: {slow}; put off {deferrals} times, then given up"
+                try:
+                    webhooks.deliver_given_up(job_id, event, attempt=self.request.retries + 1, reason=reason)
+                except history.HistoryUnavailable:
+                    pass  # the log above says it; the delivery log misses one line
                 return None
             # Nothing was sent: the same attempt, later, holding no thread meanwhile.
+            metrics.webhook_attempted(event, "deferred")
             logger.info("webhook put off: %s", slow)
             self.apply_async(
                 args=[job_id, event],
