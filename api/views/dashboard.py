@@ -9,7 +9,6 @@ page is whole, and a reload shows the current state.
 """
 
 import time
-from datetime import timedelta
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
@@ -25,8 +24,11 @@ from ..jobs import job_for_pages
 from ..selectors import jobs_recent, jobs_summary
 from ..services import profile_ensure
 from ..templatetags.pages import duration
+from .pages import HISTORY_SINCE
 
-WINDOW = timedelta(hours=24)
+# The counts' window, and the History page's filter for it (its counts link there).
+WINDOW_SINCE = "24h"
+WINDOW = HISTORY_SINCE[WINDOW_SINCE][1]
 RECENT = 10
 LIVE_POLL_S = 2
 IDLE_POLL_S = 10
@@ -93,6 +95,7 @@ def _live_context(user) -> dict:
                 "name": "median wait in the queue",
             },
         ],
+        "window_since": WINDOW_SINCE,
         "live": live,
         "poll_s": LIVE_POLL_S if live else IDLE_POLL_S,
         "newest": jobs[0].id if jobs else "",

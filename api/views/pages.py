@@ -1,6 +1,7 @@
 """Server-rendered pages for people: the same services as the API, with a session login."""
 
 import csv
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +25,7 @@ from ..jobs import job_for_pages
 from ..selectors import (
     NO_SUCH_JOB,
     BadCursor,
+    job_deliveries,
     job_feedback_label,
     job_get_owned,
     jobs_filtered,
@@ -240,6 +242,8 @@ def job_page(request, job_id: str, *, feedback_errors=(), status=200, live=False
         "feedback_errors": feedback_errors,
     }
     live = live or request.GET.get("part") == "live"
+    # Deliveries go on after the job ends, so they are in the page, not its live part.
+    context["deliveries"] = job_deliveries(job) if job.webhook and not live else []
     return render(request, "api/_job_live.html" if live else "api/job.html", context, status=status)
 
 
@@ -301,15 +305,30 @@ def job_cancel_page(request, job_id: str):
     return redirect("job", job_id=job_id)
 
 
+# The History page's time filter, `?since=`: the jobs of the last hour, day or week (the
+# dashboard's counts link to the day's).
+HISTORY_SINCE = {
+    "1h": ("the last hour", timedelta(hours=1)),
+    "24h": ("the last 24 hours", timedelta(hours=24)),
+    "7d": ("the last 7 days", timedelta(days=7)),
+}
+
+
 class _HistoryFilters(serializers.Serializer):
     model = serializers.CharField(required=False, allow_blank=True, max_length=64)
     status = serializers.ChoiceField(choices=["", *history.STATUSES], required=False)
+    since = serializers.ChoiceField(choices=["", *HISTORY_SINCE], required=False)
 
 
 def _history_query(request):
+    """(the filters chosen, the user's jobs matching them). A filter edited by hand into
+    something unknown is left out: the page shows more, never an error."""
     filters = _HistoryFilters(data=request.GET)
     chosen = {k: v for k, v in filters.validated_data.items() if v} if filters.is_valid() else {}
-    return chosen, jobs_filtered(request.user, **chosen)
+    query = {name: value for name, value in chosen.items() if name != "since"}
+    if "since" in chosen:
+        query["created_after"] = history.now() - HISTORY_SINCE[chosen["since"]][1]
+    return chosen, jobs_filtered(request.user, **query)
 
 
 @login_required
@@ -328,6 +347,7 @@ def history_page(request):
         "query": params.urlencode(),
         "model_names": [item.model.name for item in model_list()],
         "statuses": history.STATUSES,
+        "since_choices": [(value, label) for value, (label, _) in HISTORY_SINCE.items()],
     }
     return render(request, "api/history.html", context)
 

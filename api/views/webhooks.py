@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework.response import Response
 
-from ..selectors import job_deliveries
+from ..selectors import job_deliveries, job_get_owned
 from ..serializers import WebhookDeliverySerializer, WebhookSecretSerializer
 from ..services import webhook_secret_get
 from .base import ServiceApiView
@@ -27,5 +27,5 @@ class PredictionWebhookDeliveriesApi(ServiceApiView):
         },
     )
     def get(self, request, job_id: str):
-        deliveries = job_deliveries(request.user, job_id)
+        deliveries = job_deliveries(job_get_owned(request.user, job_id))
         return Response({"results": WebhookDeliverySerializer(deliveries, many=True).data})

@@ -39,3 +39,64 @@ def test_nobody_cancels_another_users_job(history, ada_client, stored_job):
     job = stored_job()  # alice's
     assert ada_client.post(f"/history/{job.id}/cancel/").status_code == 404
     assert history.job_get(job.id).status == "queued"
+
+
+def test_the_history_page_filters_by_time_and_ignores_a_window_it_does_not_know(
+    history, ada, ada_client, stored_job
+):
+    recent = stored_job(owner=ada, age_s=3600 + 60)  # an hour and a minute ago
+    older = stored_job(owner=ada, age_s=8 * 86400)
+    shown = {
+        since: {
+            job.id
+            for job in (recent, older)
+            if f"/history/{job.id}/" in ada_client.get(f"/history/?since={since}").content.decode()
+        }
+        for since in ("1h", "24h", "7d", "", "forever")
+    }
+    assert shown == {
+        "1h": set(),
+        "24h": {recent.id},
+        "7d": {recent.id},
+        "": {recent.id, older.id},
+        "forever": {recent.id, older.id},
+    }
+    # The CSV download has the same filter.
+    response = ada_client.get("/history.csv?since=24h")
+    csv_text = b"".join(response.streaming_content).decode()
+    assert recent.id in csv_text
+    assert older.id not in csv_text
+
+
+def test_a_jobs_page_lists_its_webhook_deliveries_but_its_live_part_does_not(
+    history, ada, ada_client, stored_job
+):
+    hook = "https://hooks.example.com/done"
+    job = stored_job(
+        owner=ada, status="succeeded", create={"webhook": hook, "webhook_events_filter": ["completed"]}
+    )
+    for attempt, code, error in [(1, None, "connection refused"), (2, 204, None)]:
+        history.delivery_log(
+            job_id=job.id,
+            owner_id=ada.pk,
+            event="completed",
+            url=hook,
+            message_id=f"msg_{job.id}_completed",
+            attempt=attempt,
+            status_code=code,
+            error=error,
+            duration_s=0.05,
+        )
+    page = ada_client.get(f"/history/{job.id}/").content.decode()
+    section = page[page.index('<section id="webhook"') :]
+    assert f"<code>{hook}</code> is told of: completed." in section
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2
+    assert "connection refused" in rows[0]
+    assert ">1<" in rows[0]
+    assert "HTTP 204" in rows[1]
+    assert ">2<" in rows[1]
+    assert 'id="webhook"' not in ada_client.get(f"/history/{job.id}/?part=live").content.decode()
+
+    without = stored_job(owner=ada, status="succeeded")
+    assert 'id="webhook"' not in ada_client.get(f"/history/{without.id}/").content.decode()

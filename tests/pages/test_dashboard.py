@@ -79,6 +79,7 @@ def test_the_dashboard_counts_the_last_day_by_status(history, make_user, finishe
     # Not counted: someone else's, and Ada's of two days ago.
     finished_job(make_user("bob"), status="failed", age_s=50)
     finished_job(ada, age_s=2 * 86400, total_s=30)
+    finished_job(ada, status="failed", age_s=2 * 86400 + 60)
 
     browser = log_in(page, "ada")
     assert browser.current_url.endswith("/home/")
@@ -114,10 +115,11 @@ def test_the_dashboard_counts_the_last_day_by_status(history, make_user, finishe
     assert "malignant" in shown["rows"][5]["text"]
     assert shown["live"] == "yes"
 
-    # Each card's number and name are one link, to the history of that status.
+    # Each card's number and name are one link, to the history of that status in the same 24 hours.
     failed = browser.find_element(By.ID, "stat-failed")
     assert failed.text.split() == ["1", "failed"]
-    assert failed.get_attribute("href").endswith("/history/?status=failed")
+    assert failed.get_attribute("href").endswith("/history/?status=failed&since=24h")
+    assert browser.find_element(By.ID, "stat-total").get_attribute("href").endswith("/history/?since=24h")
     headings = [h.tag_name for h in browser.find_elements(By.CSS_SELECTOR, "main h1, main h2, main h3")]
     assert headings == ["h1", "h2", "h3", "h3", "h2"]
     screenshots(browser, "home")
@@ -140,10 +142,12 @@ def test_the_dashboard_counts_the_last_day_by_status(history, make_user, finishe
 
     # (found again and clicked at once: the live part may have been swapped meanwhile)
     wait_for(browser, lambda b: b.find_element(By.ID, "stat-failed").click() or True)
-    wait_for(browser, lambda b: b.current_url.endswith("/history/?status=failed"))
+    wait_for(browser, lambda b: b.current_url.endswith("/history/?status=failed&since=24h"))
+    # The one the card counted, not the failed job of two days ago.
     history_rows = browser.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(history_rows) == 1
     assert "failed" in history_rows[0].text
+    assert browser.find_element(By.CSS_SELECTOR, "#id_since option:checked").text == "the last 24 hours"
 
 
 def test_a_job_submitted_while_the_dashboard_is_open_shows_up_and_finishes_there(

@@ -142,6 +142,30 @@ def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
         ("queued", None, None),
     ]:
         stored_job(owner=ada, status=status, output=output, error=error)
+    # A job with a webhook: its page lists the delivery attempts (a long URL must still fit).
+    hook = "https://hooks.example.com/platform/predictions/breast-cancer/finished?source=prediction-platform"
+    hooked = stored_job(
+        owner=ada,
+        status="succeeded",
+        output={"label": "benign", "probabilities": {"malignant": 0.08, "benign": 0.92}},
+        create={"webhook": hook, "webhook_events_filter": ["completed", "start"]},
+    )
+    for attempt, code, error, took in [
+        (1, 503, None, 0.412),
+        (2, None, "timed out after 10 s", 10.0),
+        (3, 204, None, 0.087),
+    ]:
+        history.delivery_log(
+            job_id=hooked.id,
+            owner_id=ada.pk,
+            event="completed",
+            url=hook,
+            message_id=f"msg_{hooked.id}_completed",
+            attempt=attempt,
+            status_code=code,
+            error=error,
+            duration_s=took,
+        )
     pages = {"index": "/", "login": "/accounts/login/", "register": "/accounts/register/"}
     for name, path in pages.items():
         browser = page(path)
@@ -151,6 +175,7 @@ def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
         "history": "/history/",
         "profile": "/profile/",
         "password": "/accounts/password/",
+        "job-webhook": f"/history/{hooked.id}/",
     }.items():
         browser = page(path)
         screenshots(browser, name)
@@ -159,4 +184,4 @@ def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
         browser.set_window_size(1280, 900)
         assert found == {"overflow": 0, "unlabelled": []}, name
     browser = page("/history/")
-    assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tbody tr")) == 5
