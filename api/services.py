@@ -33,6 +33,9 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 # A request that reserved a key this long ago and wrote no job is dead: gunicorn's worker
 # timeout (30 s) has ended it, and its MongoDB calls give up after 2 s.
 IDEMPOTENCY_ABANDONED = timedelta(seconds=60)
+# How long a replay waits for the first request's job to appear (it reserves the key a
+# moment before it writes the job) before answering 409, "still in flight".
+IDEMPOTENCY_REPLAY_WAIT_S = 10.0
 
 
 class QueueUnavailable(Exception):
@@ -201,8 +204,7 @@ def _replayed(held, *, request_hash: str) -> history.JobView | None:
         raise IdempotencyConflict(
             "This Idempotency-Key was used with a different request body; use a new key for a new request."
         )
-    # The first request reserves the key a moment before it writes its job.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + IDEMPOTENCY_REPLAY_WAIT_S
     while (job := history.job_get(held.job_id)) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     return job

@@ -173,12 +173,16 @@ def test_it_rejects_bad_paging_parameters(history, api, query):
 
 
 def test_an_idempotency_key_whose_first_request_wrote_no_job_is_taken_over(
-    history, api, user, model_version, valid_input
+    history, api, user, model_version, valid_input, monkeypatch
 ):
     import json
     from datetime import timedelta
 
+    from api import services
     from api.views.predictions import request_hash
+
+    # Each replay below waits this long for a job that is never written (10 s in service).
+    monkeypatch.setattr(services, "IDEMPOTENCY_REPLAY_WAIT_S", 0.5)
 
     body = {"model": "breast_cancer", "input": valid_input}
     # As if a first request had reserved the key and then lost MongoDB before writing its job.
