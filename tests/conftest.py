@@ -233,3 +233,25 @@ def stored_job(history, user, model_version, valid_input):
         return history.job_get(job.id)
 
     return make
+
+
+@pytest.fixture
+def logged_deliveries(history):
+    """`logged_deliveries(job, [(status_code, error, duration_s), ...])`: the job's "completed"
+    webhook delivery attempts (1, 2, ...) written to its delivery log, as the notifier writes them."""
+
+    def write(job, attempts):
+        for attempt, (code, error, took) in enumerate(attempts, start=1):
+            history.delivery_log(
+                job_id=job.id,
+                owner_id=job.owner_id,
+                event="completed",
+                url=job.webhook,
+                message_id=f"msg_{job.id}_completed",
+                attempt=attempt,
+                status_code=code,
+                error=error,
+                duration_s=took,
+            )
+
+    return write

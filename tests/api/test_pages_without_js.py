@@ -69,24 +69,13 @@ def test_the_history_page_filters_by_time_and_ignores_a_window_it_does_not_know(
 
 
 def test_a_jobs_page_lists_its_webhook_deliveries_but_its_live_part_does_not(
-    history, ada, ada_client, stored_job
+    history, ada, ada_client, stored_job, logged_deliveries
 ):
     hook = "https://hooks.example.com/done"
     job = stored_job(
         owner=ada, status="succeeded", create={"webhook": hook, "webhook_events_filter": ["completed"]}
     )
-    for attempt, code, error in [(1, None, "connection refused"), (2, 204, None)]:
-        history.delivery_log(
-            job_id=job.id,
-            owner_id=ada.pk,
-            event="completed",
-            url=hook,
-            message_id=f"msg_{job.id}_completed",
-            attempt=attempt,
-            status_code=code,
-            error=error,
-            duration_s=0.05,
-        )
+    logged_deliveries(job, [(None, "connection refused", 0.05), (204, None, 0.05)])
     page = ada_client.get(f"/history/{job.id}/").content.decode()
     section = page[page.index('<section id="webhook"') :]
     assert f"<code>{hook}</code> is told of: completed." in section

@@ -130,7 +130,7 @@ return {overflow, unlabelled};
 
 
 def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
-    history, make_user, stored_job, page
+    history, make_user, stored_job, logged_deliveries, page
 ):
     """Screenshots at desktop and phone width of the pages no other test photographs
     (README.md shows the main ones); at phone width nothing scrolls sideways."""
@@ -150,22 +150,7 @@ def test_every_other_page_fits_a_phone_labels_its_inputs_and_is_photographed(
         output={"label": "benign", "probabilities": {"malignant": 0.08, "benign": 0.92}},
         create={"webhook": hook, "webhook_events_filter": ["completed", "start"]},
     )
-    for attempt, code, error, took in [
-        (1, 503, None, 0.412),
-        (2, None, "timed out after 10 s", 10.0),
-        (3, 204, None, 0.087),
-    ]:
-        history.delivery_log(
-            job_id=hooked.id,
-            owner_id=ada.pk,
-            event="completed",
-            url=hook,
-            message_id=f"msg_{hooked.id}_completed",
-            attempt=attempt,
-            status_code=code,
-            error=error,
-            duration_s=took,
-        )
+    logged_deliveries(hooked, [(503, None, 0.412), (None, "timed out after 10 s", 10.0), (204, None, 0.087)])
     pages = {"index": "/", "login": "/accounts/login/", "register": "/accounts/register/"}
     for name, path in pages.items():
         browser = page(path)
