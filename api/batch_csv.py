@@ -9,6 +9,8 @@ import io
 import math
 import re
 
+from . import csv_cells
+
 # A batch file is read whole: 1,000 rows of 30 features is about 250 KB.
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 # A refused batch is shown again for correction up to this size.
@@ -126,7 +128,7 @@ def batch_errors_named(errors: dict[str, list[str]], lines: list[int]) -> list[s
 def results_csv(out, inputs: list[dict], outputs: list[dict]) -> None:
     """Each row's features, then its result: `label` and `p_<class>` for a classifier,
     `value` for a regressor."""
-    writer = csv.writer(out)
+    writer = csv_cells.writer(out)
     features = list(inputs[0]) if inputs else []
     classes = list((outputs[0] or {}).get("probabilities") or {}) if outputs else []
     result = ["label", *[f"p_{name}" for name in classes]] if classes else ["value"]

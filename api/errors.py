@@ -12,12 +12,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from predictor.datasets import DatasetInUse
+from predictor.definitions import UnknownModel
 from predictor.errors import FieldErrors
 from predictor.history import HistoryUnavailable
 from predictor.predictions import UnknownVersion
 from predictor.registry import RegistryError
 from predictor.samples import FeedbackQuotaExceeded
-from predictor.specs import UnknownModel
+from predictor.tabular import CSVTooLarge
 
 from .services import IdempotencyConflict, IdempotencyInFlight, QueueUnavailable
 
@@ -63,6 +65,17 @@ class QuotaExceeded(exceptions.APIException):
     wait: int | None = None  # seconds; DRF's handler turns it into Retry-After
 
 
+class TooLarge(exceptions.APIException):
+    """A 413 that names the field and the limit (an uploaded table over a dataset limit)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+    def __init__(self, fields: dict[str, list[str]]):
+        super().__init__(next(iter(fields.values()))[0])
+        self.fields = fields
+
+
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
@@ -93,6 +106,10 @@ def _domain_to_api(exc):
         quota = QuotaExceeded(exc.errors["label"][0])
         quota.wait = exc.retry_after_s
         return quota
+    if isinstance(exc, CSVTooLarge):
+        return TooLarge(exc.errors)
+    if isinstance(exc, DatasetInUse):
+        return Conflict(f"Models learned from this dataset: {', '.join(exc.users)}; delete them first.")
     if isinstance(exc, FieldErrors):  # bad input, bad training parameters, refused feedback
         return exceptions.ValidationError(exc.errors)
     if isinstance(exc, UnknownVersion):
@@ -129,6 +146,8 @@ def exception_handler(exc, context):
             code = str(detail.get("code", code))
             detail = detail.get("detail", detail)
         body = {"code": str(code), "message": str(detail)}
+        if isinstance(exc, TooLarge):
+            body["fields"] = exc.fields
     if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
         response["Retry-After"] = str(RETRY_AFTER_S)
     if isinstance(exc, exceptions.Throttled | QuotaExceeded) and exc.wait is not None:

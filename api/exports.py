@@ -1,11 +1,11 @@
 """A user's prediction history as CSV, streamed: the API's `?format=csv` and the History
 page's download give the same file."""
 
-import csv
 import json
 
 from django.http import StreamingHttpResponse
 
+from . import csv_cells
 from .jobs import job_public
 from .selectors import jobs_all
 
@@ -34,7 +34,7 @@ class _Echo:
 
 
 def _csv_rows(query):
-    writer = csv.writer(_Echo())
+    writer = csv_cells.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for job in jobs_all(query, chunk=EXPORT_CHUNK):
         data = job_public(job)

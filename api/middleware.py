@@ -109,7 +109,7 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request):
         length = _content_length(request)
-        if length > settings.REQUEST_MAX_BYTES:
+        if length > _limit(request):
             logger.warning("refused a %d-byte body to %r", length, request.path)
             _discard(request, length)
             return _too_large(request)
@@ -119,6 +119,18 @@ class RequestSizeLimitMiddleware:
         if isinstance(exception, RequestDataTooBig):
             return _too_large(request)
         return None
+
+
+# Dataset uploads (api/views/datasets.py) are files of up to DATASET_MAX_BYTES, streamed to a
+# temporary file, never held in memory; the form's other fields and its boundaries fit in 64 KB.
+LARGE_UPLOAD_PATHS = ("/api/v1/datasets/", "/datasets/")
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _limit(request) -> int:
+    if request.method == "POST" and request.path in LARGE_UPLOAD_PATHS:
+        return max(settings.REQUEST_MAX_BYTES, settings.DATASET_MAX_BYTES + MULTIPART_OVERHEAD)
+    return settings.REQUEST_MAX_BYTES
 
 
 def _content_length(request) -> int:
@@ -141,7 +153,7 @@ def _discard(request, length: int) -> None:
 
 
 def _too_large(request) -> HttpResponse:
-    message = f"The request body may be at most {_size(settings.REQUEST_MAX_BYTES)}."
+    message = f"The request body may be at most {_size(_limit(request))}."
     if request.path.startswith(API_PREFIXES):
         body = {"code": "request_too_large", "message": message}
         return JsonResponse(body, status=413, json_dumps_params={"separators": (",", ":")})

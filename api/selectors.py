@@ -13,12 +13,14 @@ from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from rest_framework.exceptions import PermissionDenied
 
-from predictor import history, registry
-from predictor.specs import UnknownModel, get_spec
+from predictor import datasets, history, registry
+from predictor.definitions import greater_is_better
 
 NO_SUCH_JOB = "No prediction with this id."
 NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
+NOT_YOURS = "Only the model's owner or staff may change it."
 
 
 class BadCursor(ValueError):
@@ -92,32 +94,48 @@ def job_deliveries(job: history.JobView) -> list:
 # ---------------------------------------------------------------- models, training
 
 
-def model_list() -> list[SimpleNamespace]:
-    return [SimpleNamespace(model=m, champion=c) for m, c in registry.models_with_champions()]
+def model_list(user) -> list[SimpleNamespace]:
+    """The models the user may see (their own, the shared ones; staff: all), with champions."""
+    return [SimpleNamespace(model=m, champion=c) for m, c in registry.models_with_champions(user)]
 
 
-def model_detail(name: str) -> SimpleNamespace | None:
-    model = registry.model_get(name)
+def model_detail(user, name: str) -> SimpleNamespace | None:
+    model = model_visible(user, name)
     if model is None:
         return None
     return SimpleNamespace(model=model, champion=registry.champion_get(name))
 
 
-def model_get_or_404(name: str):
-    """The model, or Http404 (a 404 in the API's error shape and on the pages)."""
+def model_visible(user, name: str):
+    """The model, or None when there is none the user may see (the two are not told apart)."""
     model = registry.model_get(name)
+    if model is None or not registry.can_see(user, model):
+        return None
+    return model
+
+
+def model_get_or_404(user, name: str):
+    """The model, or Http404 (a 404 in the API's error shape and on the pages) when the user
+    may not see it."""
+    model = model_visible(user, name)
     if model is None:
         raise Http404(NO_SUCH_MODEL)
     return model
 
 
+def model_changeable_or_404(user, name: str):
+    """The model the user may change (its owner, staff): 404 when they may not see it, 403
+    when they may see but not change it."""
+    model = model_get_or_404(user, name)
+    if not registry.can_change(user, model):
+        raise PermissionDenied(NOT_YOURS)
+    return model
+
+
 def model_greater_is_better(name: str) -> bool | None:
-    """Whether a higher primary metric is better for the model; None for a model no spec
-    describes any more."""
-    try:
-        return get_spec(name).greater_is_better
-    except UnknownModel:
-        return None
+    """Whether a higher primary metric is better for the model; None for no such model."""
+    model = registry.model_get(name)
+    return greater_is_better(model.primary_metric) if model is not None else None
 
 
 def champion_get(name: str):
@@ -142,12 +160,47 @@ def versions_all(fields: tuple[str, ...]) -> list:
     return registry.versions_all(fields)
 
 
-def training_get(run_id: str):
-    return history.training_get(run_id)
+def training_get(user, run_id: str):
+    """The run, or None unless the user may change its model (its owner, staff)."""
+    run = history.training_get(run_id)
+    if run is None or user.is_staff:
+        return run
+    model = registry.model_get(run.model)
+    return run if model is not None and registry.can_change(user, model) else None
 
 
-def trainings_list(*, model: str | None = None, limit: int = 50) -> list:
-    return history.trainings_list(model=model, limit=limit)
+def trainings_list(user, *, model: str | None = None, limit: int = 50) -> list:
+    """The latest runs of the models the user may change (staff: all), newest first."""
+    if user.is_staff:
+        return history.trainings_list(model=model, limit=limit)
+    owned = set(registry.models_owned(user).values_list("name", flat=True))
+    if model is not None:
+        return history.trainings_list(model=model, limit=limit) if model in owned else []
+    return history.trainings_list(models=sorted(owned), limit=limit) if owned else []
+
+
+# ---------------------------------------------------------------------- datasets
+
+NO_SUCH_DATASET = "No dataset with this name; see /api/v1/datasets/."
+
+
+def datasets_list(user) -> list:
+    return list(datasets.visible_to(user).prefetch_related("versions"))
+
+
+def dataset_get_or_404(user, name: str):
+    """The dataset, or Http404 when the user may not see it (the same as none at all)."""
+    dataset = datasets.dataset_get(user, name)
+    if dataset is None:
+        raise Http404(NO_SUCH_DATASET)
+    return dataset
+
+
+def dataset_changeable_or_404(user, name: str):
+    dataset = dataset_get_or_404(user, name)
+    if not datasets.can_change(user, dataset):
+        raise PermissionDenied("Only the dataset's owner or staff may change it.")
+    return dataset
 
 
 # ------------------------------------------------------------------------- users

@@ -15,8 +15,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from myproject import logs, metrics
-from predictor import history, registry, samples, webhooks
-from predictor.models import ModelVersion
+from predictor import datasets, definitions, history, registry, samples, webhooks
+from predictor.models import Dataset, MLModel, ModelVersion
 from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
 from workers.events import job_event
@@ -135,7 +135,7 @@ def prediction_submit(
     instead of a second one; the key is reserved before the job is written, so racing
     requests agree on one job and one task. If queueing fails, job and key are removed.
     """
-    fields = prediction_prepare(model_name=model_name, input=input, inputs=inputs, version=version)
+    fields = prediction_prepare(model_name=model_name, user=user, input=input, inputs=inputs, version=version)
     job_id = str(uuid.uuid4())
     if idempotency_key:
         held = history.key_claim(
@@ -233,15 +233,58 @@ def webhook_secret_get(*, user) -> str:
     return webhooks.secret_for(user.pk)
 
 
-def training_submit(*, user, model_name: str, params: dict) -> history.TrainingRun:
+def training_submit(*, user, model_name: str, params: dict, trigger: str = "api") -> history.TrainingRun:
     """Record the training run, then queue it on the train queue (or remove it again)."""
-    run = training_request(model_name=model_name, params=params, requested_by=user.pk)
+    run = training_request(model_name=model_name, params=params, requested_by=user.pk, trigger=trigger)
     try:
         training_enqueue(run.id)
     except OperationalError as exc:
         history.training_delete(run.id)
         raise QueueUnavailable(str(exc)) from exc
     return run
+
+
+def dataset_create(*, user, name: str, file, visibility: str, description: str = ""):
+    """Check, profile and store an uploaded CSV: a new dataset, or the next version of the
+    user's dataset of that name. Nothing is kept unless all of it checks out."""
+    return datasets.dataset_upload(
+        name=name,
+        stream=file,
+        owner=user,
+        filename=getattr(file, "name", "") or "",
+        visibility=visibility,
+        description=description,
+    )
+
+
+def dataset_remove(*, dataset: Dataset) -> None:
+    """DatasetInUse, naming them, while a model or a model version learned from it."""
+    datasets.dataset_delete(dataset)
+
+
+def model_create(*, user, dataset: Dataset, dataset_version: int | None, **request) -> tuple:
+    """Define the model from the dataset, then queue its first training. Returns (model,
+    notes, run). If the queue cannot take it, neither the definition nor the run is kept."""
+    version = datasets.version_of(dataset, dataset_version)
+    if version is None:
+        raise definitions.DefinitionRefused(
+            {"dataset_version": [f"{dataset.name} has no version {dataset_version}."]}
+        )
+    model, notes = definitions.model_define(owner=user, dataset_version=version, **request)
+    try:
+        run = training_submit(user=user, model_name=model.name, params={}, trigger="create")
+    except (QueueUnavailable, history.HistoryUnavailable):
+        model.delete()
+        raise
+    return model, notes, run
+
+
+@transaction.atomic
+def model_delete(*, model: MLModel) -> None:
+    """The model and its versions go (their artifacts stay in the store, which other versions
+    may share); its labelled samples go too. Its users' job history stays theirs."""
+    history.samples_delete(model=model.name)
+    model.delete()
 
 
 def version_promote_by(*, user, model_name: str, number: int) -> ModelVersion:

@@ -12,8 +12,10 @@ from .views.accounts import (
     UserPasswordChangeApi,
     UserRegisterApi,
 )
+from .views.datasets import DatasetDetailApi, DatasetListCreateApi
 from .views.feedback import PredictionFeedbackApi
 from .views.models import (
+    EstimatorListApi,
     ModelDetailApi,
     ModelListApi,
     ModelRollbackApi,
@@ -38,6 +40,9 @@ urlpatterns = [
     path("auth/logout-all/", UserLogoutAllApi.as_view(), name="auth-logout-all"),
     path("auth/password/", UserPasswordChangeApi.as_view(), name="auth-password"),
     path("me/", ProfileMeApi.as_view(), name="me"),
+    path("datasets/", DatasetListCreateApi.as_view(), name="dataset-list"),
+    path("datasets/<slug:name>/", DatasetDetailApi.as_view(), name="dataset-detail"),
+    path("estimators/", EstimatorListApi.as_view(), name="estimator-list"),
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),
     path("models/<slug:name>/versions/", ModelVersionListApi.as_view(), name="model-versions"),

@@ -50,7 +50,7 @@ def main() -> None:
 
     from predictor import registry
     from predictor.inference import pipeline_get, predict_rows
-    from predictor.specs import SPECS
+    from predictor.shipped import SHIPPED as SPECS
 
     from .procs import vm_kb
 

@@ -301,3 +301,25 @@ def process_dead(pid: int) -> None:
     (its counters stay: what it counted happened)."""
     if multiprocess_dir() and pid:
         multiprocess.mark_process_dead(pid)
+
+
+# --- The model cache (predictor/model_cache.py) -------------------------------------------
+
+MODEL_CACHE_EVENTS = Counter(
+    "platform_model_cache_events",
+    "A worker's per-process cache of loaded models, by event: hit, miss (a load), eviction.",
+    ["event"],
+)
+MODEL_CACHE_BYTES = Gauge(
+    "platform_model_cache_bytes",
+    "Bytes of loaded models the worker processes keep (each at most MODEL_CACHE_MB), as measured "
+    "by predictor/model_cache.py, over every live process.",
+    multiprocess_mode="livesum",
+)
+
+
+def model_cache_observed(event: str, count: int, cache_bytes: int | None) -> None:
+    if count:
+        MODEL_CACHE_EVENTS.labels(event).inc(count)
+    if cache_bytes is not None:
+        MODEL_CACHE_BYTES.set(cache_bytes)

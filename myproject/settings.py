@@ -275,6 +275,26 @@ PREDICTION_BATCH_MAX_JOBS = env_int("PREDICTION_BATCH_MAX_JOBS", 64, minimum=1)
 PREDICTION_BATCH_MAX_WAIT_MS = env_int("PREDICTION_BATCH_MAX_WAIT_MS", 5, minimum=0)
 # After this many deliveries that never finished (a worker killed each time) a job fails.
 PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
+# Loaded models each worker process keeps (predictor/model_cache.py: measured as loaded, not
+# just by artifact size; least recently used out first). Per process: the predict worker's two
+# pool processes (Procfile) hold up to 2 x 512 MB of models besides ~200 MB each of Python,
+# Django and scikit-learn, which a 2-core container of 2 GB holds. The shipped models are
+# under 1 MB together; users' forests can be hundreds. A model larger than this is still
+# served, but kept only until the next load (0: keep only the model last loaded).
+MODEL_CACHE_MB = env_int("MODEL_CACHE_MB", 512, minimum=0)
+
+# Users' own tables (predictor/datasets.py, predictor/tabular.py). They bound a training
+# run's memory too: a run holds at most one such table, typed.
+DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 1_000_000, minimum=2)
+DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 500, minimum=1)
+# A category column with more distinct values is refused as a feature (an id, a free-text
+# note): one-hot encoding it would make the model huge and learn nothing general.
+DATASET_MAX_CATEGORIES = env_int("DATASET_MAX_CATEGORIES", 1000, minimum=2)
+# `estimator: auto` cross-validates every allowed estimator on at most this many training
+# rows (a stratified sample beyond it), then fits the best on all of them: it keeps an
+# auto run on a large table within the training time limit.
+AUTO_CV_MAX_ROWS = env_int("AUTO_CV_MAX_ROWS", 20_000, minimum=10)
 
 # --- Celery -----------------------------------------------------------------
 

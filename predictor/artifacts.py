@@ -154,3 +154,18 @@ def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
         data = _fetch(sha256)
         _cache_write(sha256, data)
     return joblib.load(io.BytesIO(data))
+
+
+def artifact_load_sized(sha256: str, *, sklearn_version: str, signature: str | None) -> tuple[object, int]:
+    """artifact_load's object (the same checks) and the artifact's length in bytes.
+
+    The length is this host's copy's, which artifact_load has just verified or written (an
+    artifact is content-addressed: every copy of it has that length); 0 if the copy is gone
+    already, a size the model cache then does without.
+    """
+    obj = artifact_load(sha256, sklearn_version=sklearn_version, signature=signature)
+    try:
+        nbytes = _path(sha256).stat().st_size
+    except OSError:
+        nbytes = 0
+    return obj, nbytes

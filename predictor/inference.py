@@ -1,40 +1,43 @@
 """Runs a pipeline on validated rows. Pipelines are cached per process, keyed by hash."""
 
-from collections import OrderedDict
 from operator import itemgetter
 
 import numpy as np
+from django.conf import settings
 
-from .artifacts import artifact_load, artifact_verify
+from .artifacts import artifact_load_sized, artifact_verify
+from .frames import pipeline_rows_frame
+from .model_cache import MB, ModelCache
 
-# Champions of four models plus pinned older versions fit; the least recently used goes.
-MAX_CACHED_PIPELINES = 16
-_pipelines: OrderedDict[str, object] = OrderedDict()
+# This process's loaded pipelines, at most MODEL_CACHE_MB of them by their measured size,
+# the least recently used out first (predictor/model_cache.py). Its stats() are its counts.
+model_cache = ModelCache(settings.MODEL_CACHE_MB * MB, metrics=True)
 
 
 def pipeline_get(sha256: str, *, sklearn_version: str, signature: str | None):
-    """Load (once per process) and return the verified pipeline with this SHA-256.
+    """Load (once per process, while it stays in model_cache) and return the verified
+    pipeline with this SHA-256.
 
     The signature is checked on every call, cached or not: the caller's claim is what is
     being verified, not the artifact.
     """
     artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
-    pipeline = _pipelines.get(sha256)
+    pipeline = model_cache.get(sha256)
     if pipeline is None:
-        pipeline = artifact_load(sha256, sklearn_version=sklearn_version, signature=signature)
-        _pipelines[sha256] = pipeline
-        while len(_pipelines) > MAX_CACHED_PIPELINES:
-            _pipelines.popitem(last=False)
-    else:
-        _pipelines.move_to_end(sha256)
+        pipeline, nbytes = artifact_load_sized(sha256, sklearn_version=sklearn_version, signature=signature)
+        model_cache.put(sha256, pipeline, artifact_nbytes=nbytes)
     return pipeline
 
 
 def predict_rows(pipeline, rows: list[dict[str, float]], feature_names: list[str]) -> list[dict]:
     """One output per row, in order. Per-row Python is only what the output's shape needs
     (one dict a row); conversions and rounding are numpy's, whole-array."""
-    take = itemgetter(*feature_names)
-    X = np.array([take(row) for row in rows], dtype=float).reshape(len(rows), len(feature_names))
+    if hasattr(pipeline, "feature_names_in_"):
+        # Fitted on named, typed columns (categories as text): a frame (predictor/frames.py).
+        X = pipeline_rows_frame(pipeline, rows, feature_names)
+    else:
+        take = itemgetter(*feature_names)
+        X = np.array([take(row) for row in rows], dtype=float).reshape(len(rows), len(feature_names))
     if hasattr(pipeline, "predict_proba"):
         # The label is the most probable class: what the probabilities beside it show, and
         # one model call, not two (predict() is the same argmax for the shipped models).

@@ -1,16 +1,95 @@
-"""The model registry: models, their versions and which version serves (the champion)."""
+"""The registry: datasets and their versions; models (each a definition made from a dataset)
+with their versions, and which version serves (the champion)."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 
+class Visibility(models.TextChoices):
+    # Only its owner (and staff) see it: to anyone else it does not exist (404).
+    PRIVATE = "private"
+    # Every signed-in user may read and use it; only its owner and staff change it.
+    SHARED = "shared"
+
+
+class Dataset(models.Model):
+    """A named table a user uploaded; its versions are immutable."""
+
+    # Unique platform-wide, like model names, and URL-safe.
+    name = models.SlugField(max_length=64, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("build_models", "Can upload datasets and create models")]
+
+    def __str__(self):
+        return self.name
+
+
+class DatasetVersion(models.Model):
+    """One upload: its bytes are in GridFS under their SHA-256 (predictor/datasets.py), its
+    profile here. Never changed once written."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    filename = models.CharField(max_length=255, blank=True)
+    rows = models.PositiveIntegerField()
+    # predictor/tabular.py's column profiles, in file order.
+    columns = models.JSONField()
+    preview = models.JSONField(default=list)
+    delimiter = models.CharField(max_length=1, default=",")
+    encoding = models.CharField(max_length=16, default="utf-8")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="unique_dataset_version_number")
+        ]
+
+    def __str__(self):
+        return f"{self.dataset.name} v{self.number}"
+
+
 class MLModel(models.Model):
+    """A model's definition: what it learns from (a dataset version, the target, the typed
+    features), how (the estimator and its params) and how it is judged (the primary metric)."""
+
     name = models.SlugField(max_length=64, unique=True)
     task = models.CharField(max_length=32)
     description = models.TextField(blank=True)
     primary_metric = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Null only for a model registered before definitions existed and not yet adopted by
+    # setup_platform (predictor/shipped.py), which makes it the admin's.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="ml_models"
+    )
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.SHARED)
+    # PROTECT: a dataset version a model learns from cannot be deleted from under it.
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="models"
+    )
+    target = models.CharField(max_length=255, blank=True)
+    # [{"name", "type"}] in the pipeline's order; types from the dataset's profile.
+    features = models.JSONField(default=list, blank=True)
+    # An allowed estimator (predictor/estimators.py) or "auto": every allowed one is
+    # cross-validated at each training and the best kept.
+    estimator = models.CharField(max_length=32, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # The held-out split is seeded, so every version is judged on the same rows.
+    test_size = models.FloatField(default=0.25)
+    random_state = models.IntegerField(default=42)
 
     class Meta:
         ordering = ["name"]
@@ -38,7 +117,8 @@ class ModelVersion(models.Model):
     artifact_signature = models.CharField(max_length=64, blank=True)
     params = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
-    # [{"name", "type", "min", "max"}] in the order the pipeline expects them.
+    # The input schema, in the order the pipeline expects: [{"name", "type", "nullable"} and,
+    # by type, "min"/"max" (number) or "categories" (category)]; predictor/validation.py.
     feature_schema = models.JSONField()
     # Class labels for a classifier, None for a regressor.
     classes = models.JSONField(null=True, blank=True)
@@ -53,6 +133,16 @@ class ModelVersion(models.Model):
     # The training run (MongoDB) that produced it: one version per run, however often
     # its task is delivered.
     training_run_id = models.CharField(max_length=36, unique=True, null=True, blank=True)
+    # Lineage: the dataset version it learned from (PROTECT: never deleted from under it),
+    # and {"dataset": {name, version, sha256}, "rows": {dataset, samples, dropped}, "features",
+    # "estimator", "params"}; its library versions are library_versions.
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="model_versions"
+    )
+    estimator = models.CharField(max_length=32, blank=True)
+    lineage = models.JSONField(default=dict, blank=True)
+    # With estimator "auto": each candidate's cross-validated score, fit and predict times.
+    leaderboard = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # When it last became champion; a rollback returns to the most recent earlier one.
     promoted_at = models.DateTimeField(null=True, blank=True)

@@ -10,9 +10,9 @@ from myproject import logs
 
 from . import history, registry
 from .artifacts import ArtifactError
+from .definitions import UnknownModel
 from .inference import pipeline_get, predict_rows
-from .specs import UnknownModel
-from .validation import InvalidInput, rows_validate
+from .validation import InvalidInput, rows_validate, rows_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -24,29 +24,39 @@ class UnknownVersion(Exception):
     """The model exists, but has no version of this number."""
 
 
-def _version_chosen(model_name: str, number: int | None):
-    """The version a prediction asks for: `number`, or the serving champion when None."""
+def _version_chosen(model_name: str, number: int | None, user):
+    """The version a prediction asks for: `number`, or the serving champion when None. A
+    model the user may not see is UnknownModel, exactly as one that does not exist."""
     if number is None:
         version = registry.champion_serving(model_name)
-        if version is None:
+        if version is None or not registry.can_see(user, version.model):
             raise UnknownModel(model_name)
         return version
     version = registry.version_get(model_name, number)
     if version is None:
-        if registry.model_get(model_name) is None:
+        model = registry.model_get(model_name)
+        if model is None or not registry.can_see(user, model):
             raise UnknownModel(model_name)
         raise UnknownVersion(f"{model_name} has no version {number}")
+    if not registry.can_see(user, version.model):
+        raise UnknownModel(model_name)
     return version
 
 
 def prediction_prepare(
-    *, model_name: str, input: dict | None = None, inputs: list | None = None, version: int | None = None
+    *,
+    model_name: str,
+    user,
+    input: dict | None = None,
+    inputs: list | None = None,
+    version: int | None = None,
 ) -> dict:
-    """Validate one row or a batch against the chosen version (default: the champion).
+    """Validate one row or a batch against the chosen version (default: the champion) that
+    `user` may use.
 
     Returns the job's fields, naming exactly which artifact will serve it. Writes nothing.
     """
-    chosen = _version_chosen(model_name, version)
+    chosen = _version_chosen(model_name, version, user)
     fields = {
         "model": model_name,
         "version": chosen.number,
@@ -64,6 +74,9 @@ def prediction_prepare(
     else:
         rows, where = [input], lambda index: "input"
     clean = rows_validate(chosen.feature_schema, rows, where=where, max_errors=MAX_REPORTED_ERRORS)
+    warnings = rows_warnings(chosen.feature_schema, clean)
+    if warnings:
+        fields["warnings"] = warnings
     return {**fields, "inputs": clean} if inputs is not None else {**fields, "input": clean[0]}
 
 
@@ -195,6 +208,9 @@ def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, d
     for job in jobs:
         mine = outputs[start : start + len(job.rows)]
         start += len(job.rows)
+        for output, warnings in zip(mine, job.warnings or (), strict=False):
+            if warnings:
+                output["warnings"] = warnings
         if _past_deadline(job):
             results.append((job, {"status": history.CANCELED, "error": history.DEADLINE_PASSED}))
         else:

@@ -7,14 +7,16 @@ import uuid
 
 import joblib
 import numpy
+import pandas
+import scipy
 import sklearn
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from .artifacts import artifact_sign
-from .models import MLModel, ModelVersion
+from .models import MLModel, ModelVersion, Visibility
 
 Status = ModelVersion.Status
 logger = logging.getLogger(__name__)
@@ -28,9 +30,35 @@ def library_versions() -> dict:
     return {
         "scikit-learn": sklearn.__version__,
         "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scipy": scipy.__version__,
         "joblib": joblib.__version__,
         "python": platform.python_version(),
     }
+
+
+def can_see(user, model: MLModel) -> bool:
+    """Shared models are everyone's to read and use; a private one its owner's and staff's."""
+    return model.visibility == Visibility.SHARED or can_change(user, model)
+
+
+def can_change(user, model: MLModel) -> bool:
+    """Train, promote, roll back, delete, add samples: its owner and staff."""
+    return bool(
+        user is not None and (user.is_staff or (model.owner_id is not None and model.owner_id == user.pk))
+    )
+
+
+def models_owned(user):
+    return MLModel.objects.filter(owner_id=user.pk)
+
+
+def models_visible(user):
+    models = MLModel.objects.all()
+    if user is None or not user.is_staff:
+        owned = Q(owner_id=user.pk) if user is not None and user.pk is not None else Q(pk__in=[])
+        models = models.filter(owned | Q(visibility=Visibility.SHARED))
+    return models
 
 
 def champion_get(model_name: str) -> ModelVersion | None:
@@ -109,26 +137,46 @@ def versions_all(fields: tuple[str, ...]) -> list[ModelVersion]:
     return list(ModelVersion.objects.only(*fields).order_by("model_id", "number"))
 
 
-def models_with_champions() -> list[tuple[MLModel, ModelVersion | None]]:
-    champions = {version.model_id: version for version in ModelVersion.objects.filter(status=Status.CHAMPION)}
-    return [(model, champions.get(model.id)) for model in MLModel.objects.all()]
+def models_with_champions(user=None, *, everyone: bool = False) -> list[tuple[MLModel, ModelVersion | None]]:
+    """The models `user` may see (every model with everyone=True), each with its champion."""
+    models = MLModel.objects.all() if everyone else models_visible(user)
+    champions = {
+        version.model_id: version
+        for version in ModelVersion.objects.filter(status=Status.CHAMPION, model__in=models)
+    }
+    return [(model, champions.get(model.id)) for model in models]
 
 
 def model_get(model_name: str) -> MLModel | None:
     return MLModel.objects.filter(name=model_name).first()
 
 
+def lineage(model: MLModel, result) -> dict:
+    """Where a version came from: the dataset version, the rows, the typed features, the
+    estimator and its params (the library versions are the version's library_versions)."""
+    data = model.dataset_version
+    return {
+        "dataset": (
+            {"name": data.dataset.name, "version": data.number, "sha256": data.sha256} if data else None
+        ),
+        "rows": {
+            "dataset": result.training_rows - result.samples_used,
+            "samples": result.samples_used,
+            "without_target": result.rows_dropped,
+        },
+        "features": result.feature_schema,
+        "target": model.target,
+        "estimator": result.estimator,
+        "params": result.params,
+    }
+
+
 @transaction.atomic
 def version_register(
-    result, *, artifact_sha256: str, sklearn_version: str, training_run_id: str | None = None
+    model: MLModel, result, *, artifact_sha256: str, sklearn_version: str, training_run_id: str | None = None
 ) -> ModelVersion:
     """Record a trained version: champion if the model has none yet, else a candidate."""
-    spec = result.spec
-    model, _ = MLModel.objects.get_or_create(
-        name=spec.name,
-        defaults={"task": spec.task, "description": spec.description, "primary_metric": spec.primary_metric},
-    )
-    model = MLModel.objects.select_for_update().get(pk=model.pk)
+    model = MLModel.objects.select_for_update().select_related("dataset_version__dataset").get(pk=model.pk)
     last = model.versions.aggregate(last=Max("number"))["last"] or 0
     first = not model.versions.filter(status=Status.CHAMPION).exists()
     return ModelVersion.objects.create(
@@ -149,6 +197,10 @@ def version_register(
         samples_used=result.samples_used,
         diagnostics=result.diagnostics,
         training_run_id=training_run_id,
+        dataset_version=model.dataset_version,
+        estimator=result.estimator,
+        leaderboard=result.leaderboard,
+        lineage=lineage(model, result),
     )
 
 

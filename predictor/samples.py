@@ -7,8 +7,9 @@ from datetime import timedelta
 from django.conf import settings
 
 from . import history, registry
+from .definitions import UnknownModel
 from .errors import FieldErrors
-from .specs import UnknownModel
+from .tabular import cell_missing
 from .validation import InvalidInput, finite, rows_validate
 
 LABEL = "label"
@@ -54,10 +55,39 @@ def _check(version, rows: list, place) -> list[tuple[dict, object]]:
     return list(zip(clean, [row[LABEL] for row in rows], strict=True))
 
 
+_BOOLEANS = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "y": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "n": False,
+}
+
+
+def _cell(feature: dict | None, text: str):
+    """A CSV cell as the schema's type takes it; a cell that is not one is kept as text, and
+    the row's check names it."""
+    if cell_missing(text):
+        return None
+    kind = (feature or {}).get("type", "number")
+    if kind == "category":
+        return text.strip()
+    if kind == "boolean":
+        return _BOOLEANS.get(text.strip().lower(), text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _csv_rows(text: str, version) -> list[dict]:
     # Cells beyond the header land under EXTRA_CELLS and are reported as unknown; missing
     # cells are left out and reported as required.
     reader = csv.DictReader(io.StringIO(text), restkey=EXTRA_CELLS)
+    schema = {feature["name"]: feature for feature in version.feature_schema}
     rows = []
     for row in reader:
         parsed = {}
@@ -67,10 +97,7 @@ def _csv_rows(text: str, version) -> list[dict]:
             if name == EXTRA_CELLS or (name == LABEL and version.classes is not None):
                 parsed[name] = value
                 continue
-            try:
-                parsed[name] = float(value)
-            except ValueError:
-                parsed[name] = value
+            parsed[name] = _cell(schema.get(name), value)
         rows.append(parsed)
     return rows
 

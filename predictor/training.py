@@ -8,52 +8,58 @@ import logging
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
+from django.conf import settings
 from django.db import IntegrityError
 
-from . import history, registry
+from . import estimators, history, registry
+from .datasets import dataset_frame
+from .definitions import Definition, UnknownModel, definition_of
 from .errors import FieldErrors
-from .fitting import evaluate, split, store_and_register, train
+from .fitting import TrainingResult, evaluate, split, store_and_register, train
+from .frames import rows_frame
 from .inference import pipeline_get
-from .specs import SPECS, ModelSpec, get_spec
+from .models import MLModel
 
 logger = logging.getLogger(__name__)
 
 
 class InvalidParams(FieldErrors):
-    """Training params the model does not take, or out of their range."""
+    """Training params the model's estimator does not take, or out of their range."""
 
 
-def params_validate(spec: ModelSpec, params: dict) -> dict:
-    errors: dict[str, list[str]] = {}
-    for name, value in params.items():
-        if name not in spec.tunable:
-            errors[f"params.{name}"] = [f"Not tunable for {spec.name}; tunable: {sorted(spec.tunable)}."]
-            continue
-        kind, low, high = spec.tunable[name]
-        ok_type = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind is int:
-            # An int is whole as it is: float() of one beyond float range would overflow.
-            ok_type = ok_type and (isinstance(value, int) or value.is_integer())
-        if not ok_type or not low <= value <= high:
-            errors[f"params.{name}"] = [
-                f"Must be {'an integer' if kind is int else 'a number'} from {low} to {high}."
-            ]
-    if errors:
-        raise InvalidParams(errors)
-    return {name: spec.tunable[name][0](value) for name, value in params.items()}
+def model_defined(model_name: str) -> MLModel:
+    model = MLModel.objects.select_related("dataset_version__dataset").filter(name=model_name).first()
+    if model is None or model.dataset_version_id is None:
+        raise UnknownModel(model_name)
+    return model
 
 
-def training_request(*, model_name: str, params: dict, requested_by: int) -> history.TrainingRun:
-    spec = get_spec(model_name)
+def params_validate(model: MLModel, params: dict) -> dict:
+    if not params:
+        return {}
+    if model.estimator == estimators.AUTO:
+        raise InvalidParams(
+            {"params": [f"{model.name} chooses its estimator at each training (auto); it takes no params."]}
+        )
+    try:
+        return estimators.params_validate(model.estimator, model.task, params)
+    except estimators.InvalidParams as exc:
+        raise InvalidParams(exc.errors) from None
+
+
+def training_request(*, model_name: str, params: dict, requested_by: int, trigger: str = "api"):
+    model = model_defined(model_name)
     return history.training_create(
-        model=model_name, params=params_validate(spec, params), trigger="api", requested_by=requested_by
+        model=model_name, params=params_validate(model, params), trigger=trigger, requested_by=requested_by
     )
 
 
 def nightly_requests(night: str) -> list[history.TrainingRun]:
-    """One run per model for this night; a model that has its run already is skipped."""
+    """One run per defined model for this night; a model that has its run already is skipped."""
     runs = []
-    for name in SPECS:
+    names = MLModel.objects.filter(dataset_version__isnull=False).values_list("name", flat=True)
+    for name in names:
         try:
             runs.append(
                 history.training_create(
@@ -65,20 +71,45 @@ def nightly_requests(night: str) -> list[history.TrainingRun]:
     return runs
 
 
-def _labelled_samples(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray] | None:
-    """The model's labelled samples as (X, y) to add to its training split; None for none."""
-    rows = history.samples_for(spec.name)
+def _labelled_samples(definition: Definition) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The model's labelled samples as (features, targets) to add to its training split."""
+    rows = history.samples_for(definition.name)
     if not rows:
         return None
-    names = spec.load().feature_names
-    # Columns by name, in the dataset's order: a sample's features are a document read back
-    # from MongoDB, whose key order (kept by BSON) is not relied on here.
-    X = np.array([[sample.features[name] for name in names] for sample in rows], dtype=float)
-    return X, np.array([sample.label for sample in rows], dtype=object)
+    # Columns by name: a sample's features are a document read back from MongoDB, whose key
+    # order is not relied on here.
+    frame = rows_frame([sample.features for sample in rows], definition.features)
+    return frame, np.array([sample.label for sample in rows], dtype=object)
 
 
-def _not_worse(spec: ModelSpec, challenger: float, champion: float) -> bool:
-    return challenger >= champion if spec.greater_is_better else challenger <= champion
+def _table(model: MLModel, definition: Definition) -> pd.DataFrame:
+    return dataset_frame(model.dataset_version, [*definition.feature_names, definition.target])
+
+
+def model_fit(model_name: str, params: dict | None = None, *, on_stage=lambda stage: None) -> TrainingResult:
+    """Train the model on its dataset and samples; nothing is stored."""
+    model = model_defined(model_name)
+    definition = definition_of(model)
+    return train(
+        definition,
+        _table(model, definition),
+        params,
+        samples=_labelled_samples(definition),
+        on_stage=on_stage,
+        cv_max_rows=settings.AUTO_CV_MAX_ROWS,
+    )
+
+
+def model_train_and_register(model_name: str, *, params: dict | None = None, if_missing: bool = False):
+    """Train, store the artifact and record the version (the first becomes champion); None
+    when `if_missing` and the model has a champion already."""
+    if if_missing and registry.champion_get(model_name) is not None:
+        return None
+    return store_and_register(model_defined(model_name), model_fit(model_name, params))
+
+
+def _not_worse(definition: Definition, challenger: float, champion: float) -> bool:
+    return challenger >= champion if definition.greater_is_better else challenger <= champion
 
 
 def training_execute(
@@ -103,16 +134,26 @@ def training_execute(
 
 
 def _execute(run: history.TrainingRun) -> str:
-    run_id, spec = run.id, get_spec(run.model)
+    run_id = run.id
+    model = model_defined(run.model)
+    definition = definition_of(model)
+
+    def on_stage(stage: str) -> None:
+        history.training_stage(run_id, stage)
+
+    on_stage("loading data")
+    table = _table(model, definition)
     result = train(
-        spec,
+        definition,
+        table,
         run.params,
-        samples=_labelled_samples(spec),
-        on_stage=lambda stage: history.training_stage(run_id, stage),
+        samples=_labelled_samples(definition),
+        on_stage=on_stage,
+        cv_max_rows=settings.AUTO_CV_MAX_ROWS,
     )
-    history.training_stage(run_id, "storing artifact")
+    on_stage("storing artifact")
     try:
-        version = store_and_register(result, training_run_id=run_id)
+        version = store_and_register(model, result, training_run_id=run_id)
     except IntegrityError:
         # An earlier delivery of this run registered its version already.
         version = registry.ModelVersion.objects.get(training_run_id=run_id)
@@ -120,8 +161,8 @@ def _execute(run: history.TrainingRun) -> str:
     if version.status == registry.Status.CHAMPION:
         decision, reason = "first", version.status_reason
     else:
-        history.training_stage(run_id, "comparing with the champion")
-        decision, reason, champion_metrics = _judge(spec, version)
+        on_stage("comparing with the champion")
+        decision, reason, champion_metrics = _judge(definition, table, version)
     history.training_finish(
         run_id,
         status=history.SUCCEEDED,
@@ -136,19 +177,19 @@ def _execute(run: history.TrainingRun) -> str:
     return decision
 
 
-def _judge(spec: ModelSpec, version) -> tuple[str, str, dict | None]:
-    champion = registry.champion_get(spec.name)
-    metric = spec.primary_metric
+def _judge(definition: Definition, table: pd.DataFrame, version) -> tuple[str, str, dict | None]:
+    champion = registry.champion_get(definition.name)
+    metric = definition.primary_metric
     # The champion is scored again, now, on the very rows the challenger was scored on.
-    *_, held_out = split(spec)
+    *_, held_out, _ = split(definition, table)
     champion_pipeline = pipeline_get(
         champion.artifact_sha256,
         sklearn_version=champion.sklearn_version,
         signature=champion.artifact_signature,
     )
-    champion_metrics = evaluate(spec, champion_pipeline, held_out)
+    champion_metrics = evaluate(definition, champion_pipeline, held_out)
     ours, theirs = version.metrics[metric], champion_metrics[metric]
-    if _not_worse(spec, ours, theirs):
+    if _not_worse(definition, ours, theirs):
         reason = f"{metric} {ours} is not worse than champion v{champion.number}'s {theirs}"
         registry.version_promote(version, reason=reason)
         return "promoted", reason, champion_metrics

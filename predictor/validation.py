@@ -23,27 +23,74 @@ def finite(value: Real) -> bool:
         return False
 
 
+def _value_error(feature: dict, value) -> str | None:
+    kind = feature.get("type", "number")
+    if value is None:
+        if feature.get("nullable"):
+            return None
+        wanted = {"number": "a number", "category": "a category (a string)", "boolean": "true or false"}[kind]
+        return f"May not be null; {wanted} is required."
+    if kind == "category":
+        if not isinstance(value, str):
+            return f"A category (a string) is required, got {type(value).__name__}."
+        return None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            return f"true or false is required, got {type(value).__name__}."
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return f"A number is required, got {type(value).__name__}."
+    if not finite(value):
+        return "Must be a finite number."
+    return None
+
+
 def row_errors(schema: list[dict], row, *, path: str) -> dict[str, list[str]]:
     if not isinstance(row, dict):
         return {path: [f"Expected an object of {len(schema)} features, got {type(row).__name__}."]}
     errors: dict[str, list[str]] = {}
-    names = [feature["name"] for feature in schema]
-    for name in names:
+    for feature in schema:
+        name = feature["name"]
         if name not in row:
             errors[f"{path}.{name}"] = ["This feature is required."]
-            continue
-        value = row[name]
-        if value is None:
-            errors[f"{path}.{name}"] = ["May not be null; a number is required."]
-        elif isinstance(value, bool) or not isinstance(value, Real):
-            errors[f"{path}.{name}"] = [f"A number is required, got {type(value).__name__}."]
-        elif not finite(value):
-            errors[f"{path}.{name}"] = ["Must be a finite number."]
-    known = set(names)
+        elif problem := _value_error(feature, row[name]):
+            errors[f"{path}.{name}"] = [problem]
+    known = {feature["name"] for feature in schema}
     for name in row:
         if name not in known:
             errors[f"{path}.{name}"] = ["Unknown feature for this model."]
     return errors
+
+
+def _typed(feature: dict, value):
+    if value is None or feature.get("type") in ("category", "boolean"):
+        return value
+    return float(value)
+
+
+def rows_warnings(schema: list[dict], rows: list[dict]) -> list[list[dict]] | None:
+    """Per row, the category values its model never saw in training ({"feature", "value",
+    "message"}): such a row is still predicted (the value counts as none of the known ones).
+    None when no row has any."""
+    known = {
+        f["name"]: set(f["categories"]) for f in schema if f.get("type") == "category" and "categories" in f
+    }
+    if not known:
+        return None
+    found = [
+        [
+            {
+                "feature": name,
+                "value": row[name],
+                "message": f"{row[name]!r} was not seen in training; "
+                "predicted as none of the known categories.",
+            }
+            for name, categories in known.items()
+            if row.get(name) is not None and row[name] not in categories
+        ]
+        for row in rows
+    ]
+    return found if any(found) else None
 
 
 _NUMBERS = {float, int}
@@ -86,7 +133,9 @@ def rows_validate(
     through row by row (row_errors), to say what is wrong. The caller's rows are not changed.
     """
     names = [feature["name"] for feature in schema]
-    clean = rows_clean(names, rows)
+    # The whole-batch path takes numbers only: a model with category or boolean features
+    # (or none of its features present) is checked row by row.
+    clean = rows_clean(names, rows) if all(f.get("type", "number") == "number" for f in schema) else None
     if clean is not None:
         return clean
     errors: dict[str, list[str]] = {}
@@ -96,5 +145,5 @@ def rows_validate(
             break
     if errors:
         raise InvalidInput(dict(list(errors.items())[:max_errors]))
-    # Valid, but not what rows_clean takes (a numpy float, an empty schema).
-    return [{name: float(row[name]) for name in names} for row in rows]
+    # Valid, but not what rows_clean takes (categories, booleans, nulls, a numpy float).
+    return [{feature["name"]: _typed(feature, row[feature["name"]]) for feature in schema} for row in rows]

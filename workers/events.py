@@ -6,6 +6,7 @@ from datetime import datetime
 
 import orjson
 import redis
+from celery import current_app
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
@@ -14,6 +15,9 @@ from predictor import history, webhooks
 from predictor.history.jobs import FINISH_FIELDS
 
 logger = logging.getLogger(__name__)
+
+# The notifier's task, found by its name: workers/tasks.py, which defines it, imports this module.
+DELIVER_WEBHOOK_TASK = "workers.tasks.deliver_webhook_task"
 
 # A finish's message carries what the finish wrote (FINISH_FIELDS), so that a waiting request
 # answers without reading the job back from MongoDB (api/waiting.py). A message over
@@ -79,9 +83,9 @@ def webhook_publish(job_id: str, event: str) -> None:
     """Hand a delivery to the notifier. The end's ("completed") is in the job's outbox until
     then: when Redis cannot be reached, it stays there for the rescue sweep, and this job's
     worker goes on with the other jobs of its batch."""
-    # Imported here: workers/tasks.py imports this module, and its tasks pass job_event on.
-    from .tasks import deliver_webhook_task
-
+    # The registered task itself (its queue, its options): every process that hands one over
+    # has workers/tasks.py imported (a worker's tasks; the web's api/services.py).
+    deliver_webhook_task = current_app.tasks[DELIVER_WEBHOOK_TASK]
     try:
         deliver_webhook_task.apply_async(args=[job_id, event], retry=True)
     except OperationalError as exc:

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
@@ -127,9 +128,7 @@ def _seen(nodes: list[str]) -> dict[str, Seen | None]:
     found = dict(zip(nodes, _redis().mget([alive_key(node) for node in nodes]), strict=True)) if nodes else {}
     silent = [node for node, value in found.items() if value is None]
     if silent:
-        from myproject.celery import app
-
-        answered = app.control.ping(destination=silent, timeout=settings.WORKER_PING_TIMEOUT_S)
+        answered = current_app.control.ping(destination=silent, timeout=settings.WORKER_PING_TIMEOUT_S)
         for name in {name for reply in answered for name in reply}:
             del found[name]
     return {node: None if value is None else Seen(**json.loads(value)) for node, value in found.items()}

@@ -54,12 +54,12 @@ RUNS_SHOWN = 10
 
 @login_required
 def models_page(request):
-    models = model_list()
+    models = model_list(request.user)
     versions = defaultdict(list)
     for version in versions_all(VERSION_FIELDS):
         versions[version.model_id].append(version)
     staff = request.user.is_staff
-    runs, runs_error = _runs([item.model.name for item in models]) if staff else ({}, None)
+    runs, runs_error = _runs(request.user, [item.model.name for item in models]) if staff else ({}, None)
     sections = [
         _section(
             item.model,
@@ -282,9 +282,9 @@ def _target(diagnostics: dict) -> list[dict] | None:
 # ---------------------------------------------------------------- training runs (staff)
 
 
-def _runs(model_names: list[str]) -> tuple[dict[str, list[dict]], str | None]:
+def _runs(user, model_names: list[str]) -> tuple[dict[str, list[dict]], str | None]:
     try:
-        runs = {name: trainings_list(model=name, limit=RUNS_SHOWN) for name in model_names}
+        runs = {name: trainings_list(user, model=name, limit=RUNS_SHOWN) for name in model_names}
     except history.HistoryUnavailable:
         return {}, "The training history (MongoDB) does not answer right now; try again shortly."
     ids = {run.requested_by for found in runs.values() for run in found if run.requested_by is not None}
@@ -371,7 +371,7 @@ def _archived(champion, *, otherwise: str = ".") -> str:
 def model_promote_page(request, name: str, number: int):
     """GET: what promoting would do, and a form to do it; POST: do it."""
     _staff(request)
-    model = model_get_or_404(name)
+    model = model_get_or_404(request.user, name)
     champion = champion_get(name)
     version = version_get(name, number) if number <= VERSION_MAX else None
     if version is None:
@@ -396,7 +396,7 @@ def model_promote_page(request, name: str, number: int):
 def model_rollback_page(request, name: str):
     """GET: which version a rollback brings back, and a form to do it; POST: do it."""
     _staff(request)
-    model = model_get_or_404(name)
+    model = model_get_or_404(request.user, name)
     champion = champion_get(name)
     target = rollback_target(name)
     if request.method == "POST" and target is not None:

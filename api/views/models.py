@@ -1,35 +1,120 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import status
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from predictor.estimators import ranges
 from predictor.predictions import UnknownVersion
 
 from ..errors import ErrorSerializer
 from ..parsers import CSVTextParser, JSONParser
-from ..selectors import NO_SUCH_MODEL, model_detail, model_get_or_404, model_list, versions_list
-from ..serializers import VERSION_MAX, ModelSerializer, ModelVersionSerializer, SamplesInputSerializer
-from ..services import samples_add, version_promote_by, version_rollback_by
+from ..permissions import CanBuildModels
+from ..selectors import (
+    NO_SUCH_MODEL,
+    dataset_get_or_404,
+    model_changeable_or_404,
+    model_detail,
+    model_get_or_404,
+    model_list,
+    versions_list,
+)
+from ..serializers import (
+    VERSION_MAX,
+    ModelCreateSerializer,
+    ModelSerializer,
+    ModelVersionSerializer,
+    SamplesInputSerializer,
+    TrainingRunSerializer,
+)
+from ..services import model_create, model_delete, samples_add, version_promote_by, version_rollback_by
 from .base import ServiceApiView
 
 
 class ModelListApi(ServiceApiView):
+    def get_permissions(self):
+        return [IsAuthenticated(), CanBuildModels()] if self.request.method == "POST" else [IsAuthenticated()]
+
     @extend_schema(
         operation_id="models_list",
         responses=inline_serializer("ModelList", {"results": ModelSerializer(many=True)}),
     )
     def get(self, request):
-        return Response({"results": ModelSerializer(model_list(), many=True).data})
+        """Your models and the shared ones, each with its serving version."""
+        return Response({"results": ModelSerializer(model_list(request.user), many=True).data})
+
+    @extend_schema(
+        request=ModelCreateSerializer,
+        responses={
+            202: inline_serializer(
+                "ModelCreated",
+                {
+                    "model": ModelSerializer(),
+                    "notes": serializers.ListField(child=serializers.CharField()),
+                    "training": TrainingRunSerializer(),
+                },
+            )
+        },
+        examples=[
+            OpenApiExample(
+                "From a CSV",
+                value={"name": "churn", "dataset": "customers", "target": "churned"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Chosen estimator",
+                value={
+                    "name": "churn-forest",
+                    "dataset": "customers",
+                    "target": "churned",
+                    "estimator": "random_forest",
+                    "params": {"n_estimators": 300},
+                },
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        """Define a model on a dataset and queue its first training (202; follow Location)."""
+        serializer = ModelCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        dataset = dataset_get_or_404(request.user, data.pop("dataset"))
+        model, notes, run = model_create(
+            user=request.user, dataset=dataset, dataset_version=data.pop("dataset_version", None), **data
+        )
+        location = request.build_absolute_uri(reverse("training-detail", args=[run.id]))
+        body = {
+            "model": ModelSerializer(model_detail(request.user, model.name)).data,
+            "notes": notes,
+            "training": TrainingRunSerializer(run).data,
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
 
 class ModelDetailApi(ServiceApiView):
     @extend_schema(responses=ModelSerializer)
     def get(self, request, name: str):
-        model = model_detail(name)
+        model = model_detail(request.user, name)
         if model is None:
             raise NotFound(NO_SUCH_MODEL)
         return Response(ModelSerializer(model).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, name: str):
+        """Delete the model, its versions and its samples (its owner, staff)."""
+        model_delete(model=model_changeable_or_404(request.user, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EstimatorListApi(ServiceApiView):
+    needs_services = False
+
+    @extend_schema(operation_id="estimators_list", responses=dict)
+    def get(self, request):
+        """The estimators a model may use, per task, with their defaults and parameter ranges."""
+        return Response({"results": ranges()})
 
 
 class ModelVersionListApi(ServiceApiView):
@@ -38,18 +123,16 @@ class ModelVersionListApi(ServiceApiView):
         responses=inline_serializer("ModelVersionList", {"results": ModelVersionSerializer(many=True)}),
     )
     def get(self, request, name: str):
-        model_get_or_404(name)
+        model_get_or_404(request.user, name)
         return Response({"results": ModelVersionSerializer(versions_list(name), many=True).data})
 
 
 class ModelVersionPromoteApi(ServiceApiView):
-    """Make this version the champion (staff); the current champion is archived."""
-
-    permission_classes = [IsAdminUser]
+    """Make this version the champion (its owner, staff); the current champion is archived."""
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name: str, number: int):
-        model_get_or_404(name)
+        model_changeable_or_404(request.user, name)
         try:
             if number > VERSION_MAX:
                 raise UnknownVersion(number)
@@ -61,9 +144,7 @@ class ModelVersionPromoteApi(ServiceApiView):
 
 
 class ModelRollbackApi(ServiceApiView):
-    """Return to the version that was champion before the current one (staff)."""
-
-    permission_classes = [IsAdminUser]
+    """Return to the version that was champion before the current one (its owner, staff)."""
 
     @extend_schema(
         request=None,
@@ -73,20 +154,20 @@ class ModelRollbackApi(ServiceApiView):
         },
     )
     def post(self, request, name: str):
-        model_get_or_404(name)
+        model_changeable_or_404(request.user, name)
         return Response(ModelVersionSerializer(version_rollback_by(user=request.user, model_name=name)).data)
 
 
 class ModelSamplesApi(ServiceApiView):
-    """Upload labelled rows (staff): JSON {"rows": [{feature: value, ..., "label": ...}]} or
-    CSV with a header of feature names and `label`. All rows are stored, or none."""
+    """Upload labelled rows (the model's owner, staff): JSON {"rows": [{feature: value, ...,
+    "label": ...}]} or CSV with a header of feature names and `label`. All rows are stored,
+    or none."""
 
-    permission_classes = [IsAdminUser]
     parser_classes = [JSONParser, CSVTextParser]
 
     @extend_schema(request=SamplesInputSerializer, responses={201: dict})
     def post(self, request, name: str):
-        model_get_or_404(name)
+        model_changeable_or_404(request.user, name)
         if isinstance(request.data, str):
             result = samples_add(user=request.user, model_name=name, csv_text=request.data)
         else:

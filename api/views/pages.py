@@ -1,6 +1,5 @@
 """Server-rendered pages for people: the same services as the API, with a session login."""
 
-import csv
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from predictor import history
 from predictor.samples import FeedbackRefused
 from predictor.validation import InvalidInput
 
+from .. import csv_cells
 from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text, results_csv
 from ..exports import csv_response
 from ..jobs import job_for_pages
@@ -60,7 +60,7 @@ def _errors(detail) -> dict:
 
 
 def index_page(request):
-    return render(request, "api/index.html", {"models": _with_metrics(model_list())})
+    return render(request, "api/index.html", {"models": _with_metrics(model_list(request.user))})
 
 
 @page_throttle(AuthRateThrottle)
@@ -127,9 +127,9 @@ def password_page(request):
 
 
 def _predict_context(request, *, name: str | None = None) -> dict:
-    models = [item for item in model_list() if item.champion]
+    models = [item for item in model_list(request.user) if item.champion]
     name = name or request.GET.get("model") or (models[0].model.name if models else None)
-    chosen = model_detail(name) if name else None
+    chosen = model_detail(request.user, name) if name else None
     if chosen is None and models:
         raise Http404("No such model.")
     return {
@@ -195,13 +195,13 @@ def predict_batch_page(request):
 
 def predict_template_csv_page(request):
     """A CSV to start a batch from: the model's header and one row of mid-range values."""
-    chosen = model_detail(request.GET.get("model", ""))
+    chosen = model_detail(request.user, request.GET.get("model", ""))
     if chosen is None or chosen.champion is None:
         raise Http404("No such model.")
     schema = chosen.champion.feature_schema
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chosen.model.name}-batch.csv"'
-    writer = csv.writer(response)
+    writer = csv_cells.writer(response)
     writer.writerow([f["name"] for f in schema])
     writer.writerow([f"{(f['min'] + f['max']) / 2:.6g}" for f in schema])
     return response
@@ -345,7 +345,7 @@ def history_page(request):
         "next_cursor": next_cursor,
         "filters": filters,
         "query": params.urlencode(),
-        "model_names": [item.model.name for item in model_list()],
+        "model_names": [item.model.name for item in model_list(request.user)],
         "statuses": history.STATUSES,
         "since_choices": [(value, label) for value, (label, _) in HISTORY_SINCE.items()],
     }

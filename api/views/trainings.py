@@ -2,17 +2,16 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
-from ..selectors import training_get, trainings_list
+from ..selectors import model_changeable_or_404, training_get, trainings_list
 from ..serializers import TrainingInputSerializer, TrainingRunSerializer
 from ..services import training_submit
 from .base import ServiceApiView
 
 
 class TrainingListCreateApi(ServiceApiView):
-    permission_classes = [IsAdminUser]
+    """Training runs of the models the caller may change (their own; staff: all)."""
 
     @extend_schema(
         request=TrainingInputSerializer,
@@ -27,6 +26,7 @@ class TrainingListCreateApi(ServiceApiView):
     def post(self, request):
         serializer = TrainingInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        model_changeable_or_404(request.user, serializer.validated_data["model"])
         run = training_submit(
             user=request.user,
             model_name=serializer.validated_data["model"],
@@ -42,16 +42,14 @@ class TrainingListCreateApi(ServiceApiView):
         responses=inline_serializer("TrainingRunList", {"results": TrainingRunSerializer(many=True)}),
     )
     def get(self, request):
-        runs = trainings_list(model=request.query_params.get("model"))
+        runs = trainings_list(request.user, model=request.query_params.get("model"))
         return Response({"results": TrainingRunSerializer(runs, many=True).data})
 
 
 class TrainingDetailApi(ServiceApiView):
-    permission_classes = [IsAdminUser]
-
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request, run_id: str):
-        run = training_get(run_id)
+        run = training_get(request.user, run_id)
         if run is None:
             raise NotFound("No training run with this id.")
         return Response(TrainingRunSerializer(run).data)

@@ -52,6 +52,7 @@ from .samples import (
     sample_upsert,
     samples_add,
     samples_count_since,
+    samples_delete,
     samples_for,
 )
 from .trainings import (

@@ -44,6 +44,7 @@ _CLAIM_FIELDS = {
         "artifact_signature",
         "input",
         "inputs",
+        "warnings",
         "status",
         "attempts",
         "cancel_after",
@@ -86,6 +87,8 @@ class ClaimedJob:
     worker: str | None = None
     # What the finish wrote (its fields as stored), once this worker finished the job.
     finish_state: dict | None = None
+    # Per row, what the submit found worth telling (unseen categories), for the output.
+    warnings: list[list[dict]] | None = None
 
     @classmethod
     def from_document(
@@ -111,6 +114,7 @@ class ClaimedJob:
             claimed_by=claimed_by,
             request_id=doc.get("request_id"),
             worker=worker,
+            warnings=doc.get("warnings"),
         )
 
 

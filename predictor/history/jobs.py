@@ -30,6 +30,9 @@ class PredictionJob(me.Document):
     # A batch's rows, and its output, are stored as JSON text (batch_encode below).
     input = me.DictField(null=True)
     inputs = me.DynamicField(default=None, null=True)
+    # Per row, a list of warnings found at the submit (a category never seen in training),
+    # which the worker adds to that row's output; absent when there are none.
+    warnings = me.ListField(null=True)
     # A dict for one row; for a batch, a list of dicts (one per row, in order) as JSON text.
     output = me.DynamicField(null=True)
     error = me.StringField(null=True)
@@ -165,6 +168,7 @@ def job_create(
     webhook_events_filter: list[str] | None = None,
     job_id: str | None = None,
     request_id: str | None = None,
+    warnings: list[list[dict]] | None = None,
 ) -> JobView:
     doc = {
         "_id": job_id or str(uuid.uuid4()),
@@ -186,6 +190,8 @@ def job_create(
         "created_at": now(),
         "request_id": request_id,
     }
+    if warnings:
+        doc["warnings"] = warnings
     if webhook and (not webhook_events_filter or "completed" in webhook_events_filter):
         doc["webhook_unsent"] = True
     PredictionJob._get_collection().insert_one(doc)

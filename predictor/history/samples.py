@@ -67,6 +67,12 @@ def samples_add(
 
 
 @guard
+def samples_delete(*, model: str) -> int:
+    """Every labelled sample of a model (it is being deleted); how many."""
+    return LabelledSample.objects(model=model).delete()
+
+
+@guard
 def samples_for(model: str) -> list[LabelledSample]:
     return list(LabelledSample.objects(model=model).order_by("created_at"))
 

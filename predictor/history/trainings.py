@@ -27,7 +27,8 @@ class TrainingRun(me.Document):
     id = me.StringField(primary_key=True)
     model = me.StringField(required=True)
     params = me.DictField()
-    trigger = me.StringField(choices=("api", "nightly"), required=True)
+    # "create": the first training of a model just defined (POST /api/v1/models/).
+    trigger = me.StringField(choices=("api", "nightly", "create"), required=True)
     requested_by = me.IntField(null=True)
     # "<model>:<local date>" for nightly runs; unique, so a night gets one run per model.
     nightly_key = me.StringField(null=True)
@@ -105,8 +106,16 @@ def training_get(run_id: str) -> TrainingRun | None:
 
 
 @guard
-def trainings_list(*, model: str | None = None, limit: int = 50) -> list[TrainingRun]:
-    query = TrainingRun.objects(model=model) if model else TrainingRun.objects
+def trainings_list(
+    *, model: str | None = None, models: list[str] | None = None, limit: int = 50
+) -> list[TrainingRun]:
+    """The newest runs: of `model`, of any of `models`, or of every model."""
+    if model:
+        query = TrainingRun.objects(model=model)
+    elif models is not None:
+        query = TrainingRun.objects(model__in=models)
+    else:
+        query = TrainingRun.objects
     return list(query.order_by("-created_at").limit(limit))
 
 

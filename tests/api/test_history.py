@@ -14,7 +14,8 @@ from tests.clients import client_for
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 HEADER = (
-    "id,model,version,status,created_at,started_at,completed_at,queue_s,predict_s,total_s,input,output,error"
+    '"id","model","version","status","created_at","started_at","completed_at",'
+    '"queue_s","predict_s","total_s","input","output","error"'
 )
 
 

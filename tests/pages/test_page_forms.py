@@ -35,4 +35,4 @@ def test_the_history_csv_page_exports_only_the_callers_jobs(client, user, make_u
     assert response["Content-Type"].startswith("text/csv")
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(lines) == 2
-    assert lines[1].startswith(mine.id)
+    assert lines[1].startswith(f'"{mine.id}",')

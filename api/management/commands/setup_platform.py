@@ -7,9 +7,10 @@ from api.services import profile_ensure
 from myproject.defaults import NEEDS_TRAINING
 from myproject.env import env_raw
 from predictor import history
-from predictor.fitting import train_and_register
+from predictor.models import MLModel
 from predictor.registry import champion_get
-from predictor.specs import SPECS
+from predictor.shipped import SHIPPED, shipped_ensure
+from predictor.training import model_train_and_register
 
 
 class Command(BaseCommand):
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         "Bring a checkout to a runnable state, doing only what is missing: with "
         "MONGODB_ADMIN_URI, create or update MongoDB's user for the platform (mongo_platform_user); "
         "migrate, collect static files, create the admin user (password from ADMIN_PASSWORD), "
-        "train every model that has no champion. "
+        "upload the shipped datasets and define their models (adopting models registered before "
+        "definitions), train every model that has no champion. "
         "One process, so that a second `make up` spends its time starting, not importing."
     )
 
@@ -35,7 +37,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         User = get_user_model()
-        if not User.objects.filter(username=admin_username).exists():
+        admin = User.objects.filter(username=admin_username).first()
+        if admin is None:
             # From the environment (or ADMIN_PASSWORD_FILE), never an argument: a command line
             # shows in `ps` to every user.
             admin_password = env_raw("ADMIN_PASSWORD")
@@ -43,16 +46,21 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"set ADMIN_PASSWORD (or ADMIN_PASSWORD_FILE) to create the {admin_username} user"
                 )
-            user = User.objects.create_superuser(username=admin_username, email="", password=admin_password)
-            profile_ensure(user=user)
+            admin = User.objects.create_superuser(username=admin_username, email="", password=admin_password)
+            profile_ensure(user=admin)
             self.stdout.write(f"created superuser {admin_username}")
-        untrained = [name for name in SPECS if champion_get(name) is None]
-        if untrained and no_train:
-            raise CommandError(f"no champion yet for {', '.join(untrained)}", returncode=NEEDS_TRAINING)
-        if not no_train:
-            history.ensure_indexes()  # MongoDB is up here (training needs it too)
+        defined = MLModel.objects.filter(name__in=list(SHIPPED), dataset_version__isnull=False).count()
+        untrained = [name for name in SHIPPED if champion_get(name) is None]
+        if no_train:
+            # Datasets live in MongoDB too: without it, only say what is missing.
+            if untrained or defined < len(SHIPPED):
+                missing = untrained or ["definitions of the shipped models"]
+                raise CommandError(f"no champion yet for {', '.join(missing)}", returncode=NEEDS_TRAINING)
+            return
+        history.ensure_indexes()  # MongoDB is up here (datasets and training need it too)
+        untrained = shipped_ensure(admin)
         if not untrained:
             self.stdout.write("every model has a champion; not retraining")
         for name in untrained:
-            version = train_and_register(name)
+            version = model_train_and_register(name)
             self.stdout.write(f"{name}: trained v{version.number} ({version.status}) {version.metrics}")

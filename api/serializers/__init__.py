@@ -7,9 +7,9 @@ from rest_framework import serializers
 
 from predictor import history, webhooks
 
-from .fields import AccountEmailField, RowsField, TextField
-from .jobs import job_public
-from .models import Profile
+from ..fields import AccountEmailField, RowsField, TextField
+from ..jobs import job_public
+from ..models import Profile
 
 User = get_user_model()
 
@@ -230,6 +230,22 @@ class ModelSerializer(serializers.Serializer):
     classes = serializers.ListField(source="champion.classes", allow_null=True)
     input_schema = serializers.ListField(source="champion.feature_schema", allow_null=True)
     trained_at = serializers.DateTimeField(source="champion.created_at", allow_null=True)
+    owner = serializers.CharField(source="model.owner.username", allow_null=True, default=None)
+    visibility = serializers.CharField(source="model.visibility")
+    definition = serializers.SerializerMethodField(help_text="What it learns from, and how.")
+
+    def get_definition(self, item) -> dict | None:
+        model = item.model
+        data = model.dataset_version
+        if data is None:
+            return None
+        return {
+            "dataset": {"name": data.dataset.name, "version": data.number, "sha256": data.sha256},
+            "target": model.target,
+            "features": model.features,
+            "estimator": model.estimator,
+            "params": model.params,
+        }
 
 
 class TrainingInputSerializer(serializers.Serializer):
@@ -325,6 +341,18 @@ class ModelVersionSerializer(serializers.Serializer):
         help_text="A classifier's held-out confusion matrix, or a regressor's held-out predicted-vs-actual "
         "points and training target range; {} for versions trained before diagnostics existed."
     )
+    estimator = serializers.CharField(help_text="The estimator fitted (the winner, with `auto`).")
+    classes = serializers.ListField(allow_null=True)
+    input_schema = serializers.ListField(source="feature_schema")
+    lineage = serializers.DictField(
+        help_text="The dataset (name, version, SHA-256), rows used (dataset, samples), typed features, "
+        "target, estimator and params it was trained with; {} for versions older than lineage."
+    )
+    leaderboard = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="With estimator auto: each candidate's cross-validated score, fit time and predict "
+        "time per row, best first.",
+    )
 
 
 class SamplesInputSerializer(serializers.Serializer):
@@ -349,3 +377,12 @@ class WebhookDeliverySerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     duration_s = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+from .datasets import (  # noqa: E402  (the package's other modules, re-exported)
+    DatasetSerializer,
+    DatasetSummarySerializer,
+    DatasetUploadSerializer,
+    DatasetVersionSerializer,
+    ModelCreateSerializer,
+)

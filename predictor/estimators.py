@@ -1,0 +1,261 @@
+"""The estimators a model may use, their parameters' allowed ranges, and the one Pipeline
+every model is: typed columns in, preprocessing inside, the estimator last.
+
+The pipeline follows scikit-learn's "Column Transformer with Mixed Types" example:
+numbers are imputed (median) and, for the linear models, scaled; booleans are imputed
+(most frequent); categories are imputed with their own "(missing)" value and one-hot
+encoded, an unknown category becoming all zeros (`handle_unknown="ignore"`). Histogram
+gradient boosting takes categories natively instead (ordinal codes, unknown = missing),
+which is faster and, on many categories, far smaller than one-hot columns.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from .errors import FieldErrors
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+NUMBER, CATEGORY, BOOLEAN = "number", "category", "boolean"
+# What an imputed missing category is called inside the pipeline (never a user's value:
+# the parentheses keep it apart from real categories).
+MISSING_CATEGORY = "(missing)"
+# Histogram gradient boosting bins a native category into at most 255 codes; a feature with
+# more categories is one-hot encoded for it too, its rarest values grouped as "infrequent".
+NATIVE_CATEGORIES_MAX = 250
+
+
+class InvalidParams(FieldErrors):
+    """An estimator the platform does not offer, or a parameter outside its range."""
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: type  # int or float
+    low: float
+    high: float
+    # None is allowed too (e.g. max_depth: no limit).
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Estimator:
+    name: str
+    description: str
+    # Which kind of target it fits: its build for each.
+    build: dict[str, Callable[[dict], object]]
+    defaults: dict[str, dict]
+    params: dict[str, Param]
+    # Linear models need comparable scales; trees do not.
+    scaled: bool = False
+    native_categories: bool = False
+
+
+_FOREST_PARAMS = {
+    "n_estimators": Param(int, 1, 2000),
+    "max_depth": Param(int, 1, 100, nullable=True),
+    "min_samples_leaf": Param(int, 1, 10_000),
+}
+_BOOSTING_PARAMS = {
+    "learning_rate": Param(float, 1e-4, 1.0),
+    "max_iter": Param(int, 1, 5000),
+    "max_leaf_nodes": Param(int, 2, 4096),
+    "max_depth": Param(int, 1, 100, nullable=True),
+    "l2_regularization": Param(float, 0.0, 1e6),
+}
+
+ESTIMATORS: dict[str, Estimator] = {
+    "logistic_regression": Estimator(
+        name="logistic_regression",
+        description="Logistic regression (linear; features scaled).",
+        build={CLASSIFICATION: lambda p: LogisticRegression(random_state=0, **p)},
+        defaults={CLASSIFICATION: {"C": 1.0, "max_iter": 1000}},
+        params={"C": Param(float, 1e-6, 1e6), "max_iter": Param(int, 1, 100_000)},
+        scaled=True,
+    ),
+    "ridge": Estimator(
+        name="ridge",
+        description="Ridge regression (linear, L2-penalised; features scaled).",
+        build={REGRESSION: lambda p: Ridge(**p)},
+        defaults={REGRESSION: {"alpha": 1.0}},
+        params={"alpha": Param(float, 0.0, 1e6)},
+        scaled=True,
+    ),
+    "random_forest": Estimator(
+        name="random_forest",
+        description="Random forest of decision trees.",
+        build={
+            CLASSIFICATION: lambda p: RandomForestClassifier(random_state=0, n_jobs=1, **p),
+            REGRESSION: lambda p: RandomForestRegressor(random_state=0, n_jobs=1, **p),
+        },
+        defaults={
+            CLASSIFICATION: {"n_estimators": 100, "max_depth": None, "min_samples_leaf": 1},
+            REGRESSION: {"n_estimators": 100, "max_depth": None, "min_samples_leaf": 1},
+        },
+        params=_FOREST_PARAMS,
+    ),
+    "hist_gradient_boosting": Estimator(
+        name="hist_gradient_boosting",
+        description="Histogram-based gradient boosting (categories taken natively).",
+        build={
+            CLASSIFICATION: lambda p: HistGradientBoostingClassifier(random_state=0, **p),
+            REGRESSION: lambda p: HistGradientBoostingRegressor(random_state=0, **p),
+        },
+        defaults={
+            CLASSIFICATION: {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31},
+            REGRESSION: {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31},
+        },
+        params=_BOOSTING_PARAMS,
+        native_categories=True,
+    ),
+}
+
+AUTO = "auto"
+
+
+def kind_of(task: str) -> str:
+    """classification or regression, for a task (binary_classification, regression...)."""
+    return REGRESSION if task == REGRESSION else CLASSIFICATION
+
+
+def allowed(task: str) -> list[str]:
+    """The estimators for a task, in the order `auto` tries them."""
+    kind = kind_of(task)
+    return [name for name, estimator in ESTIMATORS.items() if kind in estimator.build]
+
+
+def estimator_check(name: str, task: str) -> Estimator:
+    choices = allowed(task)
+    if name not in choices:
+        raise InvalidParams(
+            {"estimator": [f"Unknown for a {kind_of(task)} model; one of {[AUTO, *choices]}."]}
+        )
+    return ESTIMATORS[name]
+
+
+def params_validate(name: str, task: str, params: dict, *, field: str = "params") -> dict:
+    """The params, typed, or InvalidParams naming each one not taken or out of range."""
+    estimator = estimator_check(name, task)
+    errors: dict[str, list[str]] = {}
+    clean = {}
+    for key, value in params.items():
+        spec = estimator.params.get(key)
+        if spec is None:
+            errors[f"{field}.{key}"] = [f"Not a parameter of {name}; it takes {sorted(estimator.params)}."]
+            continue
+        if value is None and spec.nullable:
+            clean[key] = None
+            continue
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if spec.kind is int:
+            # An int is whole as it is: float() of one beyond float range would overflow.
+            ok = ok and (isinstance(value, int) or value.is_integer())
+        if not ok or not spec.low <= value <= spec.high:
+            what = "an integer" if spec.kind is int else "a number"
+            also = " or null" if spec.nullable else ""
+            errors[f"{field}.{key}"] = [f"Must be {what} from {spec.low:g} to {spec.high:g}{also}."]
+            continue
+        clean[key] = spec.kind(value)
+    if errors:
+        raise InvalidParams(errors)
+    return clean
+
+
+def ranges() -> dict:
+    """Every estimator with its tasks, defaults and parameter ranges, for the API and docs."""
+    return {
+        name: {
+            "description": estimator.description,
+            "tasks": sorted(estimator.build),
+            "defaults": estimator.defaults,
+            "params": {
+                key: {
+                    "type": spec.kind.__name__,
+                    "min": spec.low,
+                    "max": spec.high,
+                    "nullable": spec.nullable,
+                }
+                for key, spec in estimator.params.items()
+            },
+        }
+        for name, estimator in ESTIMATORS.items()
+    }
+
+
+def _columns(features: list[dict], kind: str) -> list[str]:
+    return [feature["name"] for feature in features if feature["type"] == kind]
+
+
+def _categories_of(feature: dict) -> int:
+    return len(feature.get("categories") or ())
+
+
+def pipeline_build(features: list[dict], *, estimator: str, task: str, params: dict) -> Pipeline:
+    """One Pipeline from typed features ({"name", "type", "categories"?}) to the estimator.
+
+    The column transformer's output keeps its parts in one order: numbers, booleans,
+    categories; the boosting's categorical mask relies on it.
+    """
+    chosen = ESTIMATORS[estimator]
+    numbers, booleans, categories = (_columns(features, kind) for kind in (NUMBER, BOOLEAN, CATEGORY))
+    parts = []
+    if numbers:
+        steps = [("impute", SimpleImputer(strategy="median"))]
+        if chosen.scaled:
+            steps.append(("scale", StandardScaler()))
+        parts.append((NUMBER, Pipeline(steps), numbers))
+    if booleans:
+        parts.append((BOOLEAN, SimpleImputer(strategy="most_frequent"), booleans))
+    by_name = {feature["name"]: feature for feature in features}
+    native = [
+        name
+        for name in categories
+        if chosen.native_categories and _categories_of(by_name[name]) <= NATIVE_CATEGORIES_MAX
+    ]
+    hot = [name for name in categories if name not in native]
+    impute = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+    if native:
+        encode = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+        parts.append(("native", Pipeline([("impute", impute), ("encode", encode)]), native))
+    if hot:
+        encode = OneHotEncoder(
+            handle_unknown="infrequent_if_exist" if chosen.native_categories else "ignore",
+            max_categories=NATIVE_CATEGORIES_MAX if chosen.native_categories else None,
+            # Boosting needs dense input; the others take sparse, which keeps many categories small.
+            sparse_output=not chosen.native_categories,
+        )
+        parts.append((CATEGORY, Pipeline([("impute", impute), ("encode", encode)]), hot))
+    columns = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+    model_params = {**chosen.defaults[kind_of(task)], **params}
+    if native:
+        # The native codes come right after the numbers and booleans (the order above).
+        # The one-hot columns are not known until fitted, so the mask is of names, resolved
+        # on the transformer's output names.
+        model_params["categorical_features"] = [f"{name}" for name in native]
+        columns.set_output(transform="pandas")
+    return Pipeline([("columns", columns), ("model", chosen.build[kind_of(task)](model_params))])
+
+
+def categorical_columns(pipeline) -> set[str]:
+    """The columns a pipeline built here reads as categories (strings), or, for any other
+    pipeline, none: its input is all numbers."""
+    columns = getattr(pipeline, "named_steps", {}).get("columns")
+    found: set[str] = set()
+    for name, _, names in getattr(columns, "transformers", ()):
+        if name in (CATEGORY, "native"):
+            found.update(names)
+    return found

@@ -1,0 +1,71 @@
+"""What one cell's text means: missing, a boolean word, a number, or a category's text.
+
+profile_csv and load_frame both type cells only through these functions, so a table loads
+with exactly the types its profile reported.
+"""
+
+from itertools import product
+
+import numpy as np
+import pandas as pd
+
+NUMBER, CATEGORY, BOOLEAN = "number", "category", "boolean"
+
+MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "?"})
+TRUE_WORDS = frozenset({"true", "yes", "t", "y"})
+FALSE_WORDS = frozenset({"false", "no", "f", "n"})
+
+
+def _spellings(words: frozenset[str]) -> frozenset[str]:
+    """Every upper/lower-case spelling of the words. Matching these exactly is the same as
+    lower-casing first, but lets pandas test a whole column without lower-casing each cell."""
+    return frozenset(
+        "".join(letters) for word in words for letters in product(*({c.lower(), c.upper()} for c in word))
+    )
+
+
+_MISSING = _spellings(MISSING_WORDS)
+_TRUE = _spellings(TRUE_WORDS)
+_FALSE = _spellings(FALSE_WORDS)
+_BOOLEAN = _TRUE | _FALSE
+
+
+def cell_missing(text: str) -> bool:
+    """Whether a cell counts as missing: empty or a missing-value word, whatever its case,
+    once surrounding whitespace is stripped."""
+    return text.strip() in _MISSING
+
+
+def stripped(cells) -> np.ndarray:
+    """The cells' text without surrounding whitespace, as an object array."""
+    return np.array([cell.strip() for cell in cells], dtype=object)
+
+
+def missing_mask(texts: np.ndarray) -> np.ndarray:
+    """Which of the (stripped) texts are missing, as cell_missing decides."""
+    return pd.Series(texts, dtype=object, copy=False).isin(_MISSING).to_numpy()
+
+
+def boolean_mask(texts: np.ndarray) -> np.ndarray:
+    """Which of the (stripped) texts are boolean words."""
+    return pd.Series(texts, dtype=object, copy=False).isin(_BOOLEAN).to_numpy()
+
+
+def all_boolean(texts: np.ndarray) -> bool:
+    """Whether every one of the (stripped, present) texts is a boolean word."""
+    return bool(boolean_mask(texts).all())
+
+
+def true_mask(texts: np.ndarray) -> np.ndarray:
+    return pd.Series(texts, dtype=object, copy=False).isin(_TRUE).to_numpy()
+
+
+def boolean_of(text: str) -> bool:
+    return text in _TRUE
+
+
+def numbers_of(texts: np.ndarray) -> np.ndarray:
+    """The (stripped, present) texts as float64; NaN or ±inf where a text is no finite number.
+    pandas' parser rather than float(): both take decimal notation with a point and an exponent,
+    but float() also takes "1_000" and non-ASCII digits, which a CSV number never is."""
+    return np.asarray(pd.to_numeric(texts, errors="coerce"), dtype=np.float64)
