@@ -28,8 +28,10 @@ def _timed(call, *, min_total_s=0.3, min_runs=5, max_runs=2000) -> float:
     return statistics.median(seconds)
 
 
-def _sizes(pipeline, batch: list[dict], features: list[str], predict_rows, np) -> dict:
-    X = np.array([[row[feature] for feature in features] for row in batch], dtype=float)
+def _sizes(pipeline, batch: list[dict], features: list[str], predict_rows, rows_input) -> dict:
+    # The input as the pipeline takes it: a typed frame (predictor/frames.py), or the plain
+    # float matrix for a version fitted before models had typed features.
+    X = rows_input(pipeline, batch, features)
     # What answers a job: a classifier's probabilities (its label is their argmax), a
     # regressor's value. The model alone, without the platform around it.
     model_call = pipeline.predict_proba if hasattr(pipeline, "predict_proba") else pipeline.predict
@@ -45,18 +47,18 @@ def main() -> None:
     request = json.load(sys.stdin)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
     django.setup()
-    import numpy as np
     import threadpoolctl
 
     from predictor import registry
+    from predictor.frames import pipeline_rows_frame
     from predictor.inference import pipeline_get, predict_rows
-    from predictor.shipped import SHIPPED as SPECS
+    from predictor.shipped import SHIPPED
 
     from .procs import vm_kb
 
     rss_before = vm_kb(os.getpid(), "VmRSS")
     pipelines = {}
-    for name in SPECS:  # every shipped model, as a worker that served them all holds them
+    for name in SHIPPED:  # every shipped model, as a worker that served them all holds them
         version = registry.champion_get(name)
         pipelines[name] = (
             version,
@@ -79,7 +81,8 @@ def main() -> None:
         version, pipeline = pipelines[name]
         features = [feature["name"] for feature in version.feature_schema]
         result["models"][name] = {
-            str(size): _sizes(pipeline, rows[:size], features, predict_rows, np) for size in request["sizes"]
+            str(size): _sizes(pipeline, rows[:size], features, predict_rows, pipeline_rows_frame)
+            for size in request["sizes"]
         }
     json.dump(result, sys.stdout)
 

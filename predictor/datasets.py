@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, ProtectedError, Q
 from gridfs import GridFSBucket
-from gridfs.errors import NoFile
+from gridfs.errors import CorruptGridFile, NoFile
 from mongoengine.connection import get_db
 from pymongo.errors import ConnectionFailure
 
@@ -224,9 +224,15 @@ def dataset_bytes(version: DatasetVersion):
             with _bucket() as bucket, bucket.open_download_stream_by_name(version.sha256) as stored:
                 shutil.copyfileobj(stored, copy, CHUNK_BYTES)
         except NoFile:
-            raise DatasetMissing(f"dataset {version} ({version.sha256[:12]}) is not in the store") from None
+            raise DatasetMissing(f"dataset bytes {version.sha256[:12]} are not in the store") from None
+        except CorruptGridFile as exc:
+            raise DatasetMissing(
+                f"dataset bytes {version.sha256[:12]} are damaged in the store ({exc})"
+            ) from exc
         if _sha256(copy)[0] != version.sha256:
-            raise DatasetMissing(f"dataset {version} does not match its SHA-256; refusing to read it")
+            raise DatasetMissing(
+                f"dataset bytes {version.sha256[:12]} do not match their SHA-256; refusing them"
+            )
         yield copy
 
 

@@ -253,7 +253,6 @@ def train(
     """Fit the definition's pipeline on its training split (+ labelled samples) and score it
     on the fixed held-out split. `table`: the dataset (features and target columns);
     `samples`: (features frame, targets); `on_stage` hears each stage as it begins."""
-    on_stage("splitting")
     # Split first, so that no preprocessing ever sees the held-out rows.
     X_train, y_train, held_out, dropped = split(definition, table)
     samples_used = 0
@@ -323,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
     django.setup()
-    from .training import model_fit, model_train_and_register
+    from .training import model_fit, model_train_and_register, shipped_defined
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -336,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         "--if-missing", action="store_true", help="do nothing when the model already has a champion"
     )
     args = parser.parse_args(argv)
+    shipped_defined(args.model)
     if args.output:
         import joblib
 

@@ -18,7 +18,10 @@ class Dataset(models.Model):
 
     # Unique platform-wide, like model names, and URL-safe.
     name = models.SlugField(max_length=64, unique=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
+    # Null: the platform's (its owner's account was deleted; staff manage it). The same for models.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="datasets"
+    )
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -70,10 +73,10 @@ class MLModel(models.Model):
     description = models.TextField(blank=True)
     primary_metric = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Null only for a model registered before definitions existed and not yet adopted by
-    # setup_platform (predictor/shipped.py), which makes it the admin's.
+    # Null: the platform's (registered before models had owners, or its owner's account was
+    # deleted): only staff change it.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="ml_models"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="ml_models"
     )
     visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.SHARED)
     # PROTECT: a dataset version a model learns from cannot be deleted from under it.

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import datasets as bundled
 
+from . import tabular
 from .datasets import dataset_upload
-from .definitions import BINARY, MULTICLASS, REGRESSION, model_define
+from .definitions import BINARY, MULTICLASS, REGRESSION, Definition, model_define
 from .models import Dataset, MLModel, Visibility
 
 logger = logging.getLogger(__name__)
@@ -104,10 +105,36 @@ def shipped_csv(spec: Shipped) -> bytes:
     return out.getvalue().encode()
 
 
-def shipped_ensure(admin) -> list[str]:
-    """Datasets and definitions for the shipped models, where missing; returns the names of
-    those without a champion yet (to train)."""
-    for spec in SHIPPED.values():
+def shipped_table(name: str):
+    """The shipped model's table, read the way every uploaded dataset is read."""
+    data = shipped_csv(SHIPPED[name])
+    profile = tabular.profile_csv(io.BytesIO(data))
+    return tabular.load_frame(io.BytesIO(data), profile.columns), profile
+
+
+def shipped_definition(name: str) -> Definition:
+    """The shipped model's definition as a value, without the registry (tests, the command)."""
+    spec = SHIPPED[name]
+    _, profile = shipped_table(name)
+    return Definition(
+        name=spec.name,
+        task=spec.task,
+        target=spec.target,
+        features=[
+            {"name": c["name"], "type": c["type"]} for c in profile.columns if c["name"] != spec.target
+        ],
+        estimator=spec.estimator,
+        params=spec.params,
+        primary_metric=spec.metric,
+    )
+
+
+def shipped_ensure(admin, names: list[str] | None = None) -> list[str]:
+    """Datasets and definitions for the shipped models (all, or `names`), where missing;
+    returns the names of those without a champion yet (to train). `admin` owns them (None:
+    the platform)."""
+    chosen = [SHIPPED[name] for name in names] if names is not None else list(SHIPPED.values())
+    for spec in chosen:
         model = MLModel.objects.filter(name=spec.name).first()
         if model is not None and model.dataset_version_id is not None:
             continue
@@ -139,7 +166,7 @@ def shipped_ensure(admin) -> list[str]:
             _adopt(model, spec, version, admin)
     return [
         spec.name
-        for spec in SHIPPED.values()
+        for spec in chosen
         if not MLModel.objects.get(name=spec.name).versions.filter(status="champion").exists()
     ]
 

@@ -28,6 +28,21 @@ class InvalidParams(FieldErrors):
     """Training params the model's estimator does not take, or out of their range."""
 
 
+def shipped_defined(model_name: str) -> None:
+    """A shipped model the registry does not define yet is defined now (the command's
+    first run on a fresh checkout), owned by the first superuser, or by the platform."""
+    from django.contrib.auth import get_user_model
+
+    from .shipped import SHIPPED, shipped_ensure
+
+    if (
+        model_name in SHIPPED
+        and not MLModel.objects.filter(name=model_name, dataset_version__isnull=False).exists()
+    ):
+        admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+        shipped_ensure(admin, [model_name])
+
+
 def model_defined(model_name: str) -> MLModel:
     model = MLModel.objects.select_related("dataset_version__dataset").filter(name=model_name).first()
     if model is None or model.dataset_version_id is None:

@@ -103,23 +103,45 @@ def webhook_worker(mongo_server, purged_queues, django_db_setup):
 
 
 @pytest.fixture(scope="session")
-def trained_breast_cancer(mongo_server):
+def breast_cancer_table():
+    """The shipped breast_cancer table (as its dataset is read) and its profile."""
+    from predictor.shipped import shipped_table
+
+    return shipped_table("breast_cancer")
+
+
+@pytest.fixture(scope="session")
+def trained_breast_cancer(mongo_server, breast_cancer_table):
     """The shipped model, trained once for the session and stored as an artifact."""
     from predictor.artifacts import artifact_save
     from predictor.fitting import train
-    from predictor.specs import get_spec
+    from predictor.shipped import shipped_definition
 
-    result = train(get_spec("breast_cancer"))
+    table, _ = breast_cancer_table
+    result = train(shipped_definition("breast_cancer"), table)
     return result, artifact_save(result.pipeline)
 
 
 @pytest.fixture
-def model_version(db, trained_breast_cancer):
+def breast_cancer_model(db, mongo_server):
+    """The registry's breast_cancer model as setup defines it (its dataset uploaded, shared,
+    the platform's), with no version yet."""
+    from predictor.models import MLModel
+    from predictor.shipped import shipped_ensure
+
+    shipped_ensure(None, ["breast_cancer"])
+    return MLModel.objects.get(name="breast_cancer")
+
+
+@pytest.fixture
+def model_version(breast_cancer_model, trained_breast_cancer):
     """breast_cancer v1, registered as champion."""
     from predictor.registry import version_register
 
     result, sha256 = trained_breast_cancer
-    return version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    return version_register(
+        breast_cancer_model, result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
+    )
 
 
 @pytest.fixture
@@ -129,16 +151,17 @@ def two_versions(model_version, trained_breast_cancer):
 
     result, sha256 = trained_breast_cancer
     return model_version, version_register(
-        result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
+        model_version.model, result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
     )
 
 
 @pytest.fixture
-def valid_input(trained_breast_cancer) -> dict:
+def valid_input(breast_cancer_table) -> dict:
     """A real row of the dataset (a malignant case), as the API takes it."""
-    result, _ = trained_breast_cancer
-    data = result.spec.load()
-    return {name: float(value) for name, value in zip(data.feature_names, data.X[0], strict=True)}
+    table, _ = breast_cancer_table
+    row = table.iloc[0].to_dict()
+    del row["diagnosis"]
+    return {name: float(value) for name, value in row.items()}
 
 
 @pytest.fixture

@@ -319,7 +319,9 @@ def test_the_serving_version_is_the_registrys(db, model_version, trained_breast_
     assert samples.get_("platform_model_serving_version", model=MODEL) == champion.number == 1
 
     result, sha256 = trained_breast_cancer
-    second = registry.version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    second = registry.version_register(
+        model_version.model, result, artifact_sha256=sha256, sklearn_version=sklearn.__version__
+    )
     assert web_scrape().get_("platform_model_serving_version", model=MODEL) == 1  # a candidate serves nothing
     registry.version_promote(second, reason="test")
     assert web_scrape().get_("platform_model_serving_version", model=MODEL) == 2

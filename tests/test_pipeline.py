@@ -64,10 +64,9 @@ def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
     from mongoengine.connection import get_db
 
     from predictor.artifacts import artifact_save, artifact_sign
-    from predictor.fitting import train
-    from predictor.specs import get_spec
+    from tests.shipped import shipped_train
 
-    sha256 = artifact_save(train(get_spec("breast_cancer"), {"C": 0.5}).pipeline)
+    sha256 = artifact_save(shipped_train("breast_cancer", {"C": 0.5}).pipeline)
     # Both copies: a worker repairs a damaged cached copy from GridFS, never a damaged GridFS one.
     path = Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
     path.write_bytes(path.read_bytes() + b"tampered")

@@ -10,7 +10,6 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 import redis
 
@@ -18,16 +17,17 @@ from myproject.servers import stop, wait_until
 from tests.clients import wait_for_job
 from tests.live import http, web_server
 from tests.processes import log_tail, start_worker
+from tests.shipped import features
 
 pytestmark = pytest.mark.pipeline
 
 
 def _rows(trained, count: int) -> tuple[list[dict], list[str]]:
     result, _ = trained
-    data = result.spec.load()
-    indices = [i % len(data.X) for i in range(count)]
-    rows = [dict(zip(data.feature_names, map(float, data.X[i]), strict=True)) for i in indices]
-    expected = list(result.pipeline.predict(np.array([data.X[i] for i in indices])))
+    X = features(result.definition.name)
+    chosen = X.iloc[[i % len(X) for i in range(count)]]
+    rows = [{name: float(value) for name, value in row.items()} for row in chosen.to_dict(orient="records")]
+    expected = list(result.pipeline.predict(chosen))
     return rows, expected
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from api.views.flower import UnixHTTPConnection
 from myproject.servers import free_port, port_open, wait_until
-from predictor.specs import SPECS
+from predictor.shipped import SHIPPED
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.pipeline
@@ -255,7 +255,7 @@ def test_make_up_runs_the_platform_stops_cleanly_and_restarts_fast(tmp_path, val
     ports = [web_port]
     _assert_nothing_left(str(tmp_path), ports)
     versions = _model_versions(tmp_path / "var")
-    assert versions == len(SPECS)  # each model trained once
+    assert versions == len(SHIPPED)  # each model trained once
 
     # Second run: same data, no retraining, up quickly.
     started = time.monotonic()

@@ -69,3 +69,34 @@ def numbers_of(texts: np.ndarray) -> np.ndarray:
     pandas' parser rather than float(): both take decimal notation with a point and an exponent,
     but float() also takes "1_000" and non-ASCII digits, which a CSV number never is."""
     return np.asarray(pd.to_numeric(texts, errors="coerce"), dtype=np.float64)
+
+
+def numbers_and_missing(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The raw (unstripped) cells as (float64 values, NaN where missing; the missing mask),
+    or None when a cell that is not missing is no finite number. The same as stripping each
+    cell, then cell_missing and numbers_of, but only the cells the parser (which skips
+    surrounding spaces itself) did not take are stripped and looked at one by one."""
+    values = numbers_of(raw)
+    odd = np.flatnonzero(~np.isfinite(values))
+    missing = np.zeros(len(values), dtype=bool)
+    if len(odd):
+        texts = stripped(raw[odd])
+        absent = missing_mask(texts)
+        rest = odd[~absent]
+        if len(rest):
+            again = numbers_of(texts[~absent])
+            if not np.isfinite(again).all():
+                return None
+            values[rest] = again
+        missing[odd[absent]] = True
+        values[missing] = np.nan
+    return values, missing
+
+
+def all_numbers(texts: np.ndarray) -> np.ndarray | None:
+    """The (stripped, present) texts as float64 when every one is a finite number, else None."""
+    # Parsing a text that is no number is slow: a category column shows it in its first cells.
+    if not np.isfinite(numbers_of(texts[:64])).all():
+        return None
+    values = numbers_of(texts)
+    return values if np.isfinite(values).all() else None

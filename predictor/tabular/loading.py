@@ -8,7 +8,7 @@ import pandas as pd
 from . import cells
 from .cells import BOOLEAN, CATEGORY, NUMBER
 from .profiling import CHUNK_ROWS
-from .reading import CSVRefused, Table
+from .reading import CSVRefused, Table, gc_paused
 
 
 def _not_as_profiled(
@@ -23,15 +23,16 @@ def _not_as_profiled(
 
 
 def _typed(column: tuple[str, ...], kind: str, name: str, starts: list[int]) -> np.ndarray:
-    texts = cells.stripped(column)
+    raw = np.array(column, dtype=object)
+    if kind == NUMBER:
+        parsed = cells.numbers_and_missing(raw)
+        if parsed is not None:
+            return parsed[0]
+    texts = cells.stripped(raw)
     missing = cells.missing_mask(texts)
     if kind == NUMBER:
         values = cells.numbers_of(texts)
-        bad = ~missing & ~np.isfinite(values)
-        if bad.any():
-            raise _not_as_profiled(texts, bad, name, kind, starts)
-        values[missing] = np.nan
-        return values
+        raise _not_as_profiled(texts, ~missing & ~np.isfinite(values), name, kind, starts)
     if kind == BOOLEAN:
         bad = ~missing & ~cells.boolean_mask(texts)
         if bad.any():
@@ -69,11 +70,12 @@ def load_frame(
         raise CSVRefused({"file": [f"The header has no column {name!r}." for name in absent]})
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     rows = 0
-    for chunk, starts in table.chunks(CHUNK_ROWS, lines=True):
-        rows += len(chunk)
-        transposed = list(zip(*chunk, strict=True))
-        for name in names:
-            parts[name].append(_typed(transposed[positions[name]], kinds[name], name, starts))
+    with gc_paused():
+        for chunk, starts in table.chunks(CHUNK_ROWS, lines=True):
+            rows += len(chunk)
+            transposed = list(zip(*chunk, strict=True))
+            for name in names:
+                parts[name].append(_typed(transposed[positions[name]], kinds[name], name, starts))
     return pd.DataFrame(
         {
             name: pd.Series(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import cells
 from .cells import BOOLEAN, CATEGORY, NUMBER
-from .reading import Limits, Table
+from .reading import Limits, Table, gc_paused
 
 DEFAULT_LIMITS = Limits()
 
@@ -39,9 +39,10 @@ def _round(value: float) -> float:
 
 
 class _Counts:
-    """Counts per value, exact up to `keep` distinct values. Past that, only the `keep` most
-    frequent stay after each chunk (memory stays bounded): counts then are lower bounds, and
-    a value that only became frequent late may be missing."""
+    """Counts per value, exact up to `keep` distinct values. Past that, a chunk's `keep` most
+    frequent are merged in and only the `keep` most frequent overall stay, which bounds
+    memory and time: counts then are lower bounds, and a value frequent only late may be
+    left out."""
 
     def __init__(self, keep: int):
         self.keep = keep
@@ -50,11 +51,12 @@ class _Counts:
 
     def add(self, values: np.ndarray) -> None:
         counts = pd.Series(values, dtype=values.dtype, copy=False).value_counts(sort=False)
-        if self.counts is not None:
-            counts = self.counts.add(counts, fill_value=0).astype(np.int64)
-        if len(counts) > self.keep:
-            self.overflowed = True
-            counts = counts.nlargest(self.keep)
+        for merge in (False, True):
+            if merge and self.counts is not None:
+                counts = self.counts.add(counts, fill_value=0).astype(np.int64)
+            if len(counts) > self.keep:
+                self.overflowed = True
+                counts = counts.nlargest(self.keep)
         self.counts = counts
 
     def items(self) -> list[tuple]:
@@ -100,7 +102,22 @@ class _Column:
         self.sample = _Sample(SAMPLE_SIZE, seed)
 
     def add(self, column: tuple[str, ...]) -> None:
-        texts = cells.stripped(column)
+        raw = np.array(column, dtype=object)
+        if self.maybe_number and not self.maybe_boolean:
+            # A number column so far: parsed whole, stripping only the odd cells.
+            parsed = cells.numbers_and_missing(raw)
+            if parsed is not None:
+                numbers, missing = parsed
+                self.missing += int(missing.sum())
+                present = ~missing
+                if present.any():
+                    self._add_numbers(numbers[present])
+                    if not self.texts.overflowed:
+                        self.texts.add(cells.stripped(raw[present]))
+                    self.present += int(present.sum())
+                return
+            self._not_numbers()
+        texts = cells.stripped(raw)
         missing = cells.missing_mask(texts)
         values = texts[~missing]
         self.missing += len(texts) - len(values)
@@ -111,19 +128,22 @@ class _Column:
         else:
             self.maybe_boolean = False
         if self.maybe_number:
-            self._add_numbers(values)
+            numbers = cells.all_numbers(values)
+            if numbers is None:
+                self._not_numbers()
+            else:
+                self._add_numbers(numbers)
         # Counting a number column's texts only matters if a later chunk makes it a category;
         # once there are too many to count exactly, its top is approximate anyway.
         if not (self.maybe_number and self.texts.overflowed):
             self.texts.add(values)
         self.present += len(values)
 
-    def _add_numbers(self, values: np.ndarray) -> None:
-        numbers = cells.numbers_of(values)
-        if not np.isfinite(numbers).all():
-            self.maybe_number = False
-            self.numbers = self.sample = None
-            return
+    def _not_numbers(self) -> None:
+        self.maybe_number = False
+        self.numbers = self.sample = None
+
+    def _add_numbers(self, numbers: np.ndarray) -> None:
         self.low = min(self.low, float(numbers.min()))
         self.high = max(self.high, float(numbers.max()))
         # A weighted mean of chunk means of x/n: no sum of finite values can overflow.
@@ -220,11 +240,12 @@ def profile_csv(stream: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> Profile
     columns = [_Column(name, keep, seed=number) for number, name in enumerate(table.header)]
     first: list[list[str]] = []
     rows = 0
-    for chunk, _ in table.chunks(CHUNK_ROWS):
-        rows += len(chunk)
-        first.extend(chunk[: PREVIEW_ROWS - len(first)])
-        for column, texts in zip(columns, zip(*chunk, strict=True), strict=True):
-            column.add(texts)
+    with gc_paused():
+        for chunk, _ in table.chunks(CHUNK_ROWS):
+            rows += len(chunk)
+            first.extend(chunk[: PREVIEW_ROWS - len(first)])
+            for column, texts in zip(columns, zip(*chunk, strict=True), strict=True):
+                column.add(texts)
     types = [column.type for column in columns]
     preview = [
         {name: _typed(text, kind) for name, kind, text in zip(table.header, types, row, strict=True)}

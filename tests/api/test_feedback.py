@@ -166,12 +166,10 @@ def test_it_requires_a_token(history, make_job, valid_input):
 @pytest.fixture
 def diabetes_job(history, user):
     """A succeeded job of the regression model (diabetes v1)."""
-    from predictor.fitting import train_and_register
-    from predictor.specs import get_spec
+    from tests.shipped import features, register
 
-    version = train_and_register("diabetes")
-    data = get_spec("diabetes").load()
-    row = {name: float(value) for name, value in zip(data.feature_names, data.X[0], strict=True)}
+    version = register("diabetes")
+    row = {name: float(value) for name, value in features("diabetes").iloc[0].items()}
     job = history.job_create(
         owner_id=user.pk,
         model="diabetes",

@@ -110,7 +110,7 @@ def test_it_filters_jobs_submitted_through_the_api(
     from predictor.registry import version_register
 
     result, sha256 = trained_breast_cancer
-    version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    version_register(model_version.model, result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
     submit = lambda body: api.post("/api/v1/predictions/", body, format="json")  # noqa: E731
     champion = [submit({"model": "breast_cancer", "input": valid_input}).json()["id"] for _ in range(2)]
     pinned = submit({"model": "breast_cancer", "version": 2, "input": valid_input}).json()["id"]

@@ -12,6 +12,7 @@ def test_it_lists_models_with_schema_version_and_metrics(api, model_version):
     assert model["input_schema"][0] == {
         "name": "mean_radius",
         "type": "number",
+        "nullable": False,
         "min": model_version.feature_schema[0]["min"],
         "max": model_version.feature_schema[0]["max"],
     }
@@ -54,14 +55,10 @@ def test_the_versions_list_returns_each_versions_diagnostics(api, model_version)
 
 
 def test_the_versions_list_returns_a_regressors_diagnostics(api, db):
-    import sklearn
+    from tests.shipped import register, shipped_train
 
-    from predictor.fitting import train
-    from predictor.registry import version_register
-    from predictor.specs import get_spec
-
-    result = train(get_spec("diabetes"))
-    version_register(result, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)
+    result = shipped_train("diabetes")
+    register("diabetes", result, sha256="0" * 64)
 
     [version] = api.get("/api/v1/models/diabetes/versions/").json()["results"]
 

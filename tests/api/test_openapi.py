@@ -242,17 +242,10 @@ def test_the_schema_passes_drf_spectaculars_validation(tmp_path):
 def test_the_documented_submit_examples_run_as_written(schema, history, api, live_worker):
     """The bodies the docs offer under "Try it out" succeed against the models make up trains
     (the webhook is left out: its example host does not resolve on a closed network)."""
-    import sklearn
-
-    from predictor.artifacts import artifact_save
-    from predictor.fitting import train
-    from predictor.registry import version_register
-    from predictor.specs import get_spec
     from tests.clients import wait_for_job
+    from tests.shipped import register
 
-    result = train(get_spec("iris"))
-    sha256 = artifact_save(result.pipeline)
-    version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    register("iris")
     content = schema["paths"]["/api/v1/predictions/"]["post"]["requestBody"]["content"]["application/json"]
     examples = [example["value"] for example in content["examples"].values()]
     assert len(examples) == 2

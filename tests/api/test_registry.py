@@ -144,10 +144,11 @@ def test_a_good_csv_upload_stores_every_row(history, staff_api, model_version, v
 
 
 def test_each_model_publishes_its_schema(api, history):
-    from predictor.fitting import train_and_register
+    from predictor.training import model_train_and_register, shipped_defined
 
     for name in ("iris", "diabetes"):
-        train_and_register(name)
+        shipped_defined(name)
+        model_train_and_register(name)
     iris = api.get("/api/v1/models/iris/").json()
     assert iris["task"] == "multiclass_classification"
     assert [f["name"] for f in iris["input_schema"]][:2] == ["sepal_length_cm", "sepal_width_cm"]

@@ -3,7 +3,6 @@ happens without a reload, cancel while it waits, results as bars and ranges, bat
 CSV, and a submit done with the keyboard alone."""
 
 import pytest
-import sklearn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -20,24 +19,20 @@ IRIS_ROW = {"sepal_length_cm": 6.0, "sepal_width_cm": 2.9, "petal_length_cm": 4.
 def trained_others(mongo_server):
     """iris (three classes) and diabetes (a regressor), trained once for the session."""
     from predictor.artifacts import artifact_save
-    from predictor.fitting import train
-    from predictor.specs import get_spec
+    from tests.shipped import shipped_train
 
     return {
         name: (result, artifact_save(result.pipeline))
         for name in ("iris", "diabetes")
-        for result in [train(get_spec(name))]
+        for result in [shipped_train(name)]
     }
 
 
 @pytest.fixture
 def iris_and_diabetes(db, trained_others):
-    from predictor.registry import version_register
+    from tests.shipped import register
 
-    return {
-        name: version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
-        for name, (result, sha256) in trained_others.items()
-    }
+    return {name: register(name, result, sha256=sha256) for name, (result, sha256) in trained_others.items()}
 
 
 def frozen(worker):

@@ -9,7 +9,7 @@ from selenium.webdriver.support.ui import Select
 
 from api.views.model_pages import contrast
 from predictor import registry
-from predictor.models import ModelVersion
+from predictor.models import MLModel, ModelVersion
 
 from .browser import log_in, mark_document, screenshots, submit, wait_for, wait_for_new_document
 
@@ -26,7 +26,12 @@ REJECTED = "roc_auc 0.9 is worse than champion v2's 0.995"
 def add_version(trained_breast_cancer, **fields) -> ModelVersion:
     """Another breast_cancer version (a candidate), with `fields` stored on it."""
     result, sha256 = trained_breast_cancer
-    version = registry.version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    version = registry.version_register(
+        MLModel.objects.get(name="breast_cancer"),
+        result,
+        artifact_sha256=sha256,
+        sklearn_version=sklearn.__version__,
+    )
     if fields:
         ModelVersion.objects.filter(pk=version.pk).update(**fields)
         version.refresh_from_db()
@@ -226,11 +231,9 @@ def test_the_confusion_matrix_is_the_stored_one(history, model_version, make_use
 
 
 def test_a_regressors_scatter_has_every_stored_point(history, model_version, make_user, page):
-    from predictor.fitting import train
-    from predictor.specs import get_spec
+    from tests.shipped import register
 
-    result = train(get_spec("diabetes"))
-    registry.version_register(result, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)
+    register("diabetes", sha256="0" * 64)
     points = ModelVersion.objects.get(model__name="diabetes").diagnostics["predicted_vs_actual"]["points"]
     make_user("ada")
     browser = log_in(page, "ada")
@@ -422,11 +425,10 @@ def test_staff_see_the_training_runs_with_the_gates_decision(history, three_vers
 
 
 def test_screenshots_of_the_models_page(history, three_versions, make_user, page):
-    from predictor.fitting import train
-    from predictor.specs import get_spec
+    from tests.shipped import register
 
     staff = make_user("root", is_staff=True)
-    registry.version_register(train(get_spec("diabetes")), artifact_sha256="0" * 64, sklearn_version="x")
+    register("diabetes", sha256="0" * 64)
     rejected_run(history, staff, params={})
     browser = log_in(page, "root")
     browser = page("/models/")

@@ -17,7 +17,7 @@ def test_the_models_page_never_names_the_staff_member_who_promoted(
     from predictor.registry import version_register
 
     result, sha256 = trained_breast_cancer
-    version_register(result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
+    version_register(model_version.model, result, artifact_sha256=sha256, sklearn_version=sklearn.__version__)
     version_promote_by(user=make_user("root-operator", is_staff=True), model_name="breast_cancer", number=2)
     client.force_login(make_user("ada"))
 

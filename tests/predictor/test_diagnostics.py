@@ -5,13 +5,12 @@ import math
 
 import numpy as np
 import pytest
-import sklearn
 from sklearn import metrics as skm
 
-from predictor.fitting import MAX_POINTS, HeldOut, diagnostics, split, train
+from predictor.fitting import MAX_POINTS, HeldOut, diagnostics, split
 from predictor.models import ModelVersion
-from predictor.registry import version_register
-from predictor.specs import get_spec
+from predictor.shipped import shipped_definition
+from tests.shipped import register, shipped_train, table
 
 
 def significant(value: float) -> float:
@@ -20,13 +19,18 @@ def significant(value: float) -> float:
 
 @pytest.fixture(scope="module")
 def regressor():
-    return train(get_spec("diabetes"))
+    return shipped_train("diabetes")
+
+
+def split_of(result):
+    """(X_train, y_train, held_out, rows_dropped) of the result's definition on its table."""
+    return split(result.definition, table(result.definition.name))
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "iris", "wine"])
 def test_a_classifiers_confusion_matrix_counts_its_held_out_rows(name):
-    result = train(get_spec(name))
-    held_out = split(result.spec)[3]
+    result = shipped_train(name)
+    held_out = split_of(result)[2]
     diag = result.diagnostics
 
     assert set(diag) == {"held_out_rows", "confusion_matrix"}
@@ -44,8 +48,8 @@ def test_a_classifiers_confusion_matrix_counts_its_held_out_rows(name):
 
 
 def test_the_confusion_matrix_is_sklearns_with_true_labels_as_rows():
-    result = train(get_spec("iris"))
-    held_out = split(result.spec)[3]
+    result = shipped_train("iris")
+    held_out = split_of(result)[2]
     predicted = result.pipeline.predict(held_out.X)
 
     expected = skm.confusion_matrix(held_out.y, predicted, labels=result.pipeline.classes_)
@@ -56,7 +60,7 @@ def test_the_confusion_matrix_is_sklearns_with_true_labels_as_rows():
 
 def test_a_regressor_has_its_held_out_points_and_target_range(regressor):
     diag = regressor.diagnostics
-    held_out = split(regressor.spec)[3]
+    held_out = split_of(regressor)[2]
 
     assert set(diag) == {"held_out_rows", "predicted_vs_actual", "target"}
     assert diag["held_out_rows"] == len(held_out.y) == 111
@@ -75,7 +79,7 @@ def test_a_regressor_has_its_held_out_points_and_target_range(regressor):
 
 
 def test_the_regressors_points_are_its_held_out_pairs_and_reproduce_its_rmse(regressor):
-    held_out = split(regressor.spec)[3]
+    held_out = split_of(regressor)[2]
     predicted = regressor.pipeline.predict(held_out.X)
 
     # Fewer held-out rows than MAX_POINTS: every one, in order, rounded to 6 significant digits.
@@ -87,7 +91,7 @@ def test_the_regressors_points_are_its_held_out_pairs_and_reproduce_its_rmse(reg
 
 
 def test_the_target_range_is_of_the_training_rows(regressor):
-    y_train = split(regressor.spec)[2]
+    y_train = split_of(regressor)[1]
 
     target = regressor.diagnostics["target"]
 
@@ -98,10 +102,9 @@ def test_the_target_range_is_of_the_training_rows(regressor):
 
 
 def test_the_target_range_includes_labelled_samples():
-    spec = get_spec("diabetes")
-    X = split(spec)[1][:3]
+    X = split(shipped_definition("diabetes"), table("diabetes"))[0][:3]
 
-    result = train(spec, samples=(X, np.array([1000.0, 1000.0, 1000.0])))
+    result = shipped_train("diabetes", samples=(X, np.array([1000.0, 1000.0, 1000.0])))
 
     assert result.samples_used == 3
     assert result.diagnostics["target"]["max"] == 1000.0
@@ -110,14 +113,13 @@ def test_the_target_range_includes_labelled_samples():
 
 
 def test_many_held_out_rows_are_subsampled_evenly_and_deterministically(regressor):
-    held_out = split(regressor.spec)[3]
+    _, y_train, held_out, _ = split_of(regressor)
     rng = np.random.default_rng(0)
     rows = rng.integers(0, len(held_out.y), size=1000)
-    big = HeldOut(held_out.X[rows], held_out.y[rows])
+    big = HeldOut(held_out.X.iloc[rows], held_out.y[rows])
     predicted = regressor.pipeline.predict(big.X)
-    y_train = split(regressor.spec)[2]
 
-    diag = diagnostics(regressor.spec, regressor.pipeline, big, predicted, y_train)
+    diag = diagnostics(regressor.definition, regressor.pipeline, big, predicted, y_train)
 
     points = diag["predicted_vs_actual"]["points"]
     assert diag["held_out_rows"] == 1000
@@ -126,15 +128,15 @@ def test_many_held_out_rows_are_subsampled_evenly_and_deterministically(regresso
     assert all(tuple(point) in pairs for point in points)
     assert points[0] == [significant(big.y[0]), significant(predicted[0])]
     assert points[-1] == [significant(big.y[-1]), significant(predicted[-1])]
-    assert diagnostics(regressor.spec, regressor.pipeline, big, predicted, y_train) == diag
+    assert diagnostics(regressor.definition, regressor.pipeline, big, predicted, y_train) == diag
 
 
 def test_training_is_deterministic_in_its_diagnostics(regressor):
-    assert train(get_spec("diabetes")).diagnostics == regressor.diagnostics
+    assert shipped_train("diabetes").diagnostics == regressor.diagnostics
 
 
 def test_the_registry_stores_the_diagnostics(db, regressor):
-    version = version_register(regressor, artifact_sha256="0" * 64, sklearn_version=sklearn.__version__)
+    version = register("diabetes", regressor, sha256="0" * 64)
 
     stored = ModelVersion.objects.get(pk=version.pk)
     assert stored.diagnostics == regressor.diagnostics
@@ -144,8 +146,6 @@ def test_the_registry_stores_the_diagnostics(db, regressor):
 def test_a_version_registered_without_diagnostics_stores_an_empty_object(db, regressor):
     from dataclasses import replace
 
-    version = version_register(
-        replace(regressor, diagnostics={}), artifact_sha256="0" * 64, sklearn_version=sklearn.__version__
-    )
+    version = register("diabetes", replace(regressor, diagnostics={}), sha256="0" * 64)
 
     assert ModelVersion.objects.get(pk=version.pk).diagnostics == {}

@@ -1,4 +1,5 @@
-"""predictor.fitting: training the shipped spec, and registering what it produced."""
+"""predictor.fitting: training a shipped model's definition on its table, and registering what it
+produced."""
 
 from pathlib import Path
 
@@ -6,17 +7,25 @@ import numpy as np
 import pytest
 import sklearn
 
-from predictor.fitting import main, train, train_and_register
+from predictor.fitting import main, split
 from predictor.models import MLModel, ModelVersion
 from predictor.registry import champion_get
-from predictor.specs import get_spec
+from predictor.shipped import shipped_definition
+from predictor.training import model_train_and_register, shipped_defined
+from tests.shipped import features, shipped_train, table
 
-SPEC = get_spec("breast_cancer")
+DEFINITION = shipped_definition("breast_cancer")
 
 
 @pytest.fixture(scope="module")
 def result():
-    return train(SPEC)
+    return shipped_train("breast_cancer")
+
+
+def train_and_register(name: str):
+    """The shipped model defined (where it is not yet), trained and registered."""
+    shipped_defined(name)
+    return model_train_and_register(name)
 
 
 @pytest.fixture
@@ -50,58 +59,59 @@ def test_it_describes_the_30_input_features(result):
     assert len(set(names)) == 30
     assert all(name == name.lower() and " " not in name for name in names)
     for feature in schema:
-        assert set(feature) == {"name", "type", "min", "max"}
+        assert set(feature) == {"name", "type", "nullable", "min", "max"}
         assert feature["type"] == "number"
+        assert feature["nullable"] is False
         assert type(feature["min"]) is float
         assert type(feature["max"]) is float
         assert feature["min"] <= feature["max"]
 
 
 def test_the_feature_schema_matches_the_dataset_columns(result):
-    data = SPEC.load()
-
-    assert [feature["name"] for feature in result.feature_schema] == data.feature_names
+    assert [feature["name"] for feature in result.feature_schema] == list(features("breast_cancer").columns)
+    # The ranges are of the rows the pipeline was fitted on (the training split).
+    X_train = split(DEFINITION, table("breast_cancer"))[0]
     mean_radius = result.feature_schema[0]
-    assert mean_radius["min"] == pytest.approx(float(data.X[:, 0].min()))
-    assert mean_radius["max"] == pytest.approx(float(data.X[:, 0].max()))
+    assert mean_radius["min"] == pytest.approx(float(X_train["mean_radius"].min()))
+    assert mean_radius["max"] == pytest.approx(float(X_train["mean_radius"].max()))
 
 
 def test_it_classifies_into_benign_and_malignant(result):
     assert result.classes == ["benign", "malignant"]
     assert [str(c) for c in result.pipeline.classes_] == ["benign", "malignant"]
-    data = SPEC.load()
-    assert set(result.pipeline.predict(data.X[:20])) <= {"benign", "malignant"}
+    assert set(result.pipeline.predict(features("breast_cancer")[:20])) <= {"benign", "malignant"}
 
 
 def test_it_uses_the_default_params(result):
     assert result.params == {"C": 1.0, "max_iter": 1000}
-    assert result.pipeline.named_steps["classify"].C == 1.0
+    assert result.pipeline.named_steps["model"].C == 1.0
 
 
 def test_given_params_override_the_defaults():
-    tuned = train(SPEC, {"C": 0.1})
+    tuned = shipped_train("breast_cancer", {"C": 0.1})
 
     assert tuned.params == {"C": 0.1, "max_iter": 1000}
-    assert tuned.pipeline.named_steps["classify"].C == 0.1
-    assert SPEC.default_params == {"C": 1.0, "max_iter": 1000}
+    assert tuned.pipeline.named_steps["model"].C == 0.1
+    assert shipped_definition("breast_cancer").params == {"C": 1.0, "max_iter": 1000}
 
 
 def test_training_is_deterministic(result):
-    again = train(SPEC)
+    again = shipped_train("breast_cancer")
 
     assert again.metrics == result.metrics
     assert again.feature_schema == result.feature_schema
     assert again.training_rows == result.training_rows
     np.testing.assert_array_equal(
-        again.pipeline.named_steps["classify"].coef_, result.pipeline.named_steps["classify"].coef_
+        again.pipeline.named_steps["model"].coef_, result.pipeline.named_steps["model"].coef_
     )
 
 
 def test_the_held_out_rows_are_not_trained_on(result):
-    assert len(SPEC.load().X) == 569
+    assert len(table("breast_cancer")) == 569
     assert result.training_rows == 426
     # The scaler, fitted as part of the pipeline, saw the training rows only.
-    assert result.pipeline.named_steps["scale"].n_samples_seen_ == 426
+    numbers = result.pipeline.named_steps["columns"].named_transformers_["number"]
+    assert numbers.named_steps["scale"].n_samples_seen_ == 426
 
 
 def test_the_first_registered_version_is_champion(db, artifact_dir, result):
@@ -118,7 +128,7 @@ def test_the_first_registered_version_is_champion(db, artifact_dir, result):
     assert len(version.artifact_sha256) == 64
     assert (Path(artifact_dir) / f"{version.artifact_sha256}.joblib").is_file()
     model = MLModel.objects.get(name="breast_cancer")
-    assert model.task == SPEC.task
+    assert model.task == DEFINITION.task
     assert model.primary_metric == "roc_auc"
     assert champion_get("breast_cancer") == version
 

@@ -93,15 +93,15 @@ def test_the_process_cache_is_bounded_by_model_cache_mb():
 
 
 def test_the_label_is_what_predict_says_for_every_shipped_classifier():
-    from predictor.fitting import train
-    from predictor.specs import SPECS
+    from predictor.shipped import SHIPPED, shipped_definition
+    from tests.shipped import features, shipped_train
 
-    classifiers = [spec for spec in SPECS.values() if spec.is_classifier]
+    classifiers = [name for name in SHIPPED if shipped_definition(name).is_classifier]
     assert classifiers
-    for spec in classifiers:
-        result = train(spec)
-        data = spec.load()
-        names = list(data.feature_names)
-        rows = [dict(zip(names, map(float, x), strict=True)) for x in data.X]
+    for name in classifiers:
+        result = shipped_train(name)
+        X = features(name)
+        names = list(X.columns)
+        rows = X.to_dict(orient="records")
         labels = [output["label"] for output in inference.predict_rows(result.pipeline, rows, names)]
-        assert labels == [str(label) for label in result.pipeline.predict(data.X)], spec.name
+        assert labels == [str(label) for label in result.pipeline.predict(X)], name
