@@ -246,7 +246,7 @@ def test_the_stored_bytes_are_checked_against_their_sha256(builder_api, history)
     files = get_db()["datasets.files"].find_one({"filename": version.sha256})
     get_db()["datasets.chunks"].update_one({"files_id": files["_id"], "n": 0}, {"$set": {"data": b"x" * 10}})
 
-    with pytest.raises(DatasetMissing, match="damaged|SHA-256"), dataset_bytes(version):
+    with pytest.raises(DatasetMissing, match=r"damaged|SHA-256"), dataset_bytes(version):
         pass
 
 
