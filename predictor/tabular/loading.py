@@ -22,8 +22,7 @@ def _not_as_profiled(
     return CSVRefused({"file": [message]})
 
 
-def _typed(column: tuple[str, ...], kind: str, name: str, starts: list[int]) -> np.ndarray:
-    raw = np.array(column, dtype=object)
+def _typed(raw: np.ndarray, kind: str, name: str, starts: list[int]) -> np.ndarray:
     if kind == NUMBER:
         parsed = cells.numbers_and_missing(raw)
         if parsed is not None:
@@ -73,9 +72,9 @@ def load_frame(
     with gc_paused():
         for chunk, starts in table.chunks(CHUNK_ROWS, lines=True):
             rows += len(chunk)
-            transposed = list(zip(*chunk, strict=True))
+            matrix = np.array(chunk, dtype=object)
             for name in names:
-                parts[name].append(_typed(transposed[positions[name]], kinds[name], name, starts))
+                parts[name].append(_typed(matrix[:, positions[name]], kinds[name], name, starts))
     return pd.DataFrame(
         {
             name: pd.Series(

@@ -38,6 +38,12 @@ def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
 
+def _tally(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (in order of first appearance) and how often each occurs."""
+    codes, distinct = pd.factorize(values)
+    return np.asarray(distinct, dtype=values.dtype), np.bincount(codes, minlength=len(distinct))
+
+
 class _Counts:
     """Counts per value, exact up to `keep` distinct values. Past that, a chunk's `keep` most
     frequent are merged in and only the `keep` most frequent overall stay, which bounds
@@ -49,15 +55,18 @@ class _Counts:
         self.counts: pd.Series | None = None
         self.overflowed = False
 
-    def add(self, values: np.ndarray) -> None:
-        counts = pd.Series(values, dtype=values.dtype, copy=False).value_counts(sort=False)
+    def add(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """Add `counts` of `values`; a value may come more than once (texts equal once stripped)."""
+        tally = pd.Series(counts, index=pd.Index(values, dtype=values.dtype, copy=False), copy=False)
+        if not tally.index.is_unique:
+            tally = tally.groupby(level=0, sort=False).sum()
         for merge in (False, True):
             if merge and self.counts is not None:
-                counts = self.counts.add(counts, fill_value=0).astype(np.int64)
-            if len(counts) > self.keep:
+                tally = self.counts.add(tally, fill_value=0).astype(np.int64)
+            if len(tally) > self.keep:
                 self.overflowed = True
-                counts = counts.nlargest(self.keep)
-        self.counts = counts
+                tally = tally.nlargest(self.keep)
+        self.counts = tally
 
     def items(self) -> list[tuple]:
         """(value, count) pairs, most frequent first, then by value."""
@@ -101,58 +110,62 @@ class _Column:
         self.integers = True
         self.sample = _Sample(SAMPLE_SIZE, seed)
 
-    def add(self, column: tuple[str, ...]) -> None:
-        raw = np.array(column, dtype=object)
-        if self.maybe_number and not self.maybe_boolean:
-            # A number column so far: parsed whole, stripping only the odd cells.
+    def add(self, raw: np.ndarray) -> None:
+        """A chunk of the column's cells, as they are in the file."""
+        if self.maybe_number and not self.maybe_boolean and self.texts.overflowed:
+            # A number column of many distinct values (measurements, ids): tallying its
+            # texts first would cost more than parsing every cell.
             parsed = cells.numbers_and_missing(raw)
             if parsed is not None:
                 numbers, missing = parsed
                 self.missing += int(missing.sum())
-                present = ~missing
-                if present.any():
-                    self._add_numbers(numbers[present])
-                    if not self.texts.overflowed:
-                        self.texts.add(cells.stripped(raw[present]))
-                    self.present += int(present.sum())
+                numbers = numbers[~missing]
+                if len(numbers):
+                    self._add_numbers(*_tally(numbers))
+                    self.present += len(numbers)
                 return
             self._not_numbers()
-        texts = cells.stripped(raw)
+        # Otherwise every rule applies to the distinct texts only, each weighed by its count:
+        # a column of few values costs one pass of hashing.
+        texts, counts = _tally(raw)
+        texts = cells.stripped(texts)
         missing = cells.missing_mask(texts)
-        values = texts[~missing]
-        self.missing += len(texts) - len(values)
-        if not len(values):
+        self.missing += int(counts[missing].sum())
+        texts, counts = texts[~missing], counts[~missing]
+        if not len(texts):
             return
-        if self.maybe_boolean and cells.all_boolean(values):
+        if self.maybe_boolean and cells.all_boolean(texts):
             self.maybe_number = False
         else:
             self.maybe_boolean = False
         if self.maybe_number:
-            numbers = cells.all_numbers(values)
+            numbers = cells.all_numbers(texts)
             if numbers is None:
                 self._not_numbers()
             else:
-                self._add_numbers(numbers)
+                self._add_numbers(numbers, counts)
         # Counting a number column's texts only matters if a later chunk makes it a category;
         # once there are too many to count exactly, its top is approximate anyway.
         if not (self.maybe_number and self.texts.overflowed):
-            self.texts.add(values)
-        self.present += len(values)
+            self.texts.add(texts, counts)
+        self.present += int(counts.sum())
 
     def _not_numbers(self) -> None:
         self.maybe_number = False
         self.numbers = self.sample = None
 
-    def _add_numbers(self, numbers: np.ndarray) -> None:
+    def _add_numbers(self, numbers: np.ndarray, counts: np.ndarray) -> None:
+        """Distinct (or not: "1" and "1.0") numbers, with how often each occurs."""
+        count = int(counts.sum())
         self.low = min(self.low, float(numbers.min()))
         self.high = max(self.high, float(numbers.max()))
         # A weighted mean of chunk means of x/n: no sum of finite values can overflow.
-        total = self.present + len(numbers)
-        chunk_mean = float((numbers / len(numbers)).sum())
-        self.mean = self.mean * (self.present / total) + chunk_mean * (len(numbers) / total)
+        total = self.present + count
+        chunk_mean = float(((numbers / count) * counts).sum())
+        self.mean = self.mean * (self.present / total) + chunk_mean * (count / total)
         self.integers = self.integers and bool((numbers == np.floor(numbers)).all())
-        self.numbers.add(numbers)
-        self.sample.add(numbers)
+        self.numbers.add(numbers, counts)
+        self.sample.add(np.repeat(numbers, counts))
 
     @property
     def type(self) -> str:
@@ -244,8 +257,10 @@ def profile_csv(stream: BinaryIO, *, limits: Limits = DEFAULT_LIMITS) -> Profile
         for chunk, _ in table.chunks(CHUNK_ROWS):
             rows += len(chunk)
             first.extend(chunk[: PREVIEW_ROWS - len(first)])
-            for column, texts in zip(columns, zip(*chunk, strict=True), strict=True):
-                column.add(texts)
+            # One 2-D array is much faster to make than a tuple per column (zip(*chunk)).
+            matrix = np.array(chunk, dtype=object)
+            for number, column in enumerate(columns):
+                column.add(matrix[:, number])
     types = [column.type for column in columns]
     preview = [
         {name: _typed(text, kind) for name, kind, text in zip(table.header, types, row, strict=True)}
