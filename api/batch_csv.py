@@ -9,6 +9,9 @@ import io
 import math
 import re
 
+from predictor.tabular import BOOLEAN, CATEGORY, NUMBER, cell_missing
+from predictor.tabular.cells import FALSE_WORDS, TRUE_WORDS
+
 from . import csv_cells
 
 # A batch file is read whole: 1,000 rows of 30 features is about 250 KB.
@@ -36,22 +39,46 @@ def batch_text(upload, pasted: str) -> tuple[str, str | None]:
 
 
 def _number(cell: str) -> tuple[float | None, str | None]:
-    cell = cell.strip()
-    if not cell:
-        return None, "empty; a number is required."
     try:
         value = float(cell)
     except ValueError:
-        shown = cell if len(cell) <= 30 else cell[:27] + "..."
-        return None, f'"{shown}" is not a number.'
+        return None, f"{_shown(cell)} is not a number."
     if not math.isfinite(value):
         return None, "must be a finite number."
     return value, None
 
 
-def batch_rows(text: str, names: list[str], *, max_rows: int) -> tuple[list[dict], list[int], list[str]]:
-    """Rows of floats keyed by feature name and the line of each; or the problems found,
-    each naming its place."""
+def _boolean(cell: str) -> tuple[bool | None, str | None]:
+    word = cell.lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS, None
+    return None, f"{_shown(cell)} is not true or false (true/false, yes/no)."
+
+
+def _shown(cell: str) -> str:
+    return '"' + (cell if len(cell) <= 30 else cell[:27] + "...") + '"'
+
+
+def cell_value(feature: dict, cell: str):
+    """(the cell as the API takes it for this feature, None or a problem). A missing cell
+    (empty, NA, null...: predictor.tabular.cell_missing) is None whatever the type; the
+    submit then says if the feature may not be null."""
+    if cell_missing(cell):
+        return None, None
+    cell = cell.strip()
+    kind = feature.get("type", NUMBER)
+    if kind == BOOLEAN:
+        return _boolean(cell)
+    if kind == CATEGORY:
+        return cell, None
+    return _number(cell)
+
+
+def batch_rows(text: str, schema: list[dict], *, max_rows: int) -> tuple[list[dict], list[int], list[str]]:
+    """Rows keyed by feature name, each cell typed by the model's feature schema (numbers
+    as floats, booleans as bools, categories as text, missing cells as None), and the line
+    of each; or the problems found, each naming its place."""
+    features = {feature["name"]: feature for feature in schema}
     reader = csv.reader(io.StringIO(text))
     errors: list[str] = []
     header: list[str] | None = None
@@ -64,7 +91,7 @@ def batch_rows(text: str, names: list[str], *, max_rows: int) -> tuple[list[dict
             line = reader.line_num
             if header is None:
                 header = [cell.strip() for cell in cells]
-                errors += _header_errors(header, names, line)
+                errors += _header_errors(header, list(features), line)
                 if errors:
                     return [], [], errors
                 continue
@@ -75,7 +102,7 @@ def batch_rows(text: str, names: list[str], *, max_rows: int) -> tuple[list[dict
                 continue
             row = {}
             for name, cell in zip(header, cells, strict=True):
-                value, problem = _number(cell)
+                value, problem = cell_value(features[name], cell)
                 if problem:
                     errors.append(f"Line {line}, column {name}: {problem}")
                 row[name] = value
@@ -127,12 +154,14 @@ def batch_errors_named(errors: dict[str, list[str]], lines: list[int]) -> list[s
 
 def results_csv(out, inputs: list[dict], outputs: list[dict]) -> None:
     """Each row's features, then its result: `label` and `p_<class>` for a classifier,
-    `value` for a regressor."""
+    `value` for a regressor; then `warnings` (categories not seen in training) when a row
+    has any. Booleans are written true/false, a missing value as an empty cell."""
     writer = csv_cells.writer(out)
     features = list(inputs[0]) if inputs else []
     classes = list((outputs[0] or {}).get("probabilities") or {}) if outputs else []
     result = ["label", *[f"p_{name}" for name in classes]] if classes else ["value"]
-    writer.writerow(["row", *features, *result])
+    warned = any((output or {}).get("warnings") for output in outputs)
+    writer.writerow(["row", *features, *result, *(["warnings"] if warned else [])])
     for number, (row, output) in enumerate(zip(inputs, outputs, strict=True), start=1):
         output = output or {}
         if classes:
@@ -140,4 +169,17 @@ def results_csv(out, inputs: list[dict], outputs: list[dict]) -> None:
             tail = [output.get("label"), *[probabilities.get(name) for name in classes]]
         else:
             tail = [output.get("value")]
-        writer.writerow([number, *[row[name] for name in features], *tail])
+        if warned:
+            tail.append(warnings_text(output))
+        writer.writerow([number, *[_cell(row[name]) for name in features], *tail])
+
+
+def _cell(value):
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def warnings_text(output: dict) -> str:
+    """A row's warnings as one line: `Island: 'Atlantis' was not seen in training; ...`."""
+    return " ".join(
+        f"{warning.get('feature')}: {warning.get('message')}" for warning in output.get("warnings") or ()
+    )

@@ -1,5 +1,5 @@
-"""A user's prediction history as CSV, streamed: the API's `?format=csv` and the History
-page's download give the same file."""
+"""CSV downloads, streamed: a user's prediction history (the API's `?format=csv` and the
+History page's download give the same file) and a dataset version."""
 
 import json
 
@@ -7,7 +7,7 @@ from django.http import StreamingHttpResponse
 
 from . import csv_cells
 from .jobs import job_public
-from .selectors import jobs_all
+from .selectors import dataset_records, jobs_all
 
 # The export reads in pages of this many jobs, so memory stays flat however long it is.
 EXPORT_CHUNK = 500
@@ -61,4 +61,19 @@ def _csv_rows(query):
 def csv_response(query) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_csv_rows(query), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="predictions.csv"'
+    return response
+
+
+def _dataset_lines(version):
+    writer = csv_cells.writer(_Echo())
+    for record in dataset_records(version):
+        yield writer.writerow(record)
+
+
+def dataset_csv_response(version) -> StreamingHttpResponse:
+    """A dataset version as CSV, every cell written so a spreadsheet cannot take it for a
+    formula (api/csv_cells.py): the stored bytes are the user's, this download is ours."""
+    response = StreamingHttpResponse(_dataset_lines(version), content_type="text/csv; charset=utf-8")
+    name = f"{version.dataset.name}-v{version.number}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

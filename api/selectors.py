@@ -196,6 +196,18 @@ def dataset_get_or_404(user, name: str):
     return dataset
 
 
+def dataset_version_or_404(dataset, number: int):
+    version = datasets.version_of(dataset, number)
+    if version is None:
+        raise Http404(f"{dataset.name} has no version {number}.")
+    return version
+
+
+def dataset_records(version):
+    """The version's records, the header first, as text cells (streamed from the store)."""
+    return datasets.dataset_rows(version)
+
+
 def dataset_changeable_or_404(user, name: str):
     dataset = dataset_get_or_404(user, name)
     if not datasets.can_change(user, dataset):

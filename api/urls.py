@@ -12,7 +12,7 @@ from .views.accounts import (
     UserPasswordChangeApi,
     UserRegisterApi,
 )
-from .views.datasets import DatasetDetailApi, DatasetListCreateApi
+from .views.datasets import DatasetDetailApi, DatasetDownloadApi, DatasetListCreateApi
 from .views.feedback import PredictionFeedbackApi
 from .views.models import (
     EstimatorListApi,
@@ -42,6 +42,11 @@ urlpatterns = [
     path("me/", ProfileMeApi.as_view(), name="me"),
     path("datasets/", DatasetListCreateApi.as_view(), name="dataset-list"),
     path("datasets/<slug:name>/", DatasetDetailApi.as_view(), name="dataset-detail"),
+    path(
+        "datasets/<slug:name>/versions/<int:number>/download/",
+        DatasetDownloadApi.as_view(),
+        name="dataset-download",
+    ),
     path("estimators/", EstimatorListApi.as_view(), name="estimator-list"),
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),

@@ -6,7 +6,9 @@ so a training worker on any host reads them without a shared disk; the profile
 """
 
 import contextlib
+import csv
 import hashlib
+import io
 import logging
 import shutil
 import tempfile
@@ -240,3 +242,13 @@ def dataset_frame(version: DatasetVersion, columns: list[str]) -> pd.DataFrame:
     """The version's table, typed by its profile, only `columns` (in that order)."""
     with dataset_bytes(version) as stream:
         return tabular.load_frame(stream, version.columns, usecols=columns, delimiter=version.delimiter)
+
+
+def dataset_rows(version: DatasetVersion):
+    """The version's records (the header first) as lists of text cells, streamed; blank lines
+    left out, as the profile left them out."""
+    with dataset_bytes(version) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        for record in csv.reader(text, delimiter=version.delimiter):
+            if any(cell.strip() for cell in record):
+                yield record

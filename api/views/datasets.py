@@ -5,8 +5,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from ..errors import ErrorSerializer
+from ..exports import dataset_csv_response
 from ..permissions import CanBuildModels
-from ..selectors import dataset_changeable_or_404, dataset_get_or_404, datasets_list
+from ..selectors import (
+    dataset_changeable_or_404,
+    dataset_get_or_404,
+    dataset_version_or_404,
+    datasets_list,
+)
 from ..serializers import DatasetSerializer, DatasetSummarySerializer, DatasetUploadSerializer
 from ..services import dataset_create, dataset_remove
 from .base import ServiceApiView
@@ -57,3 +63,11 @@ class DatasetDetailApi(ServiceApiView):
         """Delete the dataset (its owner, staff) unless a model learned from it."""
         dataset_remove(dataset=dataset_changeable_or_404(request.user, name))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetDownloadApi(ServiceApiView):
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, name: str, number: int):
+        """The version as CSV; a cell a spreadsheet could take for a formula is written as text."""
+        dataset = dataset_get_or_404(request.user, name)
+        return dataset_csv_response(dataset_version_or_404(dataset, number))

@@ -42,7 +42,7 @@ def test_a_bad_token_is_401_in_the_same_shape(history):
     assert_error(client.get("/api/v1/predictions/"), 401, "token_not_valid")
 
 
-def test_a_non_staff_training_request_is_403(history, api, model_version):
+def test_a_training_request_by_neither_the_owner_nor_staff_is_403(history, api, model_version):
     response = api.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json")
     assert_error(response, 403, "permission_denied")
     assert history.TrainingRun.objects.count() == 0

@@ -6,22 +6,42 @@ import sklearn
 from predictor.models import ModelVersion
 
 
+@pytest.fixture
+def defined(model_version):
+    """breast_cancer v1 serving, with its definition (setup's shared dataset, adopted)."""
+    from predictor.training import shipped_defined
+
+    shipped_defined("breast_cancer")
+    return model_version
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("post", "/api/v1/trainings/", {"model": "breast_cancer"}),
-        ("get", "/api/v1/trainings/", None),
         ("post", "/api/v1/models/breast_cancer/versions/2/promote/", None),
         ("post", "/api/v1/models/breast_cancer/rollback/", None),
         ("post", "/api/v1/models/breast_cancer/samples/", {"rows": []}),
     ],
 )
-def test_it_refuses_non_staff(history, api, two_versions, method, path, body):
+def test_it_refuses_a_user_who_neither_owns_the_shared_model_nor_is_staff(
+    history, api, two_versions, method, path, body
+):
+    assert two_versions[0].model.visibility == "shared"
+    assert two_versions[0].model.owner_id is None
     response = getattr(api, method)(path, body, format="json")
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
     assert ModelVersion.objects.get(number=1).status == "champion"
     assert history.TrainingRun.objects.count() == 0
+
+
+def test_a_user_who_does_not_own_the_shared_model_sees_none_of_its_training_runs(history, api, two_versions):
+    run = history.training_create(model="breast_cancer", params={}, trigger="nightly")
+
+    assert api.get("/api/v1/trainings/").json()["results"] == []
+    assert api.get("/api/v1/trainings/", {"model": "breast_cancer"}).json()["results"] == []
+    assert api.get(f"/api/v1/trainings/{run.id}/").status_code == 404
 
 
 def test_it_lists_versions_newest_first_with_their_provenance(api, two_versions):
@@ -83,7 +103,7 @@ def test_an_unknown_model_or_version_in_the_path_is_a_404(staff_api, model_versi
         ({"C": 10**400}, "params.C"),
     ],
 )
-def test_it_rejects_bad_training_params(history, staff_api, model_version, params, field):
+def test_it_rejects_bad_training_params(history, staff_api, defined, params, field):
     response = staff_api.post(
         "/api/v1/trainings/", {"model": "breast_cancer", "params": params}, format="json"
     )
