@@ -3,7 +3,7 @@ from django.urls import path, re_path
 
 from .middleware import page_csp
 from .throttles import AuthRateThrottle, page_throttle
-from .views import dashboard, flower, model_pages, pages
+from .views import dashboard, dataset_pages, flower, model_pages, pages
 
 # The pages people use (session login); mounted at the site root.
 urlpatterns = [
@@ -24,12 +24,19 @@ urlpatterns = [
     path("history/<str:job_id>/cancel/", pages.job_cancel_page, name="job-cancel"),
     path("history/<str:job_id>/feedback/", pages.job_feedback_page, name="job-feedback"),
     path("models/", model_pages.models_page, name="models"),
+    path("models/new/", model_pages.model_new_page, name="model-new"),
+    path("models/<slug:name>/train/", model_pages.model_train_page, name="model-train"),
     path("models/<slug:name>/rollback/", model_pages.model_rollback_page, name="model-rollback"),
     path(
         "models/<slug:name>/versions/<int:number>/promote/",
         model_pages.model_promote_page,
         name="model-promote",
     ),
+    # Uploads post to "datasets/" itself: the one page path whose bodies may be as large as a
+    # dataset (api/middleware.py, LARGE_UPLOAD_PATHS).
+    path("datasets/", dataset_pages.datasets_page, name="datasets"),
+    path("datasets/<slug:name>/", dataset_pages.dataset_page, name="dataset"),
+    path("datasets/<slug:name>/delete/", dataset_pages.dataset_delete_page, name="dataset-delete"),
     # Staff only. Flower runs with --url_prefix=flower, so its own paths pass unchanged.
     re_path(r"^flower/(?P<path>.*)$", flower.flower_proxy, name="flower"),
 ]

@@ -52,8 +52,9 @@ class Clients:
         t_start = time.monotonic() + 0.2
         t0 = t_start + spec.get("warmup_s", 0.0)
         timing = {"t_start": t_start, "t0": t0, "t_end": t0 + spec["duration_s"]}
-        for pipe, share in zip(self.pipes, shares, strict=False):
-            pipe.send({**spec, **timing, "clients": share})
+        offsets = [sum(shares[:index]) for index in range(used)]
+        for pipe, share, offset in zip(self.pipes, shares, offsets, strict=False):
+            pipe.send({**spec, **timing, "clients": share, "first_client": offset, "all_clients": clients})
         parts = [pipe.recv() for pipe in self.pipes[:used]]
         merged = {"t0": t0, "t_end": timing["t_end"], "errors": Counter(), "error_samples": {}}
         for part in parts:
@@ -143,6 +144,10 @@ async def _scenario(base: str, token: str, spec: dict) -> dict:
         async def client(index: int) -> None:
             nonlocal counted
             turn = index
+            if spec.get("stagger") and bodies:
+                # Each client (of every process) walks the bodies from its own share of them:
+                # a sequence (models in rotation) is not requested by two clients in step.
+                turn = (spec["first_client"] + index) * len(bodies) // spec["all_clients"]
             await asyncio.sleep(max(0.0, spec["t_start"] - time.monotonic()))
             while (started := time.monotonic()) < spec["t_end"]:
                 if max_requests and counted >= max_requests:

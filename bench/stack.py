@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 from myproject.defaults import ROOT
@@ -41,6 +42,38 @@ def http(method, url, body=None, token=None, timeout=60):
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def upload(url: str, token: str, fields: dict, path: Path, *, timeout=600):
+    """POST a file as multipart/form-data (its field `file`, after `fields`), streamed from
+    disk in pieces, as a browser or curl -F sends it; (status, JSON answer)."""
+    boundary = f"bench-{uuid.uuid4().hex}"
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body():
+        yield head
+        with open(path, "rb") as handle:
+            while piece := handle.read(1024 * 1024):
+                yield piece
+        yield tail
+
+    request = urllib.request.Request(url, method="POST", data=body())
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Content-Length", str(len(head) + path.stat().st_size + len(tail)))
+    request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -184,3 +217,14 @@ class Stack:
         )
         assert status == 201, answer
         return body
+
+    def builder(self, username: str) -> dict:
+        """A user registered through the API and put in the "model builders" group (what staff
+        do to let someone upload datasets and create models); its user, and a token."""
+        user = self.user(username)
+        self.manage_python(
+            "from django.contrib.auth import get_user_model; from django.contrib.auth.models import Group; "
+            f"get_user_model().objects.get(username={username!r}).groups.add("
+            "Group.objects.get(name='model builders'))"
+        )
+        return {**user, "token": http("POST", f"{self.base}/login/", user)[1]["access"]}

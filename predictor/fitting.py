@@ -3,11 +3,9 @@ scored on its fixed held-out rows, with its diagnostics and, for `estimator: aut
 leaderboard of the candidates; then stored and registered. (A training *run*, with its
 promotion gate, is predictor/training.py; a run's document is predictor/history/trainings.py.)
 
-As a command, a model's version written to a file (or registered):
-    python -m predictor.fitting --model breast_cancer [--output model.joblib] [--if-missing]
+The command that trains a model by hand is predictor/train_model.py.
 """
 
-import argparse
 import math
 from dataclasses import dataclass, field
 
@@ -300,7 +298,7 @@ def train(
 def store_and_register(model, result: TrainingResult, *, training_run_id: str | None = None):
     """Store the fitted pipeline's artifact and record the version (registry.version_register:
     the first version of a model becomes champion)."""
-    # Here, not at the top: `python -m predictor.fitting` imports this module before
+    # Here, not at the top: `python -m predictor.train_model` imports this module before
     # django.setup(), and the registry's models need Django set up.
     from .artifacts import artifact_save
     from .registry import version_register
@@ -313,42 +311,3 @@ def store_and_register(model, result: TrainingResult, *, training_run_id: str | 
         sklearn_version=sklearn.__version__,
         training_run_id=training_run_id,
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    import os
-
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
-    django.setup()
-    from .training import model_fit, model_train_and_register, shipped_defined
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="breast_cancer")
-    parser.add_argument(
-        "--output", help="write the fitted pipeline to this file (joblib) instead of registering it"
-    )
-    parser.add_argument(
-        "--if-missing", action="store_true", help="do nothing when the model already has a champion"
-    )
-    args = parser.parse_args(argv)
-    shipped_defined(args.model)
-    if args.output:
-        import joblib
-
-        result = model_fit(args.model)
-        joblib.dump(result.pipeline, args.output)
-        print(f"{args.model}: wrote {args.output} ({result.estimator}) {result.metrics}")
-        return
-    version = model_train_and_register(args.model, if_missing=args.if_missing)
-    if version is None:
-        print(f"{args.model}: a champion is registered; not retraining")
-    else:
-        print(f"{args.model}: trained v{version.number} ({version.status}) {version.metrics}")
-
-
-if __name__ == "__main__":
-    main()

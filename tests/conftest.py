@@ -219,7 +219,7 @@ def site_env(tmp_path_factory, trained_breast_cancer, mongo_server, redis_server
     env = site_environ(tmp_path_factory.mktemp("live-site"))
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([sys.executable, "-m", "predictor.fitting"], env=env, check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "predictor.train_model"], env=env, check=True, cwd=ROOT)
     create = (
         f"from django.contrib.auth.models import User; User.objects.create_user('ops', password='{PASSWORD}')"
     )

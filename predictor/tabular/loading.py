@@ -11,42 +11,43 @@ from .profiling import CHUNK_ROWS
 from .reading import CSVRefused, Table, gc_paused
 
 
-def _not_as_profiled(
-    texts: np.ndarray, bad: np.ndarray, name: str, kind: str, starts: list[int]
-) -> CSVRefused:
-    # Only a file other than the one profiled gets here: say where, so that it can be found.
-    index = int(np.flatnonzero(bad)[0])
-    message = (
-        f"line {starts[index]}: column {name!r} holds {texts[index]!r}, which is not a {kind} as profiled."
-    )
-    return CSVRefused({"file": [message]})
-
-
-def _typed(raw: np.ndarray, kind: str, name: str, starts: list[int]) -> np.ndarray:
-    if kind == NUMBER:
-        parsed = cells.numbers_and_missing(raw)
-        if parsed is not None:
-            return parsed[0]
-    texts = cells.stripped(raw)
+def _typed_distinct(texts: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct raw texts typed, and which of them are not of the kind."""
+    texts = cells.stripped(texts)
     missing = cells.missing_mask(texts)
     if kind == NUMBER:
         values = cells.numbers_of(texts)
-        raise _not_as_profiled(texts, ~missing & ~np.isfinite(values), name, kind, starts)
-    if kind == BOOLEAN:
+        bad = ~missing & ~np.isfinite(values)
+    elif kind == BOOLEAN:
         bad = ~missing & ~cells.boolean_mask(texts)
-        if bad.any():
-            raise _not_as_profiled(texts, bad, name, kind, starts)
         values = cells.true_mask(texts).astype(np.float64)
-        values[missing] = np.nan
-        return values
-    if kind == CATEGORY:
-        values = np.full(len(texts), None, dtype=object)
-        # One str object per distinct value and chunk, not per cell: a category column of a
-        # million rows then takes its pointers' memory, not a million strings'.
-        codes, uniques = pd.factorize(texts[~missing])
-        values[~missing] = uniques[codes]
-        return values
-    raise ValueError(f"column {name!r} has an unknown type {kind!r}")
+    elif kind == CATEGORY:
+        bad = np.zeros(len(texts), dtype=bool)
+        values = texts
+    else:
+        raise ValueError(f"unknown column type {kind!r}")
+    values[missing] = None if kind == CATEGORY else np.nan
+    return values, bad
+
+
+def _typed(raw: np.ndarray, column: dict, starts: list[int]) -> np.ndarray:
+    kind = column["type"]
+    if kind == NUMBER and column.get("distinct") is None:
+        # Many distinct numbers: parsing every cell costs less than tallying them first.
+        parsed = cells.numbers_and_missing(raw)
+        if parsed is not None:
+            return parsed[0]
+    # Each distinct text typed once. A category column then holds one str object per
+    # distinct value and chunk, not one per cell: a million rows take their pointers' memory.
+    codes, distinct = pd.factorize(raw)
+    values, bad = _typed_distinct(np.asarray(distinct, dtype=object), kind)
+    if bad.any():
+        # Only a file other than the one profiled gets here: say where, so that it can be found.
+        row = int(np.flatnonzero(bad[codes])[0])
+        text = f"column {column['name']!r} holds {raw[row]!r}, which is not a {kind} as profiled"
+        message = f"line {starts[row]}: {text}."
+        raise CSVRefused({"file": [message]})
+    return values[codes]
 
 
 def load_frame(
@@ -55,9 +56,9 @@ def load_frame(
     """The table typed by a Profile's `columns` (as stored, i.e. JSON round-tripped dicts):
     number -> float64 (NaN for missing); boolean -> float64 1.0/0.0/NaN; category -> object
     dtype holding str, or None for missing. Only `usecols` (in that order) when given."""
-    kinds = {column["name"]: column["type"] for column in columns}
-    names = list(usecols) if usecols is not None else list(kinds)
-    unknown = [name for name in names if name not in kinds]
+    profiled = {column["name"]: column for column in columns}
+    names = list(usecols) if usecols is not None else list(profiled)
+    unknown = [name for name in names if name not in profiled]
     if unknown:
         raise ValueError(f"usecols names columns the profile does not have: {unknown}")
     if len(set(names)) != len(names):
@@ -74,14 +75,19 @@ def load_frame(
             rows += len(chunk)
             matrix = np.array(chunk, dtype=object)
             for name in names:
-                parts[name].append(_typed(matrix[:, positions[name]], kinds[name], name, starts))
+                parts[name].append(_typed(matrix[:, positions[name]], profiled[name], starts))
+    # Each column joined as its chunks are let go, and kept as it is (copy=False): pandas
+    # would otherwise copy the float columns into one block, twice the table at the peak.
     return pd.DataFrame(
         {
             name: pd.Series(
-                np.concatenate(parts[name]), dtype=object if kinds[name] == CATEGORY else np.float64
+                np.concatenate(parts.pop(name)),
+                dtype=object if profiled[name]["type"] == CATEGORY else np.float64,
+                copy=False,
             )
             for name in names
         },
         index=pd.RangeIndex(rows),
         columns=names,
+        copy=False,
     )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from myproject.servers import wait_until
-from predictor import webhooks
+from predictor import webhook_http, webhooks
 from tests.live import webhook_receiver
 
 
@@ -194,7 +194,7 @@ def test_https_to_a_pinned_address_checks_the_urls_hostname(history, stored_job,
     server_tls.load_cert_chain(cert, key)
     server_tls.sni_callback = lambda _sock, name, _context: names.append(name)
     # The receiver's certificate is trusted here, as a real CA's would be.
-    monkeypatch.setattr(webhooks, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
+    monkeypatch.setattr(webhook_http, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
     fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
 
     with webhook_receiver(server_tls) as server:

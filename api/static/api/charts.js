@@ -187,7 +187,63 @@
     });
   }
 
-  var DRAW = { versions: versionsChart, scatter: scatterChart };
+  // The `auto` leaderboard: one horizontal bar per estimator (best first, as the server
+  // sorted them), its cross-validated score; the chosen one green, the others blue.
+  function leaderboardChart(canvas, data) {
+    var entries = data.entries;
+    var colours = entries.map(function (e) { return e.chosen ? COLOUR.champion : COLOUR.other; });
+    var scores = entries.map(function (e) { return e.score; });
+    var low = Math.min.apply(null, scores), high = Math.max.apply(null, scores);
+    // Scores between 0 and 1 are drawn on 0..1; others (errors) from zero.
+    var unit = low >= 0 && high <= 1;
+    return new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: entries.map(function (e) { return e.label; }),
+        datasets: [{
+          label: data.metric,
+          data: scores,
+          backgroundColor: colours,
+          borderColor: colours,
+          borderWidth: 1,
+          barPercentage: 0.8,
+          categoryPercentage: 0.9,
+        }],
+      },
+      options: {
+        indexAxis: "y",
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          x: {
+            beginAtZero: true,
+            max: unit ? 1 : undefined,
+            title: {
+              display: true,
+              text: data.metric + " (cross-validated, " + (data.greater_is_better ? "higher" : "lower") + " is better)",
+            },
+          },
+          y: { ticks: { autoSkip: false } },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              label: function (item) {
+                var entry = entries[item.dataIndex];
+                var text = data.metric + " " + format(entry.score);
+                if (typeof entry.std === "number") text += " ± " + format(entry.std);
+                return entry.chosen ? [text, "chosen for " + data.version] : text;
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  var DRAW = { versions: versionsChart, scatter: scatterChart, leaderboard: leaderboardChart };
 
   document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
     var data = payload(canvas.dataset.chart);
