@@ -9,7 +9,12 @@ from django.test import Client
 
 from api.batch_csv import batch_errors_named, batch_rows, results_csv
 
-NAMES = ["a", "b"]
+NAMES = [{"name": "a", "type": "number"}, {"name": "b", "type": "number"}]
+TYPED = [
+    {"name": "island", "type": "category", "nullable": False, "categories": ["Biscoe", "Dream"]},
+    {"name": "mass", "type": "number", "nullable": True, "min": 2700.0, "max": 6300.0},
+    {"name": "clutch", "type": "boolean", "nullable": True},
+]
 
 
 def test_rows_are_read_by_header_name_in_any_order_with_their_lines():
@@ -24,9 +29,8 @@ def test_rows_are_read_by_header_name_in_any_order_with_their_lines():
     ("text", "expected"),
     [
         ("a,b\n1,x\n", ['Line 2, column b: "x" is not a number.']),
-        ("a,b\n1,\n", ["Line 2, column b: empty; a number is required."]),
         (
-            "a,b\n1,nan\n2,inf\n",
+            "a,b\n1,inf\n2,-1e999\n",
             ["Line 2, column b: must be a finite number.", "Line 3, column b: must be a finite number."],
         ),
         ("a,b\n1,2,3\n", ["Line 2: 3 cells, but the header has 2."]),
@@ -43,6 +47,39 @@ def test_rows_are_read_by_header_name_in_any_order_with_their_lines():
 def test_every_problem_names_its_line_and_column(text, expected):
     rows, lines, errors = batch_rows(text, NAMES, max_rows=2)
     assert (rows, lines, errors) == ([], [], expected)
+
+
+def test_missing_cells_are_none_and_the_submit_says_whether_that_is_allowed():
+    # Empty, NA, null, nan... as a dataset's profile reads them (predictor.tabular.cell_missing).
+    rows, lines, errors = batch_rows("a,b\n1,\n2,NA\n3, null \nnan,4\n", NAMES, max_rows=10)
+    assert errors == []
+    assert rows == [
+        {"a": 1.0, "b": None},
+        {"a": 2.0, "b": None},
+        {"a": 3.0, "b": None},
+        {"a": None, "b": 4.0},
+    ]
+    assert lines == [2, 3, 4, 5]
+
+
+def test_cells_are_read_by_the_type_of_their_feature():
+    text = "island,mass,clutch\nBiscoe,3750,Yes\n Atlantis ,,false\nDream,NA,n\n"
+    rows, _, errors = batch_rows(text, TYPED, max_rows=10)
+    assert errors == []
+    assert rows == [
+        {"island": "Biscoe", "mass": 3750.0, "clutch": True},
+        {"island": "Atlantis", "mass": None, "clutch": False},  # an unseen category is the API's to warn of
+        {"island": "Dream", "mass": None, "clutch": False},
+    ]
+
+
+def test_a_boolean_that_is_no_boolean_is_named():
+    _, _, errors = batch_rows("island,mass,clutch\nDream,1,maybe\n3,x,1\n", TYPED, max_rows=10)
+    assert errors == [
+        'Line 2, column clutch: "maybe" is not true or false (true/false, yes/no).',
+        'Line 3, column mass: "x" is not a number.',
+        'Line 3, column clutch: "1" is not true or false (true/false, yes/no).',
+    ]
 
 
 def test_a_long_list_of_problems_is_cut_and_counted():
@@ -66,6 +103,24 @@ def test_results_are_written_with_the_features_then_the_result():
     ]
 
 
+def test_typed_results_keep_booleans_and_missing_values_readable_and_add_the_warnings():
+    out = io.StringIO()
+    warning = {"feature": "island", "value": "Atlantis", "message": "'Atlantis' was not seen in training."}
+    results_csv(
+        out,
+        [
+            {"island": "Biscoe", "mass": None, "clutch": True},
+            {"island": "Atlantis", "mass": 3000.0, "clutch": False},
+        ],
+        [{"value": 1.5}, {"value": 2.5, "warnings": [warning]}],
+    )
+    assert list(csv.reader(io.StringIO(out.getvalue()))) == [
+        ["row", "island", "mass", "clutch", "value", "warnings"],
+        ["1", "Biscoe", "", "true", "1.5", ""],
+        ["2", "Atlantis", "3000.0", "false", "2.5", "island: 'Atlantis' was not seen in training."],
+    ]
+
+
 def test_a_refused_batch_queues_nothing_and_says_why(history, ada_client, valid_input):
     header = ",".join(valid_input)
     good = ",".join(str(v) for v in valid_input.values())
@@ -76,6 +131,19 @@ def test_a_refused_batch_queues_nothing_and_says_why(history, ada_client, valid_
     assert response.status_code == 400
     column = list(valid_input)[1]
     assert f"Line 3, column {column}: " in response.content.decode()
+    assert history.PredictionJob.objects.count() == 0
+
+
+def test_an_empty_cell_of_a_feature_that_may_not_be_null_is_refused_by_line(history, ada_client, valid_input):
+    header = ",".join(valid_input)
+    good = ",".join(str(v) for v in valid_input.values())
+    empty = "," + good.split(",", 1)[1]
+    response = ada_client.post(
+        "/predict/batch/", {"model": "breast_cancer", "rows": f"{header}\n{good}\n{empty}\n"}
+    )
+    assert response.status_code == 400
+    first = next(iter(valid_input))
+    assert f"Line 3, column {first}: May not be null; a number is required." in response.content.decode()
     assert history.PredictionJob.objects.count() == 0
 
 

@@ -74,7 +74,7 @@ def test_an_upload_is_a_plain_post_that_lands_on_the_datasets_page(bea):
     bill = bill[: bill.index("</tr>")]
     assert bill.count("<rect ") == 10
     assert "32.1 to 59.6, mean" in bill
-    assert "2 <span class=\"muted\">(0.6%)</span>" in bill
+    assert '2 <span class="muted">(0.6%)</span>' in bill
     species = html[html.index('data-column="species"') :]
     species = species[: species.index("</tr>")]
     assert 'data-value="Adelie"' in species
@@ -82,7 +82,7 @@ def test_an_upload_is_a_plain_post_that_lands_on_the_datasets_page(bea):
     # The preview's first rows and the version's short SHA-256.
     assert "Torgersen" in html[html.index("First rows") :]
     version = Dataset.objects.get(name="penguins").versions.get()
-    assert f"<code title=\"{version.sha256}\">{version.sha256[:12]}</code>" in html
+    assert f'<code title="{version.sha256}">{version.sha256[:12]}</code>' in html
     # In the list.
     listing = text(bea.get("/datasets/"))
     assert 'href="/datasets/penguins/"' in listing
@@ -199,7 +199,14 @@ def create_model(client, dataset: str, **fields):
     if "features" not in body:
         body["features"] = [
             name
-            for name in ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex")
+            for name in (
+                "island",
+                "bill_length_mm",
+                "bill_depth_mm",
+                "flipper_length_mm",
+                "body_mass_g",
+                "sex",
+            )
             if name != body["target"]
         ]
     return client.post("/models/new/", body)
