@@ -282,7 +282,8 @@ class Table:
                         where = (
                             f"line {start} has" if start == end else f"lines {start}-{end} (one record) have"
                         )
-                        raise refused(f"{where} {len(row)} fields; the header has {width}.")
+                        fields = f"{len(row)} field" + ("" if len(row) == 1 else "s")
+                        raise refused(f"{where} {fields}; the header has {width}.")
                 count += 1
                 if max_rows is not None and count > max_rows:
                     raise refused(

@@ -20,9 +20,11 @@ from predictor.tabular import (
     Limits,
     cell_missing,
     load_frame,
+    loading,
     profile_csv,
+    profiling,
+    reading,
 )
-from predictor.tabular import loading, profiling, reading
 
 PENGUINS = importlib.resources.files("palmerpenguins") / "data"
 
@@ -130,7 +132,19 @@ def test_the_penguins_bill_length_in_detail():
     assert bill["values"] is None  # more than 100 distinct
     assert bill["top"][:2] == [[41.1, 7], [45.2, 6]]
     assert len(bill["top"]) == 10
-    assert bill["histogram"]["edges"] == [32.1, 34.85, 37.6, 40.35, 43.1, 45.85, 48.6, 51.35, 54.1, 56.85, 59.6]
+    assert bill["histogram"]["edges"] == [
+        32.1,
+        34.85,
+        37.6,
+        40.35,
+        43.1,
+        45.85,
+        48.6,
+        51.35,
+        54.1,
+        56.85,
+        59.6,
+    ]
     assert sum(bill["histogram"]["counts"]) == 342
 
 
@@ -421,7 +435,11 @@ def test_a_quoted_field_may_hold_line_breaks():
     profile = profile_of(data)
 
     assert profile.rows == 3
-    assert column(profile, "comment")["values"] == [["first line\nsecond line", 1], ["one\r\ntwo", 1], ["plain", 1]]
+    assert column(profile, "comment")["values"] == [
+        ["first line\nsecond line", 1],
+        ["one\r\ntwo", 1],
+        ["plain", 1],
+    ]
     assert frame_of(data)["comment"].tolist() == ["first line\nsecond line", "one\r\ntwo", "plain"]
 
 
@@ -474,7 +492,9 @@ def test_it_refuses_an_empty_column_name_naming_the_column():
 
 
 def test_it_refuses_a_duplicate_column_name_naming_both_columns():
-    assert refusal(b"\nid,name,Name, name\n1,a,b,c\n") == ["Column name 'name' is used twice: columns 2 and 4."]
+    assert refusal(b"\nid,name,Name, name\n1,a,b,c\n") == [
+        "Column name 'name' is used twice: columns 2 and 4."
+    ]
 
 
 def test_it_reports_every_header_problem_at_once():
@@ -534,7 +554,9 @@ def test_it_refuses_a_file_over_the_byte_limit_naming_both_sizes():
 def test_it_refuses_a_stream_over_the_byte_limit_while_reading_it():
     data = b"a,b\n" + b"1,2\n" * 50
 
-    assert refusal(Unseekable(data), CSVTooLarge, max_bytes=100) == ["The file is over the limit of 100 bytes."]
+    assert refusal(Unseekable(data), CSVTooLarge, max_bytes=100) == [
+        "The file is over the limit of 100 bytes."
+    ]
 
 
 def test_a_file_of_exactly_the_byte_limit_is_read():
@@ -590,8 +612,10 @@ def test_a_refusal_for_size_is_a_refusal_by_field():
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "none", "n/a", "na", "#N/A", "?"]
-    + [" NA ", "\tnull", "nA", "#n/a", "NONE", "nUlL"],
+    [
+        *("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "none", "n/a", "na", "#N/A", "?"),
+        *("   ", " NA ", "\tnull", "nA", "#n/a", "NONE", "nUlL"),
+    ],
 )
 def test_these_cells_are_missing(text):
     assert cell_missing(text)
@@ -613,7 +637,7 @@ def test_missing_cells_are_counted_whatever_their_spelling():
 
 
 def test_boolean_words_in_any_case_make_a_boolean_column():
-    data = b"flag\nyes\nNo\nTRUE\nf\nY\nn\n\nT\nfalse\n"
+    data = b"flag,i\nyes,1\nNo,2\nTRUE,3\nf,4\nY,5\nn,6\n,7\nT,8\nfalse,9\n"
 
     flag = column(profile_of(data), "flag")
 
@@ -652,14 +676,12 @@ def test_boolean_words_mixed_with_numbers_make_a_category():
 
 @pytest.mark.parametrize("odd", ["inf", "-inf", "Infinity", "1e999", "1,000", "1_000", "0x1F", "١٢"])
 def test_numbers_that_are_not_finite_decimals_make_a_category(odd):
-    data = f"v\n1\n2.5\n{odd}\n".encode()
+    data = f'v\n1\n2.5\n"{odd}"\n'.encode()
 
     v = column(profile_of(data), "v")
 
     assert v["type"] == CATEGORY
-    assert v["values"] == [[odd, 1], ["1", 1], ["2.5", 1]] or sorted(v["values"]) == sorted(
-        [[odd, 1], ["1", 1], ["2.5", 1]]
-    )
+    assert v["values"] == sorted([[odd, 1], ["1", 1], ["2.5", 1]])
     assert frame_of(data)["v"].tolist() == ["1", "2.5", odd]
 
 
@@ -752,11 +774,11 @@ def test_chunks_add_up_to_the_whole(monkeypatch):
 
 
 def test_values_are_sorted_by_count_then_value():
-    data = b"c\nb\na\nc\nb\nd\nc\n"
+    data = b"letter\nb\na\nc\nb\nd\nc\nc\n"
 
-    c = column(profile_of(data), "c")
+    letter = column(profile_of(data), "letter")
 
-    assert c["values"] == [["c", 3], ["b", 2], ["a", 1], ["d", 1]]
+    assert letter["values"] == [["c", 3], ["b", 2], ["a", 1], ["d", 1]]
 
 
 def test_values_are_listed_up_to_a_hundred_distinct_and_top_is_ten():
@@ -835,7 +857,7 @@ def test_a_histogram_over_many_values_is_sampled_and_scaled_to_them():
 def test_stats_are_rounded_to_six_significant_digits():
     v = column(profile_of(b"v\n0.1234567891\n1.23456789\n10000001\n"), "v")
 
-    assert (v["min"], v["max"], v["mean"]) == (0.123457, 1e7, 3.33345e6)
+    assert (v["min"], v["max"], v["mean"]) == (0.123457, 1e7, 3.33333e6)
     # Values are the data, not rounded.
     assert v["values"] == [[0.1234567891, 1], [1.23456789, 1], [10000001.0, 1]]
 
@@ -856,7 +878,7 @@ def test_load_frame_reproduces_the_profile_of_a_messy_table():
         "\ufeffid;score;ok;city;note;empty\r\n"
         "1; 2.5 ;Yes;Paris;NA;\r\n"
         "\r\n"
-        "2;n/a;no;Lyon ;\"multi\nline\";null\r\n"
+        '2;n/a;no;Lyon ;"multi\nline";null\r\n'
         "3;-1e2;Y;?;plain;\r\n"
     ).encode()
     profile = profile_of(data)
@@ -911,4 +933,4 @@ def test_load_frame_refuses_the_same_broken_rows_as_the_profile():
     with pytest.raises(CSVRefused) as raised:
         load_frame(io.BytesIO(b"a,b\n1,2\n3\n"), columns)
 
-    assert raised.value.errors == {"file": ["line 3 has 1 fields; the header has 2."]}
+    assert raised.value.errors == {"file": ["line 3 has 1 field; the header has 2."]}
