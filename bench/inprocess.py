@@ -29,8 +29,8 @@ def _timed(call, *, min_total_s=0.3, min_runs=5, max_runs=2000) -> float:
 
 
 def _sizes(pipeline, batch: list[dict], features: list[str], predict_rows, rows_input) -> dict:
-    # The input as the pipeline takes it: a typed frame (predictor/frames.py), or the plain
-    # float matrix for a version fitted before models had typed features.
+    # The input as the pipeline takes it (predictor/frames.py): the matrix of the features in
+    # their order, objects where it has categories.
     X = rows_input(pipeline, batch, features)
     # What answers a job: a classifier's probabilities (its label is their argmax), a
     # regressor's value. The model alone, without the platform around it.
@@ -50,7 +50,7 @@ def main() -> None:
     import threadpoolctl
 
     from predictor import registry
-    from predictor.frames import pipeline_rows_frame
+    from predictor.frames import rows_matrix
     from predictor.inference import pipeline_get, predict_rows
     from predictor.shipped import SHIPPED
 
@@ -81,7 +81,7 @@ def main() -> None:
         version, pipeline = pipelines[name]
         features = [feature["name"] for feature in version.feature_schema]
         result["models"][name] = {
-            str(size): _sizes(pipeline, rows[:size], features, predict_rows, pipeline_rows_frame)
+            str(size): _sizes(pipeline, rows[:size], features, predict_rows, rows_matrix)
             for size in request["sizes"]
         }
     json.dump(result, sys.stdout)

@@ -68,11 +68,13 @@ def dataset_frame(kind: str, seed: int, rows: int) -> pd.DataFrame:
     frame["flag"] = flag
     noisy = z + rng.normal(size=rows)
     if kind == "binary":
-        frame["target"] = np.where(noisy > 0, "yes", "no")
+        frame["target"] = np.where(noisy > 0, "pos", "neg")
     elif kind == "multiclass":
         frame["target"] = np.array(["low", "mid", "high"])[np.digitize(noisy, [-0.7, 0.7])]
     else:
-        frame["target"] = np.round(3 * z + rng.normal(size=rows), 4)
+        # To one decimal: a regression target of more than DATASET_MAX_CATEGORIES distinct
+        # values is refused as "one value only" (predictor/definitions.py counts them as None).
+        frame["target"] = np.round(3 * z + rng.normal(size=rows), 1)
     return frame
 
 
@@ -112,8 +114,10 @@ def inputs(frame: pd.DataFrame, count: int = 16) -> list[dict]:
     """Rows as a client sends them: the features, JSON-typed, none missing."""
     rows = frame.drop(columns="target").dropna().head(count)
     return [
-        {key: (bool(value) if key == "flag" else str(value) if key == "region" else float(value))
-         for key, value in row.items()}
+        {
+            key: (bool(value) if key == "flag" else str(value) if key == "region" else float(value))
+            for key, value in row.items()
+        }
         for row in rows.to_dict("records")
     ]
 
@@ -185,7 +189,9 @@ def window(stack, clients, meter, port: int, picks: list[str], rows, duration_s:
     hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
     summary = summarize(records, 1)
     return {
-        **{key: summary[key] for key in ("n", "p50_ms", "p90_ms", "p99_ms", "max_ms", "jobs_per_s", "errors")},
+        **{
+            key: summary[key] for key in ("n", "p50_ms", "p90_ms", "p99_ms", "max_ms", "jobs_per_s", "errors")
+        },
         "error_samples": summary["error_samples"],
         "held_202": summary.get("held_202", 0),
         "hits": int(hits),

@@ -23,6 +23,10 @@ def finish(results: dict, *, write: bool) -> None:
     previous = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else None
     results["spread"] = targets.spread(results, previous)
     text = markdown(results)
+    import os  # TEMP
+
+    if os.environ.get("BENCH_DUMP"):  # TEMP
+        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps(results, indent=1))  # TEMP
     print(text)
     if write:
         RESULTS_MD.write_text(RESULTS_MD.read_text().rstrip("\n") + "\n\n" + text)
@@ -53,7 +57,8 @@ def markdown(results: dict) -> str:
     for mode, done in results["scenarios"].items():
         out += [f"### Scenarios, micro-batching {mode}", "", *scenario_table(done)]
     out += micro_batching(results["scenarios"])
-    out += tables.memory(results) + tables.history(results) + tables.usage(results)
+    out += tables.memory(results) + tables.many_models(results) + tables.auto_fit(results)
+    out += tables.history(results) + tables.usage(results)
     out += ["### Targets (micro-batching on: the default)", "", *targets_table(results["targets"])]
     out += tables.spread(results.get("spread"))
     return "\n".join(out)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import history, limits, profile, report, scenarios
+from bench import auto_fit, history, limits, many_models, profile, report, scenarios
 from bench.load import Clients
 from bench.procs import Meter, rss_mb
 from bench.stack import Stack, http, token_user_id
@@ -39,6 +39,9 @@ FULL = {
     "history_sizes": [1000, 100_000],
     "history_budget_s": 12.0,
     "csv_cap_s": 10.0,
+    "many_warm_s": 2.0,
+    "many_window_s": 8.0,
+    "auto_rows": 100_000,
 }
 QUICK = {
     "warmup_s": 0.3,
@@ -51,6 +54,9 @@ QUICK = {
     "history_sizes": [1000, 5000],
     "history_budget_s": 2.0,
     "csv_cap_s": 3.0,
+    "many_warm_s": 1.0,
+    "many_window_s": 3.0,
+    "auto_rows": 20_000,
 }
 CLIENT_PROCESSES = 2  # one per core: more would only take turns
 
@@ -73,7 +79,12 @@ def arguments():
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave RESULTS.md and results.json"
     )
-    parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only scenarios whose name contains this (many-models and auto-fit are two; the "
+        "limits, the modes and history at scale run only for the matrix's scenarios)",
+    )
     parser.add_argument("--modes", default="on,off", help="micro-batching modes to run, in order")
     parser.add_argument("--skip-history", action="store_true", help="leave out history at scale")
     parser.add_argument(
@@ -101,8 +112,16 @@ def main() -> None:
             "ensure_indexes": args.ensure_indexes,
             "modes": MODES,
             "var_dir": str(var),
-        }
+        },
+        "limits": {},
+        "scenarios": {},
     }
+
+    def selected(name: str) -> bool:
+        return not args.only or args.only in name
+
+    # The limits, the micro-batching modes and history at scale go with the matrix's scenarios.
+    matrix = any(selected(scenarios.name(spec)) for spec in scenarios.matrix())
     stack = clients = None
     try:
         stack = Stack(var, meter)
@@ -111,53 +130,23 @@ def main() -> None:
         users = [stack.user(f"bench-load-{index}") for index in range(CLIENT_PROCESSES)]
         owner = stack.user("bench-history")
         token = http("POST", f"{stack.base}/login/", owner)[1]["access"]
-        every_model = [
-            model["name"] for model in http("GET", f"{stack.base}/api/v1/models/", token=token)[1]["results"]
-        ]
-        rows = {model: scenarios.rows_for(stack.base, token, model, 1000) for model in every_model}
         clients = Clients(stack.base, users, CLIENT_PROCESSES, stack.env, meter)
-        if args.ensure_indexes:
-            stack.manage_python("from predictor import history; history.ensure_indexes()")
-        results["mongo_indexes"] = history.indexes(stack)
-
-        step("limits: no-op Celery task", began)
-        results["limits"] = {
-            "noop": limits.noop_limits(
-                stack, clients, meter, roundtrips=timing["roundtrips"], tasks=timing["noop_tasks"]
+        examples = []
+        if matrix:
+            examples = matrix_and_limits(args, stack, clients, meter, token, timing, results, began)
+        if selected("many-models") or selected("auto-fit"):
+            builder = stack.builder("bench-builder")
+        if selected("many-models"):
+            step("many models in rotation", began)
+            results["many_models"] = many_models.run(
+                stack, clients, meter, builder, timing, MODES["on"], lambda what: step(what, began)
             )
-        }
-        step("limits: the web floor", began)
-        floor_body = scenarios.bodies({"model": scenarios.MODELS[0], "rows": 1}, rows[scenarios.MODELS[0]])[0]
-        results["limits"]["web_floor"] = limits.web_floor(clients, meter, floor_body, timing)
-        step("limits: the model in process", began)
-        used = {model: rows[model] for model in scenarios.MODELS}
-        results["limits"]["model"] = limits.model_limits(stack, used, [1, *scenarios.BATCH_ROWS])
-
-        modes = [mode for mode in args.modes.split(",") if mode]
-        results["scenarios"], results["memory"], examples = {}, {}, []
-        for index, mode in enumerate(modes):
-            step(f"predict worker, micro-batching {mode}", began)
-            # Each mode starts on an empty collection: the earlier mode's jobs would make every
-            # query that is not by _id slower for the later one.
-            history.collection(stack).delete_many({})
-            stack.worker("predict", env=MODES[mode])
-            if index == 0:
-                results["memory"] = limits.worker_memory(stack, clients, rows)
-                examples = history.templates(stack)
-                results["limits"]["mongo"] = history.mongo_limits(
-                    stack, meter, examples[0], timing["mongo_n"]
-                )
-            results["scenarios"][mode] = run_scenarios(
-                clients, meter, rows, timing, args.only, began, history.collection(stack)
+        if selected("auto-fit"):
+            step("auto fit", began)
+            results["auto_fit"] = auto_fit.run(
+                stack, meter, builder, timing["auto_rows"], lambda what: step(what, began)
             )
-            if index == 0:
-                results["memory"]["pool_after_scenarios"] = [
-                    {"pid": pid, **rss_mb(pid)} for pid in stack.pool_pids("predict")
-                ]
-                if args.profile:
-                    results["profile"] = profile.record(stack, clients, meter, rows, timing, args.profile)
-            stack.stop("predict")
-        if not args.skip_history:
+        if matrix and not args.skip_history:
             # Last: 100,000 stored jobs (and their deletion) would slow what came after them.
             step("history at scale", began)
             history.collection(stack).delete_many({})
@@ -181,6 +170,55 @@ def main() -> None:
     report.finish(results, write=not (args.no_write or partial))
     if not args.profile:
         shutil.rmtree(var, ignore_errors=True)
+
+
+def matrix_and_limits(args, stack, clients, meter, token, timing, results, began) -> list[dict]:
+    """The limits, then the scenario matrix in each micro-batching mode; returns the stored
+    jobs history at scale copies."""
+    every_model = [
+        model["name"] for model in http("GET", f"{stack.base}/api/v1/models/", token=token)[1]["results"]
+    ]
+    rows = {model: scenarios.rows_for(stack.base, token, model, 1000) for model in every_model}
+    if args.ensure_indexes:
+        stack.manage_python("from predictor import history; history.ensure_indexes()")
+    results["mongo_indexes"] = history.indexes(stack)
+
+    step("limits: no-op Celery task", began)
+    results["limits"] = {
+        "noop": limits.noop_limits(
+            stack, clients, meter, roundtrips=timing["roundtrips"], tasks=timing["noop_tasks"]
+        )
+    }
+    step("limits: the web floor", began)
+    floor_body = scenarios.bodies({"model": scenarios.MODELS[0], "rows": 1}, rows[scenarios.MODELS[0]])[0]
+    results["limits"]["web_floor"] = limits.web_floor(clients, meter, floor_body, timing)
+    step("limits: the model in process", began)
+    used = {model: rows[model] for model in scenarios.MODELS}
+    results["limits"]["model"] = limits.model_limits(stack, used, [1, *scenarios.BATCH_ROWS])
+
+    modes = [mode for mode in args.modes.split(",") if mode]
+    results["memory"], examples = {}, []
+    for index, mode in enumerate(modes):
+        step(f"predict worker, micro-batching {mode}", began)
+        # Each mode starts on an empty collection: the earlier mode's jobs would make every
+        # query that is not by _id slower for the later one.
+        history.collection(stack).delete_many({})
+        stack.worker("predict", env=MODES[mode])
+        if index == 0:
+            results["memory"] = limits.worker_memory(stack, clients, rows)
+            examples = history.templates(stack)
+            results["limits"]["mongo"] = history.mongo_limits(stack, meter, examples[0], timing["mongo_n"])
+        results["scenarios"][mode] = run_scenarios(
+            clients, meter, rows, timing, args.only, began, history.collection(stack)
+        )
+        if index == 0:
+            results["memory"]["pool_after_scenarios"] = [
+                {"pid": pid, **rss_mb(pid)} for pid in stack.pool_pids("predict")
+            ]
+            if args.profile:
+                results["profile"] = profile.record(stack, clients, meter, rows, timing, args.profile)
+        stack.stop("predict")
+    return examples
 
 
 def step(what: str, began: float) -> None:

@@ -99,6 +99,8 @@ def paired_difference(batch_s: list[float], one_row_s: list[float], resamples: i
 
 def compare(results: dict, limits: dict) -> None:
     """Add each scenario's ratios to the limits (in place)."""
+    if not results:
+        return
     noop = limits["noop"]
     for scenarios in results.values():
         for figures in scenarios.values():

@@ -1,6 +1,6 @@
 """Markdown tables of a run's figures: the parts that are not scenarios."""
 
-GROUPS = ["web", "predict", "mongo", "redis", "clients", "noop", "bench", "other"]
+GROUPS = ["web", "predict", "train", "mongo", "redis", "clients", "noop", "bench", "other"]
 NOTES = {"other": "not the bench's: anything else running on the machine"}
 
 
@@ -28,6 +28,8 @@ def cpu_split(usage: dict) -> str:
 
 
 def limits(limits: dict) -> list[str]:
+    if not limits:
+        return ["Not measured in this run (only scenarios that do not need them were chosen).", ""]
     rt, tp = limits["noop"]["roundtrip"], limits["noop"]["throughput"]
     rows = [
         ["Celery no-op round trip, 1 client", rt["p50_ms"], rt["p99_ms"], "-", f"n={rt['n']}"],
@@ -193,3 +195,152 @@ def spread(spread: dict | None) -> list[str]:
     ]
     title = f"### Spread against the previous run ({spread['previous_run']}, {spread['previous_commit']})"
     return [title, "", *table(["figure", "median % difference", "largest %", "where"], rows)]
+
+
+def many_models(results: dict) -> list[str]:
+    found = results.get("many_models")
+    if not found:
+        return []
+    sizes = found["sizes"]
+    forests = [entry for entry in sizes.values() if entry["estimator"] == "random_forest"]
+    intro = (
+        f"{found['models']} models ({found['models'] - len(forests)} logistic regression or ridge, "
+        f"{len(forests)} random forests of 100 and 200 trees) on five datasets of "
+        f"{found['rows_per_dataset']:,} rows, defined and trained in process in "
+        f"{fmt(found['setup_s_total'])} s: {fmt(found['models_mb_total'])} MB loaded (the cache's own "
+        f"measure; largest {fmt(found['largest_model_mb'])} MB), against MODEL_CACHE_MB="
+        f"{found['cache_mb']} in each pool process. {found['clients']} clients, one-row `Prefer: wait` "
+        "requests through the web, micro-batching on; `warm`: the linear models only (the baseline), "
+        f"`uniform`: any of the {found['models']}, `zipf`: weight 1/rank{_zipf(found)}. Hits and misses: "
+        "the cache's counters from the worker's METRICS_PORT exporter (one get per task; a "
+        "micro-batch is one task). RSS: each pool process's at the end of the window, and its peak "
+        "in it."
+    )
+    rows = []
+    for pattern in ("warm", "uniform", "zipf"):
+        f = found[pattern]
+        pool = "; ".join(f"{fmt(p['rss_mb'])} / {fmt(p['peak_mb'])}" for p in f["pool"])
+        rows.append(
+            [
+                pattern,
+                f["n"],
+                f["p50_ms"],
+                f["p99_ms"],
+                f["jobs_per_s"],
+                f["errors"],
+                f.get("forest_share", 0.0),
+                f["hits"] + f["misses"],
+                f["hit_rate"],
+                f["evictions"],
+                f["cache_mb_after"],
+                pool,
+                f["main"]["rss_mb"],
+                cpu_split(f["cpu"]),
+            ]
+        )
+    header = [
+        "pattern",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "jobs/s",
+        "errors",
+        "forests' share",
+        "cache gets",
+        "hit rate",
+        "evictions",
+        "cache MB, all pool",
+        "pool RSS MB now / peak",
+        "main RSS MB",
+        "CPU, % of a core",
+    ]
+    out = [f"### Many models in rotation (MODEL_CACHE_MB={found['cache_mb']})", "", intro, ""]
+    out += table(header, rows)
+    loads = []
+    for estimator in sorted({entry["estimator"] for entry in sizes.values()}):
+        same = [entry for entry in sizes.values() if entry["estimator"] == estimator]
+
+        def middle(key, same=same):
+            ordered = sorted(entry[key] for entry in same)
+            return ordered[len(ordered) // 2]
+
+        loads.append(
+            [
+                estimator,
+                len(same),
+                f"{middle('nbytes') / 2**20:.2f} / {max(e['nbytes'] for e in same) / 2**20:.2f}",
+                f"{max(e['artifact_bytes'] for e in same) / 2**20:.2f}",
+                f"{fmt(middle('cold_ms'))} / {fmt(max(e['cold_ms'] for e in same))}",
+                middle("warm_ms"),
+                middle("estimate_ms"),
+                middle("gridfs_fetch_ms"),
+                middle("predict_row_ms"),
+            ]
+        )
+    header = [
+        "estimator",
+        "models",
+        "size MB, median / max",
+        "artifact MB, max",
+        "cold get ms, median / max",
+        "warm get ms",
+        "of the cold: sizing ms",
+        "GridFS fetch ms",
+        "predict_rows, 1 row, ms",
+    ]
+    out += [
+        "Cold load, in one process (bench/many_inprocess.py): pipeline_get on a miss (signature, this "
+        "host's artifact copy read and hashed, unpickled, sized) and on a hit; a host without the copy "
+        "fetches it from GridFS first (that column).",
+        "",
+        *table(header, loads),
+    ]
+    return out
+
+
+def _zipf(found: dict) -> str:
+    return "" if found["zipf_s"] == 1 else f"^{found['zipf_s']}"
+
+
+def auto_fit(results: dict) -> list[str]:
+    found = results.get("auto_fit")
+    if not found:
+        return []
+    up = found["upload"]
+    before = {entry["pid"]: entry["rss_mb"] for entry in up["web_before"]}
+    web = "; ".join(
+        f"{fmt(before.get(entry['pid']))} -> {fmt(entry['rss_mb'])} (peak {fmt(entry['peak_mb'])})"
+        for entry in up["web_after"]
+    )
+    types = ", ".join(f"{count} {kind}" for kind, count in up["types"].items())
+    intro = [
+        f"### Auto training: {found['rows']:,} rows x {found['columns']} columns (estimator auto)",
+        "",
+        f"CSV of {fmt(found['csv_mb'], 2)} MB ({types} columns as profiled), uploaded through the web API "
+        f"(multipart) in {fmt(up['seconds'], 2)} s ({fmt(up['mb_per_s'])} MB/s); gunicorn workers' RSS, MB, "
+        f"before -> after (peak during the upload): {web}. The model: created (202) and trained by the "
+        f"Procfile's training worker in {fmt(found['wall_s'], 2)} s, created -> succeeded "
+        f"({fmt(found['duration_s'], 2)} s started -> succeeded); {found['training_rows']:,} training rows; "
+        f"chose {found['estimator']}, held out {found['metrics']}; "
+        f"artifact {fmt(found['artifact_mb'], 2)} MB. "
+        f"Training worker: pool process peak RSS (VmHWM) {fmt(found['pool_peak_mb'])} MB, main process "
+        f"{fmt(found['main']['rss_mb'])} MB.",
+        "",
+    ]
+    peaks = found["rss_by_stage"]
+    stages = [[s["stage"], s["s"], peaks.get(s["stage"])] for s in found["stages"]]
+    out = intro + table(["stage", "s", "pool RSS MB, highest sampled"], stages)
+    board = [
+        [
+            e["estimator"],
+            f"{e['metric']} {e['cv_score']}",
+            e["cv_std"],
+            e["fit_s"],
+            e["predict_us_per_row"],
+            e["cv_rows"],
+            "chosen" if e.get("chosen") else "",
+        ]
+        for e in found["leaderboard"]
+    ]
+    header = ["candidate", "cv score", "cv std", "fit s (a fold)", "predict us/row", "cv rows", ""]
+    return [*out, "Leaderboard (3-fold cross-validation, best first):", "", *table(header, board)]

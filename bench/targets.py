@@ -185,6 +185,74 @@ def _flat(model: str, sizes: dict) -> dict:
 
 
 def targets(results: dict) -> list[dict]:
+    rows = _matrix(results) if results["limits"].get("noop") else []
+    return rows + many_models(results) + auto_fit(results)
+
+
+def many_models(results: dict) -> list[dict]:
+    """A predict pool process, many models in rotation, holds no more than its cache's cap
+    beyond what it holds warm with the small models alone; at its peak, no more than the cap
+    plus one model and that model's artifact (predictor/model_cache.py's own bound)."""
+    found = results.get("many_models")
+    if not found:
+        return []
+    cap = found["cache_mb"]
+    baseline = {entry["pid"]: entry["rss_mb"] for entry in found["warm"]["pool"]}
+    floor = min(baseline.values(), default=0.0)
+
+    def growth(key: str) -> float:
+        return max(
+            entry[key] - baseline.get(entry["pid"], floor)
+            for pattern in ("uniform", "zipf")
+            for entry in found[pattern]["pool"]
+        )
+
+    what = f"{found['models']} models ({found['models_mb_total']:,.0f} MB loaded) in rotation"
+    now, peak = round(growth("rss_mb"), 1), round(growth("peak_mb"), 1)
+    peak_limit = round(cap + found["largest_model_mb"] + found["largest_artifact_mb"], 1)
+    errors = sum(found[pattern]["errors"] for pattern in ("uniform", "zipf"))
+    return [
+        _row(
+            f"many models: predict pool process RSS after {what}, above its RSS warm with the linear "
+            f"models only, <= MODEL_CACHE_MB ({cap})",
+            now,
+            cap,
+            ratio(now, cap),
+            now <= cap,
+            "MB",
+        ),
+        _row(
+            f"many models: predict pool process peak RSS during the rotation, above the same, <= "
+            f"MODEL_CACHE_MB + the largest model + its artifact ({cap} + {found['largest_model_mb']} + "
+            f"{found['largest_artifact_mb']})",
+            peak,
+            peak_limit,
+            ratio(peak, peak_limit),
+            peak <= peak_limit,
+            "MB",
+        ),
+        _row(f"many models: {what}, no errors", errors, 0, None, errors == 0),
+    ]
+
+
+def auto_fit(results: dict) -> list[dict]:
+    found = results.get("auto_fit")
+    if not found:
+        return []
+    limit = found["soft_time_limit_s"]
+    return [
+        _at_most(
+            f"auto fit: {found['rows']:,} rows x {found['columns']} columns, created -> succeeded "
+            f"<= TRAINING_SOFT_TIME_LIMIT",
+            found["wall_s"],
+            limit,
+            1,
+            "s",
+        )
+    ]
+
+
+def _matrix(results: dict) -> list[dict]:
     noop = results["limits"]["noop"]
     rt50, rt99 = noop["roundtrip"]["p50_ms"], noop["roundtrip"]["p99_ms"]
     noop_tps = noop["throughput"]["tasks_per_s"]

@@ -194,8 +194,8 @@ def ranges() -> dict:
     }
 
 
-def _columns(features: list[dict], kind: str) -> list[str]:
-    return [feature["name"] for feature in features if feature["type"] == kind]
+def _columns(features: list[dict], kind: str) -> list[int]:
+    return [index for index, feature in enumerate(features) if feature["type"] == kind]
 
 
 def _categories_of(feature: dict) -> int:
@@ -203,29 +203,44 @@ def _categories_of(feature: dict) -> int:
 
 
 def pipeline_build(features: list[dict], *, estimator: str, task: str, params: dict) -> Pipeline:
-    """One Pipeline from typed features ({"name", "type", "categories"?}) to the estimator.
+    """One Pipeline from typed features ({"name", "type", "nullable"?, "categories"?}) to the
+    estimator. It takes a matrix with the features' columns in their order
+    (predictor/frames.py `matrix`): floats when every feature is a number or a boolean,
+    else objects (text for categories).
 
-    The column transformer's output keeps its parts in one order: numbers, booleans,
-    categories; the boosting's categorical mask relies on it.
+    Measured on one row (bench/RESULTS.md has the figures): scikit-learn's per-call checks,
+    not the arithmetic, are most of a small prediction's cost, and a ColumnTransformer on a
+    DataFrame costs tens of times a plain pipeline's. So a model of numbers and booleans
+    alone is a plain pipeline (an imputer only when training saw a value missing, a scaler
+    for the linear models), and a mixed one a ColumnTransformer over column positions.
     """
     chosen = ESTIMATORS[estimator]
+    model_params = {**chosen.defaults[kind_of(task)], **params}
     numbers, booleans, categories = (_columns(features, kind) for kind in (NUMBER, BOOLEAN, CATEGORY))
+    # keep_empty_features: a column all missing in a training sample keeps its place.
+    if not categories:
+        steps = []
+        if any(feature.get("nullable") for feature in features):
+            # A boolean is 0/1 here: its median is its most frequent value (0.5 on a tie).
+            steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))
+        if chosen.scaled:
+            steps.append(("scale", StandardScaler()))
+        return Pipeline([*steps, ("model", chosen.build[kind_of(task)](model_params))])
     parts = []
     if numbers:
-        steps = [("impute", SimpleImputer(strategy="median"))]
+        steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
         if chosen.scaled:
             steps.append(("scale", StandardScaler()))
         parts.append((NUMBER, Pipeline(steps), numbers))
     if booleans:
-        parts.append((BOOLEAN, SimpleImputer(strategy="most_frequent"), booleans))
-    by_name = {feature["name"]: feature for feature in features}
+        parts.append((BOOLEAN, SimpleImputer(strategy="most_frequent", keep_empty_features=True), booleans))
     native = [
-        name
-        for name in categories
-        if chosen.native_categories and _categories_of(by_name[name]) <= NATIVE_CATEGORIES_MAX
+        index
+        for index in categories
+        if chosen.native_categories and _categories_of(features[index]) <= NATIVE_CATEGORIES_MAX
     ]
-    hot = [name for name in categories if name not in native]
-    impute = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
+    hot = [index for index in categories if index not in native]
+    impute = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values=None)
     if native:
         encode = OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
@@ -239,23 +254,21 @@ def pipeline_build(features: list[dict], *, estimator: str, task: str, params: d
             sparse_output=not chosen.native_categories,
         )
         parts.append((CATEGORY, Pipeline([("impute", impute), ("encode", encode)]), hot))
-    columns = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
-    model_params = {**chosen.defaults[kind_of(task)], **params}
+    columns = ColumnTransformer(parts, remainder="drop")
     if native:
-        # The native codes come right after the numbers and booleans (the order above).
-        # The one-hot columns are not known until fitted, so the mask is of names, resolved
-        # on the transformer's output names.
-        model_params["categorical_features"] = [f"{name}" for name in native]
-        columns.set_output(transform="pandas")
+        # The transformer's output keeps its parts in the order above: the native codes come
+        # right after the numbers and the booleans.
+        start = len(numbers) + len(booleans)
+        model_params["categorical_features"] = list(range(start, start + len(native)))
     return Pipeline([("columns", columns), ("model", chosen.build[kind_of(task)](model_params))])
 
 
-def categorical_columns(pipeline) -> set[str]:
-    """The columns a pipeline built here reads as categories (strings), or, for any other
-    pipeline, none: its input is all numbers."""
+def categorical_columns(pipeline) -> set[int]:
+    """The column positions a pipeline built here reads as categories (text), or, for any
+    other pipeline, none: its input is all numbers."""
     columns = getattr(pipeline, "named_steps", {}).get("columns")
-    found: set[str] = set()
-    for name, _, names in getattr(columns, "transformers", ()):
+    found: set[int] = set()
+    for name, _, positions in getattr(columns, "transformers", ()):
         if name in (CATEGORY, "native"):
-            found.update(names)
+            found.update(positions)
     return found

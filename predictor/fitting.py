@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from . import estimators
 from .definitions import BINARY, CV_FOLDS, MULTICLASS, Definition, label_text
 from .estimators import AUTO, CATEGORY, NUMBER
-from .frames import model_input
+from .frames import matrix, model_input
 
 
 class TrainingDataError(Exception):
@@ -202,6 +202,10 @@ def _cv_rows(X: pd.DataFrame, y: np.ndarray, *, classifier: bool, max_rows: int,
     return X_cv, y_cv
 
 
+def _categorical(features: list[dict]) -> set[int]:
+    return {index for index, feature in enumerate(features) if feature["type"] == CATEGORY}
+
+
 def leaderboard(
     definition: Definition, features: list[dict], X: pd.DataFrame, y: np.ndarray, *, cv_max_rows: int
 ) -> list[dict]:
@@ -214,6 +218,7 @@ def leaderboard(
         n_splits=CV_FOLDS, shuffle=True, random_state=definition.random_state
     )
     scorer = _scorer(definition, np.unique(y_cv))
+    X_cv = matrix(X_cv, _categorical(features))
     board = []
     for name in estimators.allowed(definition.task):
         pipeline = estimators.pipeline_build(features, estimator=name, task=definition.task, params={})
@@ -273,9 +278,9 @@ def train(
     pipeline = estimators.pipeline_build(
         typed, estimator=estimator, task=definition.task, params=chosen_params
     )
-    pipeline.fit(X_train, y_train)
+    pipeline.fit(matrix(X_train, _categorical(typed)), y_train)
     on_stage("evaluating")
-    predicted = pipeline.predict(held_out.X)
+    predicted = pipeline.predict(model_input(pipeline, held_out.X))
     return TrainingResult(
         definition=definition,
         pipeline=pipeline,

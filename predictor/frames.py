@@ -1,10 +1,12 @@
-"""Rows (JSON-shaped dicts) as the typed frame a pipeline takes, the same way for training
-samples, held-out scoring and predictions."""
+"""Rows and frames as the matrix a pipeline takes, the same way for training, held-out
+scoring and predictions (predictor/estimators.py builds the pipelines that take them)."""
+
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
-from .estimators import CATEGORY, NUMBER, categorical_columns
+from .estimators import CATEGORY, categorical_columns
 
 
 def _number(value) -> float:
@@ -25,17 +27,38 @@ def rows_frame(rows: list[dict], features: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
+def matrix(frame: pd.DataFrame, categorical: set[int]):
+    """The frame's columns as one matrix: floats, or, with categories, objects holding
+    floats (NaN when missing) and, in the categorical positions, text (None when missing)."""
+    if not categorical:
+        return frame.to_numpy(dtype=float)
+    out = np.empty(frame.shape, dtype=object)
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if position in categorical:
+            out[:, position] = [None if value is None or value != value else str(value) for value in column]
+        else:
+            out[:, position] = column.to_numpy(dtype=float)
+    return out
+
+
 def model_input(pipeline, frame: pd.DataFrame):
-    """What the pipeline was fitted on: a frame for one fitted on named columns, the plain
-    float matrix for one fitted before models had typed features (the first shipped versions)."""
-    if hasattr(pipeline, "feature_names_in_"):
-        return frame
-    return frame.to_numpy(dtype=float)
+    """The matrix the pipeline was fitted on, from a frame of its features in order."""
+    return matrix(frame, categorical_columns(pipeline))
 
 
-def pipeline_rows_frame(pipeline, rows: list[dict], names: list[str]):
-    """Rows as the pipeline takes them, its categories read from the pipeline itself (the
-    worker has the artifact, not the schema)."""
+def rows_matrix(pipeline, rows: list[dict], names: list[str]):
+    """Rows (validated: numbers, booleans, text, None) as the pipeline's matrix, its
+    categories read from the pipeline itself (the worker has the artifact, not the schema)."""
     categorical = categorical_columns(pipeline)
-    features = [{"name": name, "type": CATEGORY if name in categorical else NUMBER} for name in names]
-    return model_input(pipeline, rows_frame(rows, features))
+    if not categorical:
+        # numpy reads None as NaN and True as 1.0 in a float array.
+        take = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+        return np.array([take(row) for row in rows], dtype=float).reshape(len(rows), len(names))
+    out = np.empty((len(rows), len(names)), dtype=object)
+    for position, name in enumerate(names):
+        if position in categorical:
+            out[:, position] = [row[name] for row in rows]
+        else:
+            out[:, position] = [np.nan if row[name] is None else float(row[name]) for row in rows]
+    return out

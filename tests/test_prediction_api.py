@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from myproject.servers import stop, wait_until
+from predictor.frames import model_input
 from tests.clients import wait_for_job
 from tests.live import http, web_server
 from tests.processes import log_tail, start_worker
@@ -27,7 +28,7 @@ def _rows(trained, count: int) -> tuple[list[dict], list[str]]:
     X = features(result.definition.name)
     chosen = X.iloc[[i % len(X) for i in range(count)]]
     rows = [{name: float(value) for name, value in row.items()} for row in chosen.to_dict(orient="records")]
-    expected = list(result.pipeline.predict(chosen))
+    expected = list(result.pipeline.predict(model_input(result.pipeline, chosen)))
     return rows, expected
 
 

@@ -116,7 +116,7 @@ class _Text:
     def __iter__(self) -> Iterator[str]:
         data, offset = self._first(), 0
         if data.startswith(codecs.BOM_UTF8):
-            self.encoding = "utf-8-sig"
+            pass
             data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         newlines, carry = 0, ""

@@ -37,7 +37,10 @@ def test_every_page_runs_its_own_scripts_without_a_violation(
     make_user("ada", is_staff=True)
     browser = log_in(page, "ada")
     browser.get_log("browser")
-    for path in ["/", "/home/", "/predict/", "/history/", "/models/", "/profile/", "/accounts/password/"]:
+    pages = ["/", "/home/", "/predict/", "/history/", "/models/", "/profile/", "/accounts/password/"]
+    # The datasets pages and the new model form (the shipped breast_cancer dataset is shared).
+    pages += ["/datasets/", "/datasets/breast_cancer/", "/models/new/", "/models/new/?dataset=breast_cancer"]
+    for path in pages:
         browser = page(path)
         assert browser.execute_script("return typeof htmx") == "object", path
         if path == "/models/":

@@ -8,6 +8,7 @@ import pytest
 from sklearn import metrics as skm
 
 from predictor.fitting import MAX_POINTS, HeldOut, diagnostics, split
+from predictor.frames import model_input
 from predictor.models import ModelVersion
 from predictor.shipped import shipped_definition
 from tests.shipped import register, shipped_train, table
@@ -50,7 +51,7 @@ def test_a_classifiers_confusion_matrix_counts_its_held_out_rows(name):
 def test_the_confusion_matrix_is_sklearns_with_true_labels_as_rows():
     result = shipped_train("iris")
     held_out = split_of(result)[2]
-    predicted = result.pipeline.predict(held_out.X)
+    predicted = result.pipeline.predict(model_input(result.pipeline, held_out.X))
 
     expected = skm.confusion_matrix(held_out.y, predicted, labels=result.pipeline.classes_)
 
@@ -80,7 +81,7 @@ def test_a_regressor_has_its_held_out_points_and_target_range(regressor):
 
 def test_the_regressors_points_are_its_held_out_pairs_and_reproduce_its_rmse(regressor):
     held_out = split_of(regressor)[2]
-    predicted = regressor.pipeline.predict(held_out.X)
+    predicted = regressor.pipeline.predict(model_input(regressor.pipeline, held_out.X))
 
     # Fewer held-out rows than MAX_POINTS: every one, in order, rounded to 6 significant digits.
     assert regressor.diagnostics["predicted_vs_actual"]["points"] == [
@@ -117,7 +118,7 @@ def test_many_held_out_rows_are_subsampled_evenly_and_deterministically(regresso
     rng = np.random.default_rng(0)
     rows = rng.integers(0, len(held_out.y), size=1000)
     big = HeldOut(held_out.X.iloc[rows], held_out.y[rows])
-    predicted = regressor.pipeline.predict(big.X)
+    predicted = regressor.pipeline.predict(model_input(regressor.pipeline, big.X))
 
     diag = diagnostics(regressor.definition, regressor.pipeline, big, predicted, y_train)
 

@@ -93,6 +93,7 @@ def test_the_process_cache_is_bounded_by_model_cache_mb():
 
 
 def test_the_label_is_what_predict_says_for_every_shipped_classifier():
+    from predictor.frames import model_input
     from predictor.shipped import SHIPPED, shipped_definition
     from tests.shipped import features, shipped_train
 
@@ -104,4 +105,5 @@ def test_the_label_is_what_predict_says_for_every_shipped_classifier():
         names = list(X.columns)
         rows = X.to_dict(orient="records")
         labels = [output["label"] for output in inference.predict_rows(result.pipeline, rows, names)]
-        assert labels == [str(label) for label in result.pipeline.predict(X)], name
+        predicted = result.pipeline.predict(model_input(result.pipeline, X))
+        assert labels == [str(label) for label in predicted], name

@@ -343,6 +343,13 @@ def test_characters_and_line_breaks_split_between_reads_are_read_whole(monkeypat
     assert column(whole, "ville")["values"] == [["Kraków", 1], ["São Paulo", 1], ["Zürich", 1]]
 
 
+@pytest.mark.parametrize("read_bytes", range(1, 12))
+def test_a_crlf_split_between_reads_is_one_line_break(monkeypatch, read_bytes):
+    monkeypatch.setattr(reading, "READ_BYTES", read_bytes)
+
+    assert refusal(b"a,b\r\n1,2\r\n3,4\r\n5\r\n") == ["line 4 has 1 field; the header has 2."]
+
+
 def test_a_stream_that_reads_a_byte_at_a_time_is_read_whole():
     data = "\ufeffa,b\r\n1,x\r\n2,y\r\n".encode()
 
@@ -905,6 +912,21 @@ def test_load_frame_reads_in_chunks_the_same(monkeypatch):
     monkeypatch.setattr(loading, "CHUNK_ROWS", 10)
 
     pd.testing.assert_frame_equal(frame_of(data), whole)
+
+
+def test_numbers_of_a_column_of_many_values_are_read_as_in_one_of_few(monkeypatch):
+    monkeypatch.setattr(profiling, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(loading, "CHUNK_ROWS", 500)
+    cells = [f"{i}.5" for i in range(1_500)] + ["\u00a07\u00a0", " NA ", "  8  "]
+    data = ("v\n" + "\n".join(cells) + "\n").encode()
+
+    v = column(profile_of(data), "v")
+    frame = frame_of(data)
+
+    assert (v["type"], v["missing"], v["distinct"], v["min"], v["max"]) == (NUMBER, 1, None, 0.5, 1499.5)
+    assert frame["v"].tail(3).tolist()[0] == 7.0
+    assert math.isnan(frame["v"].tail(3).tolist()[1])
+    assert frame["v"].tail(3).tolist()[2] == 8.0
 
 
 def test_load_frame_refuses_a_value_the_profile_did_not_see():
