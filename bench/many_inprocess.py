@@ -68,13 +68,13 @@ def cold(request: dict) -> dict:
         pipeline = inference.pipeline_get(sha256, **claim)
         cold_s = time.perf_counter() - started
         warm = []
-        for _ in range(5):
+        for _ in range(3):
             started = time.perf_counter()
             inference.pipeline_get(sha256, **claim)
             warm.append(time.perf_counter() - started)
         features = [feature["name"] for feature in version.feature_schema]
         predict = []
-        for _ in range(5):
+        for _ in range(3):
             started = time.perf_counter()
             inference.predict_rows(pipeline, [row], features)
             predict.append(time.perf_counter() - started)

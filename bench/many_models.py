@@ -23,6 +23,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from myproject.servers import free_port
 
 from .procs import rss_mb
 from .stack import upload
-from .stats import summarize
+from .stats import latency
 
 ROWS = 3000
 DATASETS = [
@@ -50,7 +51,7 @@ FOREST_TREES = [100, 200]
 CACHE_MB = 64
 CLIENTS = 4
 ZIPF_S = 1.0
-SEQUENCE = 6000  # requests drawn per pattern; the clients walk it from evenly spaced points
+WINDOW_CAP_S = 180.0  # a window ends after its requests, or this long
 WAIT_S = 30
 
 
@@ -122,19 +123,31 @@ def inputs(frame: pd.DataFrame, count: int = 16) -> list[dict]:
     ]
 
 
-def in_process(stack, request: dict) -> dict:
-    answer = subprocess.run(
-        [sys.executable, "-m", "bench.many_inprocess"],
-        cwd=ROOT,
-        env=stack.env,
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if answer.returncode:
-        raise RuntimeError(f"bench.many_inprocess failed:\n{answer.stderr[-3000:]}")
-    return json.loads(answer.stdout)
+def in_process(stack, requests: list[dict]) -> list[dict]:
+    """Each request in a process of its own (bench/many_inprocess.py), all at once; their
+    logs in the bench's logs folder."""
+    procs = []
+    for index, request in enumerate(requests):
+        log = stack.log(f"many-inprocess-{request['step']}-{index}")
+        with open(log, "ab") as errors:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.many_inprocess"],
+                cwd=ROOT,
+                env=stack.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+        proc.stdin.write(json.dumps(request).encode())
+        proc.stdin.close()
+        procs.append((proc, log))
+    answers = []
+    for proc, log in procs:
+        out = proc.stdout.read()
+        if proc.wait():
+            raise RuntimeError(f"bench.many_inprocess failed:\n{log.read_text()[-3000:]}")
+        answers.append(json.loads(out))
+    return answers
 
 
 def cache_counters(port: int) -> dict:
@@ -153,14 +166,14 @@ def cache_counters(port: int) -> dict:
     return found
 
 
-def sequence(names: list[str], pattern: str, seed: int) -> list[str]:
+def sequence(names: list[str], pattern: str, seed: int, count: int) -> list[str]:
     rng = random.Random(f"{seed}:{pattern}")
     if pattern == "uniform":
-        return [rng.choice(names) for _ in range(SEQUENCE)]
+        return [rng.choice(names) for _ in range(count)]
     ranked = names[:]
     rng.shuffle(ranked)
     weights = [1 / (rank + 1) ** ZIPF_S for rank in range(len(ranked))]
-    return rng.choices(ranked, weights=weights, k=SEQUENCE)
+    return rng.choices(ranked, weights=weights, k=count)
 
 
 def bodies(picks: list[str], rows: dict[str, list[dict]], seed: int) -> list[str]:
@@ -172,14 +185,17 @@ def pool_rss(stack) -> list[dict]:
     return [{"pid": pid, **rss_mb(pid)} for pid in stack.pool_pids("predict")]
 
 
-def window(stack, clients, meter, port: int, picks: list[str], rows, duration_s: float, seed: int) -> dict:
+def window(stack, clients, meter, port: int, picks: list[str], rows, seed: int) -> dict:
+    """Every request of `picks` once, CLIENTS at a time (each client walks its own quarter)."""
     load = {
         "kind": "wait",
         "bodies": bodies(picks, rows, seed),
         "wait_s": WAIT_S,
         "warmup_s": 0.0,
-        "duration_s": duration_s,
+        "duration_s": WINDOW_CAP_S,
         "stagger": True,
+        # Per client process: each walks its clients' share of the sequence.
+        "max_requests": len(picks) // len(clients.pipes),
     }
     before = cache_counters(port)
     span = meter.start()  # each process's peak RSS from here
@@ -187,13 +203,15 @@ def window(stack, clients, meter, port: int, picks: list[str], rows, duration_s:
     usage = span.stop()
     after = cache_counters(port)
     hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
-    summary = summarize(records, 1)
+    wall = max(records.get("end_t", []), default=records["t0"]) - records["t0"]
+    done = len(records.get("latency_s", []))
     return {
-        **{
-            key: summary[key] for key in ("n", "p50_ms", "p90_ms", "p99_ms", "max_ms", "jobs_per_s", "errors")
-        },
-        "error_samples": summary["error_samples"],
-        "held_202": summary.get("held_202", 0),
+        **latency(records.get("latency_s", [])),
+        "wall_s": round(wall, 2),
+        "jobs_per_s": round(done / wall, 1) if wall > 0 else None,
+        "errors": sum(records["errors"].values()),
+        "error_samples": records["error_samples"],
+        "held_202": records.get("held_202", 0),
         "hits": int(hits),
         "misses": int(misses),
         "evictions": int(after["eviction"] - before["eviction"]),
@@ -219,9 +237,18 @@ def run(stack, clients, meter, builder: dict, timing: dict, worker_env: dict, st
     specs = model_specs()
     rows = {spec["name"]: inputs(frames[spec["dataset"]]) for spec in specs}
     step(f"many models: defining and training {len(specs)} models in process")
-    made = in_process(stack, {"step": "setup", "owner": builder["username"], "models": specs})["models"]
+    setup_started = time.monotonic()
+    # In two processes at once (the machine's two cores), each with a share of the forests.
+    ordered = sorted(specs, key=lambda spec: spec["estimator"] != "random_forest")
+    shares = [ordered[index::2] for index in range(2)]
+    made = {}
+    for answer in in_process(
+        stack, [{"step": "setup", "owner": builder["username"], "models": share} for share in shares]
+    ):
+        made.update(answer["models"])
+    setup_s = round(time.monotonic() - setup_started, 1)
     step("many models: cold and warm loads in process")
-    cold = in_process(stack, {"step": "cold", "rows": {name: rows[name][0] for name in rows}})
+    (cold,) = in_process(stack, [{"step": "cold", "rows": {name: rows[name][0] for name in rows}}])
     sizes = cold["models"]
     total_mb = sum(entry["nbytes"] for entry in sizes.values()) / 2**20
 
@@ -232,14 +259,13 @@ def run(stack, clients, meter, builder: dict, timing: dict, worker_env: dict, st
         started = pool_rss(stack)
         # Warm: every pool process serves the linear models (a few KB each), none of the forests.
         linear = [spec["name"] for spec in specs if spec["estimator"] != "random_forest"]
-        warm = window(
-            stack, clients, meter, port, sequence(linear, "uniform", 1), rows, timing["many_warm_s"], 1
-        )
+        picks = sequence(linear, "uniform", 1, timing["many_warm_requests"])
+        warm = window(stack, clients, meter, port, picks, rows, 1)
         figures = {"warm": warm}
         names = [spec["name"] for spec in specs]
         for seed, pattern in enumerate(("uniform", "zipf"), start=2):
-            picks = sequence(names, pattern, seed)
-            figures[pattern] = window(stack, clients, meter, port, picks, rows, timing["many_window_s"], seed)
+            picks = sequence(names, pattern, seed, timing["many_requests"])
+            figures[pattern] = window(stack, clients, meter, port, picks, rows, seed)
             forests = {spec["name"] for spec in specs if spec["estimator"] == "random_forest"}
             figures[pattern]["forest_share"] = round(sum(p in forests for p in picks) / len(picks), 3)
             step(
@@ -255,6 +281,7 @@ def run(stack, clients, meter, builder: dict, timing: dict, worker_env: dict, st
         "zipf_s": ZIPF_S,
         "rows_per_dataset": ROWS,
         "models": len(specs),
+        "setup_s": setup_s,
         "setup_s_total": round(sum(entry["seconds"] for entry in made.values()), 1),
         "trained": made,
         "sizes": sizes,

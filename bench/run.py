@@ -39,8 +39,8 @@ FULL = {
     "history_sizes": [1000, 100_000],
     "history_budget_s": 12.0,
     "csv_cap_s": 10.0,
-    "many_warm_s": 2.0,
-    "many_window_s": 8.0,
+    "many_warm_requests": 160,
+    "many_requests": 600,
     "auto_rows": 100_000,
 }
 QUICK = {
@@ -54,8 +54,8 @@ QUICK = {
     "history_sizes": [1000, 5000],
     "history_budget_s": 2.0,
     "csv_cap_s": 3.0,
-    "many_warm_s": 1.0,
-    "many_window_s": 3.0,
+    "many_warm_requests": 80,
+    "many_requests": 200,
     "auto_rows": 20_000,
 }
 CLIENT_PROCESSES = 2  # one per core: more would only take turns

@@ -283,7 +283,7 @@ PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 # served, but kept only until the next load (0: keep only the model last loaded).
 MODEL_CACHE_MB = env_int("MODEL_CACHE_MB", 512, minimum=0)
 
-# Users' own tables (predictor/datasets.py, predictor/tabular.py). They bound a training
+# Users' own tables (predictor/datasets.py, predictor/tabular/). They bound a training
 # run's memory too: a run holds at most one such table, typed.
 DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 1_000_000, minimum=2)

@@ -2,7 +2,7 @@
 
 The bytes are stored once per content in GridFS (bucket "datasets", named by their SHA-256),
 so a training worker on any host reads them without a shared disk; the profile
-(predictor/tabular.py) and the lineage live in the registry (predictor/models.py).
+(predictor/tabular/) and the lineage live in the registry (predictor/models.py).
 """
 
 import contextlib

@@ -32,7 +32,7 @@ LOWER_IS_BETTER = {"log_loss", "rmse", "mae"}
 # `auto` takes a number target as classes when it has at most this many distinct whole values.
 AUTO_CLASSES_MAX = 20
 # A classifier has at most this many classes: the profile keeps every value's count up to
-# it (predictor/tabular.py), so the checks below see every class.
+# it (predictor/tabular/), so the checks below see every class.
 MAX_CLASSES = 100
 # Cross-validation folds (`auto`); every class needs at least this many rows in training.
 CV_FOLDS = 3

@@ -44,7 +44,7 @@ class DatasetVersion(models.Model):
     size_bytes = models.BigIntegerField()
     filename = models.CharField(max_length=255, blank=True)
     rows = models.PositiveIntegerField()
-    # predictor/tabular.py's column profiles, in file order.
+    # predictor/tabular/'s column profiles, in file order.
     columns = models.JSONField()
     preview = models.JSONField(default=list)
     delimiter = models.CharField(max_length=1, default=",")

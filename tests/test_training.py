@@ -44,7 +44,7 @@ def test_a_promoted_version_serves_the_next_prediction_without_a_restart(
     assert "not worse than champion v1" in run["decision_reason"]
     assert run["champion_metrics"]["roc_auc"] == run["metrics"]["roc_auc"]
     stages = [step["stage"] for step in run["progress"]]
-    assert stages[:5] == ["starting", "loading data", "splitting", "fitting", "evaluating"]
+    assert stages[:4] == ["starting", "loading data", "fitting", "evaluating"]
     assert stages[-1] == "succeeded"
     statuses = {v.number: v.status for v in ModelVersion.objects.filter(model__name="breast_cancer")}
     assert statuses == {1: "archived", 2: "champion"}

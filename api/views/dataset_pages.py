@@ -97,8 +97,8 @@ def datasets_page(request):
             m for key, found in errors.items() if key not in values and key != "file" for m in found
         ],
         "max_bytes": settings.DATASET_MAX_BYTES,
-        "max_rows": settings.DATASET_MAX_ROWS,
-        "max_columns": settings.DATASET_MAX_COLUMNS,
+        "max_rows": f"{settings.DATASET_MAX_ROWS:,}",
+        "max_columns": f"{settings.DATASET_MAX_COLUMNS:,}",
     }
     return render(request, "api/datasets.html", context, status=status)
 

@@ -244,8 +244,8 @@ def _leaderboard(model, champion, versions) -> dict | None:
         "rows": rows,
         "cv_rows": next((row["cv_rows"] for row in rows if row["cv_rows"]), None),
         "chart_id": chart_id,
-        # A bar of about 2rem per estimator, and room for the axis.
-        "height": f"{2.2 * len(scored) + 3.5:.1f}rem",
+        # A bar (and a name of two lines) per estimator, and room for the axis.
+        "height": f"{2.6 * len(scored) + 3.5:.1f}rem",
         "label": label + ". Every estimator is in the table below.",
         "chart": {
             "kind": "leaderboard",

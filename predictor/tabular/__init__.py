@@ -16,8 +16,9 @@ The rules:
 - Delimiter: one of , ; tab |, the one that splits the first 64 KB's records most
   consistently into as many fields as the header has (then: into the most fields); "," when
   none splits the header, i.e. a one-column file. Quotes are '"', doubled inside a quoted
-  field; quoted fields may hold delimiters and line breaks. A quote that never closes, or
-  text after a closing quote, is refused with the line.
+  field; quoted fields may hold delimiters and line breaks. A quote that never closes, text
+  after a closing quote, or a field over the csv module's 131,072 characters (an unclosed
+  quote, usually) is refused with the line.
 - Header: the first record that is not blank. Names are stripped of surrounding whitespace;
   an empty name (naming the column number) or a name used twice (naming both columns) is
   refused. Names that look like numbers are names.

@@ -27,6 +27,8 @@ KEEP_AT_LEAST = 1_000
 
 @dataclass
 class Profile:
+    """A table's shape: the package docstring describes each column's summary."""
+
     rows: int
     columns: list[dict]
     preview: list[dict]
@@ -55,10 +57,11 @@ class _Counts:
         self.counts: pd.Series | None = None
         self.overflowed = False
 
-    def add(self, values: np.ndarray, counts: np.ndarray) -> None:
-        """Add `counts` of `values`; a value may come more than once (texts equal once stripped)."""
+    def add(self, values: np.ndarray, counts: np.ndarray, *, unique: bool = False) -> None:
+        """Add `counts` of `values`. Unless `unique`, a value may come more than once: texts
+        equal once stripped, or numbers written two ways ("1", "1.0")."""
         tally = pd.Series(counts, index=pd.Index(values, dtype=values.dtype, copy=False), copy=False)
-        if not tally.index.is_unique:
+        if not unique and not tally.index.is_unique:
             tally = tally.groupby(level=0, sort=False).sum()
         for merge in (False, True):
             if merge and self.counts is not None:
@@ -121,7 +124,7 @@ class _Column:
                 self.missing += int(missing.sum())
                 numbers = numbers[~missing]
                 if len(numbers):
-                    self._add_numbers(*_tally(numbers))
+                    self._add_numbers(*_tally(numbers), unique=True)
                     self.present += len(numbers)
                 return
             self._not_numbers()
@@ -154,8 +157,8 @@ class _Column:
         self.maybe_number = False
         self.numbers = self.sample = None
 
-    def _add_numbers(self, numbers: np.ndarray, counts: np.ndarray) -> None:
-        """Distinct (or not: "1" and "1.0") numbers, with how often each occurs."""
+    def _add_numbers(self, numbers: np.ndarray, counts: np.ndarray, *, unique: bool = False) -> None:
+        """Numbers, with how often each occurs."""
         count = int(counts.sum())
         self.low = min(self.low, float(numbers.min()))
         self.high = max(self.high, float(numbers.max()))
@@ -164,12 +167,12 @@ class _Column:
         chunk_mean = float(((numbers / count) * counts).sum())
         self.mean = self.mean * (self.present / total) + chunk_mean * (count / total)
         self.integers = self.integers and bool((numbers == np.floor(numbers)).all())
-        self.numbers.add(numbers, counts)
+        self.numbers.add(numbers, counts, unique=unique)
         self.sample.add(np.repeat(numbers, counts))
 
     @property
     def type(self) -> str:
-        # An entirely missing column is a number column: the lead drops it as a feature.
+        # A column missing on every row has no type to read; as a number, callers drop it.
         if not self.present or (self.maybe_number and not self.maybe_boolean):
             return NUMBER
         return BOOLEAN if self.maybe_boolean else CATEGORY

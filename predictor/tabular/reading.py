@@ -38,6 +38,8 @@ class CSVTooLarge(CSVRefused):
 
 @dataclass(frozen=True)
 class Limits:
+    """What a table may be at most. max_categories: distinct values counted per column."""
+
     max_bytes: int = 100 * 1024 * 1024
     max_rows: int = 1_000_000
     max_columns: int = 500
@@ -116,7 +118,7 @@ class _Text:
     def __iter__(self) -> Iterator[str]:
         data, offset = self._first(), 0
         if data.startswith(codecs.BOM_UTF8):
-            pass
+            self.encoding = "utf-8-sig"
             data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         newlines, carry = 0, ""

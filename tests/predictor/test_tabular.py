@@ -1,5 +1,6 @@
 """predictor.tabular: users' CSV tables checked, profiled and loaded typed."""
 
+import csv
 import dataclasses
 import importlib.resources
 import io
@@ -534,6 +535,22 @@ def test_a_ragged_record_over_several_lines_names_them():
 def test_it_refuses_a_quote_that_never_closes():
     assert refusal(b'a,b\n1,2\n3,"open\n4,5\n') == [
         'line 3: the file ends inside a quoted field; a quote (") never closes.'
+    ]
+
+
+@pytest.fixture
+def field_limit_of_50():
+    limit = csv.field_size_limit(50)
+    yield
+    csv.field_size_limit(limit)
+
+
+@pytest.mark.usefixtures("field_limit_of_50")
+def test_a_quote_that_never_closes_is_stopped_at_the_field_limit():
+    data = b'a,b\n1,2\n3,"open\n' + b"4,5\n" * 30
+
+    assert refusal(data) == [
+        'line 3: a field is longer than 50 characters; a quote (") that never closes is the usual cause.'
     ]
 
 

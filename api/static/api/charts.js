@@ -199,7 +199,8 @@
     return new Chart(canvas, {
       type: "bar",
       data: {
-        labels: entries.map(function (e) { return e.label; }),
+        // Long names on two lines, so that a phone's narrow chart keeps room for the bars.
+        labels: entries.map(function (e) { return wrap(e.label, 20); }),
         datasets: [{
           label: data.metric,
           data: scores,
@@ -230,6 +231,7 @@
           legend: { display: false },
           tooltip: {
             callbacks: {
+              title: function (items) { return entries[items[0].dataIndex].label; },
               label: function (item) {
                 var entry = entries[item.dataIndex];
                 var text = data.metric + " " + format(entry.score);

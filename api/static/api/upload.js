@@ -66,6 +66,11 @@
           window.location.assign(JSON.parse(xhr.responseText).location);
           return;
         }
+        if (xhr.responseURL && new URL(xhr.responseURL).pathname !== new URL(form.action).pathname) {
+          // Sent elsewhere (the login page, once the session has ended): go there.
+          window.location.assign(xhr.responseURL);
+          return;
+        }
         if (type.indexOf("text/html") === 0) {
           // The page again, with the form's errors: that form replaces this one.
           var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
