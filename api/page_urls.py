@@ -3,7 +3,16 @@ from django.urls import path, re_path
 
 from .middleware import page_csp
 from .throttles import AuthRateThrottle, page_throttle
-from .views import dashboard, dataset_pages, flower, model_pages, pages
+from .views import (
+    dashboard,
+    dataset_pages,
+    flower,
+    model_actions,
+    model_new_page,
+    model_pages,
+    pages,
+    predict_pages,
+)
 
 # The pages people use (session login); mounted at the site root.
 urlpatterns = [
@@ -14,9 +23,9 @@ urlpatterns = [
     path("home/", dashboard.home_page, name="home"),
     path("profile/", pages.profile_page, name="profile"),
     path("accounts/password/", pages.password_page, name="password-page"),
-    path("predict/", pages.predict_page, name="predict"),
-    path("predict/batch/", pages.predict_batch_page, name="predict-batch"),
-    path("predict/template.csv", pages.predict_template_csv_page, name="predict-template-csv"),
+    path("predict/", predict_pages.predict_page, name="predict"),
+    path("predict/batch/", predict_pages.predict_batch_page, name="predict-batch"),
+    path("predict/template.csv", predict_pages.predict_template_csv_page, name="predict-template-csv"),
     path("history/", pages.history_page, name="history"),
     path("history.csv", pages.history_csv_page, name="history-csv"),
     path("history/<str:job_id>/", pages.job_page, name="job"),
@@ -24,12 +33,12 @@ urlpatterns = [
     path("history/<str:job_id>/cancel/", pages.job_cancel_page, name="job-cancel"),
     path("history/<str:job_id>/feedback/", pages.job_feedback_page, name="job-feedback"),
     path("models/", model_pages.models_page, name="models"),
-    path("models/new/", model_pages.model_new_page, name="model-new"),
-    path("models/<slug:name>/train/", model_pages.model_train_page, name="model-train"),
-    path("models/<slug:name>/rollback/", model_pages.model_rollback_page, name="model-rollback"),
+    path("models/new/", model_new_page.model_new_page, name="model-new"),
+    path("models/<slug:name>/train/", model_actions.model_train_page, name="model-train"),
+    path("models/<slug:name>/rollback/", model_actions.model_rollback_page, name="model-rollback"),
     path(
         "models/<slug:name>/versions/<int:number>/promote/",
-        model_pages.model_promote_page,
+        model_actions.model_promote_page,
         name="model-promote",
     ),
     # Uploads post to "datasets/" itself: the one page path whose bodies may be as large as a

@@ -12,8 +12,8 @@ from datetime import datetime
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework.exceptions import PermissionDenied
 
 from predictor import datasets, history, registry
 from predictor.definitions import greater_is_better
@@ -209,10 +209,47 @@ def dataset_records(version):
 
 
 def dataset_changeable_or_404(user, name: str):
+    """The dataset the user may change (its owner, staff): 404 when they may not see it,
+    403 when they may see but not change it (Django's PermissionDenied: the API and the
+    pages both answer it)."""
     dataset = dataset_get_or_404(user, name)
     if not datasets.can_change(user, dataset):
         raise PermissionDenied("Only the dataset's owner or staff may change it.")
     return dataset
+
+
+def dataset_can_change(user, dataset) -> bool:
+    return datasets.can_change(user, dataset)
+
+
+def dataset_can_see(user, dataset) -> bool:
+    return datasets.can_see(user, dataset)
+
+
+def dataset_visible(user, name: str):
+    """The dataset, or None when there is none the user may see."""
+    return datasets.dataset_get(user, name)
+
+
+def dataset_models_visible(user, dataset) -> list:
+    """The models defined on (a version of) the dataset that the user may see."""
+    return [
+        model for model in datasets.dataset_models(dataset).order_by("name") if registry.can_see(user, model)
+    ]
+
+
+def dataset_versions_by_id(ids) -> dict:
+    """{id: dataset version, its dataset loaded} for the given ids, in one query; the profile
+    and preview are left unread."""
+    return datasets.versions_by_id(ids)
+
+
+def model_can_change(user, model) -> bool:
+    return registry.can_change(user, model)
+
+
+def model_can_see(user, model) -> bool:
+    return registry.can_see(user, model)
 
 
 # ------------------------------------------------------------------------- users

@@ -291,8 +291,13 @@ def version_promote_by(*, user, model_name: str, number: int) -> ModelVersion:
     version = registry.version_get(model_name, number)
     if version is None:
         raise UnknownVersion(f"{model_name} has no version {number}")
-    return registry.version_promote(version, reason="promoted by staff", by=user)
+    return registry.version_promote(version, reason=f"promoted by {_who(user)}", by=user)
 
 
 def version_rollback_by(*, user, model_name: str) -> ModelVersion:
-    return registry.version_rollback(model_name, reason="rolled back by staff", by=user)
+    return registry.version_rollback(model_name, reason=f"rolled back by {_who(user)}", by=user)
+
+
+def _who(user) -> str:
+    # The public reason names a role, never the account (the admin keeps who, for audit).
+    return "staff" if user.is_staff else "its owner"

@@ -184,6 +184,14 @@ def version_of(dataset: Dataset, number: int | None) -> DatasetVersion | None:
     return versions.filter(number=number).first() if number is not None else versions.first()
 
 
+def versions_by_id(ids) -> dict[int, DatasetVersion]:
+    ids = {pk for pk in ids if pk is not None}
+    if not ids:
+        return {}
+    found = DatasetVersion.objects.select_related("dataset").defer("columns", "preview").filter(pk__in=ids)
+    return {version.pk: version for version in found}
+
+
 def dataset_delete(dataset: Dataset) -> None:
     """Remove the dataset and its versions, and their bytes where no other version has
     them; DatasetInUse, naming the users, when a model or model version learned from it."""

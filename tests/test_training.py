@@ -10,16 +10,6 @@ from tests.clients import wait_for_job, wait_for_run
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def defined(model_version):
-    """breast_cancer v1 serving, with its definition (setup's shared dataset, adopted), so
-    that it can be trained again."""
-    from predictor.training import shipped_defined
-
-    shipped_defined("breast_cancer")
-    return model_version
-
-
 def predict(client, valid_input, **extra) -> dict:
     response = client.post(
         "/api/v1/predictions/", {"model": "breast_cancer", "input": valid_input, **extra}, format="json"
@@ -29,7 +19,7 @@ def predict(client, valid_input, **extra) -> dict:
 
 
 def test_a_promoted_version_serves_the_next_prediction_without_a_restart(
-    history, live_worker, train_worker, defined, staff_api, api, valid_input
+    history, live_worker, train_worker, model_version, staff_api, api, valid_input
 ):
     assert predict(api, valid_input)["version"] == 1
 
@@ -59,7 +49,7 @@ def test_a_promoted_version_serves_the_next_prediction_without_a_restart(
 
 
 def test_a_worse_challenger_is_rejected_and_the_champion_keeps_serving(
-    history, live_worker, train_worker, defined, staff_api, api, valid_input
+    history, live_worker, train_worker, model_version, staff_api, api, valid_input
 ):
     response = staff_api.post(
         "/api/v1/trainings/", {"model": "breast_cancer", "params": {"C": 1e-6}}, format="json"
@@ -79,7 +69,7 @@ def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_work
     from predictor.shipped import shipped_ensure
     from workers.tasks import nightly_retrain_task, training_enqueue
 
-    # As setup_platform does: every shipped model defined (breast_cancer's v1 adopted).
+    # As setup_platform does: every shipped model defined (breast_cancer is, by model_version).
     assert shipped_ensure(None) == ["iris", "wine", "diabetes"]
     first = nightly_retrain_task()
     second = nightly_retrain_task()
@@ -98,7 +88,9 @@ def test_the_nightly_task_fired_twice_trains_each_model_once(history, train_work
         assert ModelVersion.objects.get(model__name=name).status == "champion"
 
 
-def test_uploaded_samples_join_the_next_training(history, train_worker, defined, staff_api, valid_input):
+def test_uploaded_samples_join_the_next_training(
+    history, train_worker, model_version, staff_api, valid_input
+):
     rows = [{**valid_input, "label": "malignant"}, {**valid_input, "label": "benign"}]
     response = staff_api.post("/api/v1/models/breast_cancer/samples/", {"rows": rows}, format="json")
     assert response.status_code == 201, response.json()
@@ -109,12 +101,12 @@ def test_uploaded_samples_join_the_next_training(history, train_worker, defined,
         staff_api.post("/api/v1/trainings/", {"model": "breast_cancer"}, format="json").json()["id"],
     )
     assert run["samples_used"] == 2
-    assert run["training_rows"] == defined.training_rows + 2
+    assert run["training_rows"] == model_version.training_rows + 2
     assert ModelVersion.objects.get(model__name="breast_cancer", number=2).samples_used == 2
 
 
 def test_the_sweeper_takes_over_a_training_whose_worker_died(
-    history, train_worker, defined, staff_api, settings
+    history, train_worker, model_version, staff_api, settings
 ):
     from datetime import timedelta
 

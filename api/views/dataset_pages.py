@@ -16,13 +16,20 @@ from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 
-from predictor import datasets, registry
+from predictor.datasets import DatasetInUse
 from predictor.errors import FieldErrors
 from predictor.history import HistoryUnavailable
 from predictor.tabular import BOOLEAN, NUMBER, CSVTooLarge
 
 from ..permissions import can_build_models
-from ..selectors import dataset_get_or_404, datasets_list
+from ..selectors import (
+    dataset_can_change,
+    dataset_changeable_or_404,
+    dataset_get_or_404,
+    dataset_models_visible,
+    dataset_visible,
+    datasets_list,
+)
 from ..serializers import DatasetUploadSerializer
 from ..services import dataset_create, dataset_remove
 
@@ -36,25 +43,6 @@ TOP_SHOWN = 5
 def _is_upload_script(request) -> bool:
     """The upload sent by api/static/api/upload.js (to show its progress)."""
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
-
-
-# ---------------------------------------------------------------- selectors (to move)
-
-
-def dataset_changeable_or_404(user, name: str):
-    """The dataset the user may change (its owner, staff): Http404 when they may not see it,
-    Django's PermissionDenied (a 403 page) when they may see but not change it."""
-    dataset = dataset_get_or_404(user, name)
-    if not datasets.can_change(user, dataset):
-        raise PermissionDenied("Only the dataset's owner or staff may change it.")
-    return dataset
-
-
-def dataset_models_visible(user, dataset) -> list:
-    """The models defined on (a version of) the dataset that the user may see."""
-    return [
-        model for model in datasets.dataset_models(dataset).order_by("name") if registry.can_see(user, model)
-    ]
 
 
 # ---------------------------------------------------------------- the list and the upload
@@ -145,7 +133,7 @@ def dataset_page(request, name: str):
         "columns": columns,
         "preview": _preview(latest) if latest else None,
         "models": dataset_models_visible(request.user, dataset),
-        "can_change": datasets.can_change(request.user, dataset),
+        "can_change": dataset_can_change(request.user, dataset),
         "builder": can_build_models(request.user),
     }
     return render(request, "api/dataset.html", context)
@@ -265,12 +253,12 @@ def dataset_delete_page(request, name: str):
     if request.method == "POST":
         try:
             dataset_remove(dataset=dataset)
-        except datasets.DatasetInUse as exc:
+        except DatasetInUse as exc:
             context["in_use"] = exc.users
             return render(request, "api/dataset_delete.html", context, status=409)
         except HistoryUnavailable:
             # The records go first, then the stored bytes no other version shares.
-            if datasets.dataset_get(request.user, name) is not None:
+            if dataset_visible(request.user, name) is not None:
                 context["error"] = MONGO_DOWN_DELETE
                 return render(request, "api/dataset_delete.html", context, status=503)
             messages.warning(

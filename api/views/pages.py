@@ -1,28 +1,21 @@
 """Server-rendered pages for people: the same services as the API, with a session login."""
 
-import re
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
 from predictor import history
 from predictor.samples import FeedbackRefused
-from predictor.tabular import BOOLEAN, CATEGORY, NUMBER, cell_missing
-from predictor.validation import InvalidInput
 
-from .. import csv_cells
-from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text, results_csv
+from ..batch_csv import results_csv
 from ..exports import csv_response
 from ..jobs import job_for_pages
 from ..selectors import (
@@ -33,7 +26,6 @@ from ..selectors import (
     job_get_owned,
     jobs_filtered,
     jobs_page,
-    model_detail,
     model_list,
     version_get,
 )
@@ -41,13 +33,12 @@ from ..serializers import PROFILE_FIELDS, ProfileSerializer, RegisterInputSerial
 from ..services import (
     feedback_give,
     prediction_cancel,
-    prediction_submit,
     profile_ensure,
     profile_update,
     user_password_change,
     user_register,
 )
-from ..throttles import AuthRateThrottle, SubmitRateThrottle, page_throttle
+from ..throttles import AuthRateThrottle, page_throttle
 
 PAGE_SIZE = 25
 
@@ -129,192 +120,6 @@ def password_page(request):
     return render(request, "api/password.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def _predict_context(request, *, name: str | None = None) -> dict:
-    models = [item for item in model_list(request.user) if item.champion]
-    name = name or request.GET.get("model") or (models[0].model.name if models else None)
-    chosen = model_detail(request.user, name) if name else None
-    if chosen is None and models:
-        raise Http404("No such model.")
-    return {
-        "models": models,
-        "chosen": chosen,
-        "values": {},
-        "errors": {},
-        "batch_errors": [],
-        "batch_text": "",
-        "max_rows": settings.PREDICTION_MAX_BATCH_ROWS,
-    }
-
-
-@login_required
-@page_throttle(SubmitRateThrottle)
-def predict_page(request):
-    """One row from the form: the job is queued and the browser lands on its page at once."""
-    context = _predict_context(request, name=request.POST.get("model"))
-    chosen = context["chosen"]
-    if request.method == "POST" and chosen and chosen.champion:
-        schema = chosen.champion.feature_schema
-        values = {f["name"]: request.POST.get(f["name"], "").strip() for f in schema}
-        row, errors = parse_row(schema, values)
-        if not errors:
-            try:
-                job, _ = prediction_submit(user=request.user, model_name=chosen.model.name, input=row)
-            except InvalidInput as exc:
-                errors = exc.errors
-            else:
-                return redirect("job", job_id=job.id)
-        context.update(values=values, errors=errors)
-    if chosen and chosen.champion:
-        context["fields"] = feature_fields(
-            chosen.champion.feature_schema, context["values"], context["errors"]
-        )
-    return render(request, "api/predict.html", context, status=400 if context["errors"] else 200)
-
-
-@login_required
-@page_throttle(SubmitRateThrottle)
-def predict_batch_page(request):
-    """Many rows, from a CSV file or pasted: every line is checked before anything is queued,
-    and each error names its line and column (line 1 is the header)."""
-    if request.method != "POST":
-        query = f"?model={request.GET['model']}" if request.GET.get("model") else ""
-        return redirect(reverse("predict") + query)
-    context = _predict_context(request, name=request.POST.get("model"))
-    chosen = context["chosen"]
-    if not (chosen and chosen.champion):
-        raise Http404("No such model.")
-    schema = chosen.champion.feature_schema
-    text, problem = batch_text(request.FILES.get("file"), request.POST.get("rows", ""))
-    if problem:
-        errors = [problem]
-    else:
-        rows, lines, errors = batch_rows(text, schema, max_rows=settings.PREDICTION_MAX_BATCH_ROWS)
-        if not errors:
-            try:
-                job, _ = prediction_submit(user=request.user, model_name=chosen.model.name, inputs=rows)
-            except InvalidInput as exc:
-                errors = batch_errors_named(exc.errors, lines)
-            else:
-                return redirect("job", job_id=job.id)
-    context.update(
-        batch_errors=errors,
-        batch_text=text if len(text) <= MAX_ECHO_CHARS else "",
-        fields=feature_fields(schema, {}, {}),
-    )
-    return render(request, "api/predict.html", context, status=400)
-
-
-def predict_template_csv_page(request):
-    """A CSV to start a batch from: the model's header and one row of typical values (a
-    number's mid-range, a category's first, true for a boolean)."""
-    chosen = model_detail(request.user, request.GET.get("model", ""))
-    if chosen is None or chosen.champion is None:
-        raise Http404("No such model.")
-    schema = chosen.champion.feature_schema
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{chosen.model.name}-batch.csv"'
-    writer = csv_cells.writer(response)
-    writer.writerow([f["name"] for f in schema])
-    writer.writerow([_typical(f) for f in schema])
-    return response
-
-
-def _typical(feature: dict) -> str:
-    kind = feature.get("type", NUMBER)
-    if kind == BOOLEAN:
-        return "true"
-    if kind == CATEGORY:
-        return (feature.get("categories") or [""])[0]
-    if feature.get("min") is None or feature.get("max") is None:
-        return ""
-    return f"{(feature['min'] + feature['max']) / 2:.6g}"
-
-
-# A category feature with at most this many known values is a <select>; one with more (or
-# none known) is a text input offering them in a <datalist>.
-SELECT_MAX_CATEGORIES = 60
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]+\Z")
-
-
-def _field_id(index: int, name: str) -> str:
-    """`id_<name>` for a plain name; else one from its position (ids hold no spaces), with a
-    dot no plain name has, so that the two kinds never meet."""
-    return f"id_{name}" if _PLAIN_NAME.match(name) else f"id_{index}.{slugify(name) or 'feature'}"
-
-
-def feature_fields(schema: list[dict], values: dict, errors: dict) -> list[dict]:
-    """The single-row form's fields, one per feature in schema order: its input's kind
-    (number, select or datalist), the choices, the hint under it, the value sent and its errors."""
-    fields = []
-    for index, feature in enumerate(schema):
-        name = feature["name"]
-        kind = feature.get("type", NUMBER)
-        nullable = bool(feature.get("nullable"))
-        value = values.get(name, "")
-        categories = list(feature.get("categories") or [])
-        if kind == BOOLEAN:
-            widget, choices, hint = "select", ["true", "false"], "true or false"
-        elif kind == CATEGORY:
-            many = not categories or len(categories) > SELECT_MAX_CATEGORIES
-            widget, choices = ("datalist" if many else "select"), categories
-            if value and value not in choices and widget == "select":
-                choices = [*choices, value]  # as sent, so it is shown again with its error
-            hint = f"{len(categories)} categories in training"
-            if many:
-                hint += "; another value is predicted with a warning"
-        else:
-            widget, choices = "number", []
-            low, high = feature.get("min"), feature.get("max")
-            hint = (
-                f"{low:.4g} to {high:.4g} in training" if low is not None and high is not None else "a number"
-            )
-        if nullable:
-            hint += "; may be left empty"
-        fields.append(
-            {
-                "name": name,
-                "id": _field_id(index, name),
-                "type": kind,
-                "widget": widget,
-                "nullable": nullable,
-                "choices": choices,
-                "hint": hint,
-                "value": value,
-                "errors": errors.get(f"input.{name}") or [],
-            }
-        )
-    return fields
-
-
-def parse_row(schema: list[dict], values: dict) -> tuple[dict, dict]:
-    """The form's text as the API takes it, by each feature's type: a number as a float, a
-    boolean's true/false as a bool, a category as its text, and an empty (or NA, null...)
-    field as None; or the errors, keyed `input.<name>` as the API keys them."""
-    row, errors = {}, {}
-    for feature in schema:
-        name, raw = feature["name"], values.get(feature["name"], "")
-        kind = feature.get("type", NUMBER)
-        if cell_missing(raw):
-            if feature.get("nullable"):
-                row[name] = None
-            else:
-                errors[f"input.{name}"] = ["This feature is required."]
-        elif kind == BOOLEAN:
-            if raw.lower() in ("true", "false"):
-                row[name] = raw.lower() == "true"
-            else:
-                errors[f"input.{name}"] = ["Choose true or false."]
-        elif kind == CATEGORY:
-            row[name] = raw
-        else:
-            try:
-                row[name] = float(raw)
-            except ValueError:
-                errors[f"input.{name}"] = ["Enter a number."]
-    return row, errors
-
-
-# A batch's page shows this many rows; all of them are in its CSV.
 RESULT_ROWS_SHOWN = 100
 
 

@@ -6,15 +6,6 @@ import sklearn
 from predictor.models import ModelVersion
 
 
-@pytest.fixture
-def defined(model_version):
-    """breast_cancer v1 serving, with its definition (setup's shared dataset, adopted)."""
-    from predictor.training import shipped_defined
-
-    shipped_defined("breast_cancer")
-    return model_version
-
-
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -103,7 +94,7 @@ def test_an_unknown_model_or_version_in_the_path_is_a_404(staff_api, model_versi
         ({"C": 10**400}, "params.C"),
     ],
 )
-def test_it_rejects_bad_training_params(history, staff_api, defined, params, field):
+def test_it_rejects_bad_training_params(history, staff_api, model_version, params, field):
     response = staff_api.post(
         "/api/v1/trainings/", {"model": "breast_cancer", "params": params}, format="json"
     )

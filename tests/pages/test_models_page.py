@@ -7,7 +7,7 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from api.views.model_pages import contrast
+from api.views.model_charts import contrast
 from predictor import registry
 from predictor.models import MLModel, ModelVersion
 

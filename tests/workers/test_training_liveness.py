@@ -17,7 +17,7 @@ from django.core.cache import cache
 
 from myproject.servers import stop, wait_until
 from predictor.models import ModelVersion
-from predictor.training import shipped_defined, stale_cutoff, training_execute, training_request
+from predictor.training import stale_cutoff, training_execute, training_request
 from tests.processes import log_tail, process_tree, shared_database_url, signal_all, start_worker
 from workers import liveness
 from workers.tasks import rescue_orphaned_jobs_task, train_task, training_enqueue
@@ -201,8 +201,6 @@ def held_trainer(gate, mongo_server, purged_queues, django_db_setup):
 
 
 def _submit(trainer):
-    # breast_cancer (model_version's) with its definition, so that it can be trained again.
-    shipped_defined("breast_cancer")
     run = training_request(model_name="breast_cancer", params={}, requested_by=1)
     train_task.apply_async(args=[run.id], task_id=run.id, queue=trainer.queue)
     return run
