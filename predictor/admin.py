@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import registry
-from .models import MLModel, ModelVersion
+from .models import Dataset, DatasetVersion, MLModel, ModelVersion
 
 
 class ModelVersionInline(admin.TabularInline):
@@ -12,9 +12,40 @@ class ModelVersionInline(admin.TabularInline):
     can_delete = False
 
 
+class DatasetVersionInline(admin.TabularInline):
+    model = DatasetVersion
+    fields = ("number", "rows", "size_bytes", "sha256", "filename", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    """Uploaded tables; their versions are immutable (uploads make them, the API deletes
+    them, refusing while a model learned from one)."""
+
+    list_display = ("name", "owner", "visibility", "created_at")
+    list_filter = ("visibility",)
+    fields = ("name", "owner", "visibility", "description", "created_at")
+    readonly_fields = ("name", "created_at")
+    inlines = [DatasetVersionInline]
+
+
 @admin.register(MLModel)
 class MLModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "task", "primary_metric", "created_at")
+    list_display = ("name", "task", "owner", "visibility", "estimator", "primary_metric", "created_at")
+    list_filter = ("visibility", "task")
+    # The definition is what its versions were trained on: changed by defining a new model.
+    readonly_fields = (
+        "dataset_version",
+        "target",
+        "features",
+        "estimator",
+        "params",
+        "test_size",
+        "random_state",
+    )
     inlines = [ModelVersionInline]
     actions = ["roll_back"]
 
