@@ -17,11 +17,12 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny, IsAdminUser
 
 from .fields import AccountEmailField
+from .permissions import CanBuildModels
 
 ERRORS = {
     "400": "Invalid request: `fields` names each bad field and why.",
     "401": "No token, or an invalid or expired one.",
-    "403": "Staff only.",
+    "403": "Not allowed: staff only, the model builder permission, or the owner's (or staff's) alone.",
     "404": "No such object, or one that belongs to another user.",
     "413": "The body is larger than the server takes (REQUEST_MAX_BYTES, 12 MB by default).",
     "415": "The body is not `application/json`.",
@@ -73,9 +74,12 @@ class AutoSchema(SpectacularAutoSchema):
         anonymous = any(isinstance(p, AllowAny) for p in permissions)
         if not anonymous or isinstance(view, TokenViewBase):
             codes.append("401")  # a token endpoint answers 401 to wrong credentials
-        if any(isinstance(p, IsAdminUser) for p in permissions):
+        # What a view refuses beyond its permission classes (an owner-only change, a dataset
+        # named in the body that the caller may not see), by method: `error_codes`.
+        declared = getattr(view, "error_codes", {}).get(self.method.lower(), ())
+        if any(isinstance(p, IsAdminUser | CanBuildModels) for p in permissions) or "403" in declared:
             codes.append("403")
-        if "{" in self.path:
+        if "{" in self.path or "404" in declared:
             codes.append("404")
         if "requestBody" in operation:
             codes += ["413", "415"]

@@ -38,7 +38,7 @@ from .procs import rss_mb
 from .stack import upload
 from .stats import latency
 
-ROWS = 3000
+ROWS = 2500
 DATASETS = [
     ("bench-mm-binary-1", "binary", 11),
     ("bench-mm-binary-2", "binary", 12),

@@ -23,10 +23,6 @@ def finish(results: dict, *, write: bool) -> None:
     previous = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else None
     results["spread"] = targets.spread(results, previous)
     text = markdown(results)
-    import os  # TEMP
-
-    if os.environ.get("BENCH_DUMP"):  # TEMP
-        Path(os.environ["BENCH_DUMP"]).write_text(json.dumps(results, indent=1))  # TEMP
     print(text)
     if write:
         RESULTS_MD.write_text(RESULTS_MD.read_text().rstrip("\n") + "\n\n" + text)

@@ -5,6 +5,11 @@ against, and append the figures to bench/RESULTS.md (bench/results.json: the lat
 
 It starts its own SecantusDB, redis-server, gunicorn and Celery workers (bench/stack.py),
 its HTTP clients in processes of their own (bench/load.py), and stops them all at the end.
+Besides the limits, the scenario matrix in both micro-batching modes and history at scale,
+two scenarios of user-defined models: many-models (50 models in rotation through a small
+model cache, bench/many_models.py) and auto-fit (an `estimator: auto` training on an
+uploaded 100,000-row table, bench/auto_fit.py); `--only many-models` or `--only auto-fit`
+runs one alone.
 """
 
 import argparse
@@ -39,8 +44,8 @@ FULL = {
     "history_sizes": [1000, 100_000],
     "history_budget_s": 12.0,
     "csv_cap_s": 10.0,
-    "many_warm_requests": 160,
-    "many_requests": 600,
+    "many_warm_requests": 120,
+    "many_requests": 400,
     "auto_rows": 100_000,
 }
 QUICK = {

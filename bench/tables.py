@@ -337,7 +337,7 @@ def auto_fit(results: dict) -> list[str]:
         [
             e["estimator"],
             f"{e['metric']} {e['cv_score']}",
-            e["cv_std"],
+            str(e["cv_std"]),
             e["fit_s"],
             e["predict_us_per_row"],
             e["cv_rows"],

@@ -60,3 +60,16 @@ def wait_for_job(client: APIClient, job_id: str, *, timeout: float = 30) -> dict
 
 def wait_for_run(client: APIClient, run_id: str, *, timeout: float = 60) -> dict:
     return _wait_for_end(client, f"/api/v1/trainings/{run_id}/", ("succeeded", "failed"), timeout)
+
+
+def model_builder_group():
+    """The "model builders" group, with its permission. A data migration makes it
+    (predictor/migrations/0008_model_builders_group.py); a transactional test's flush removes
+    it, so it is made again here when missing."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name="model builders")
+    group.permissions.add(
+        Permission.objects.get(codename="build_models", content_type__app_label="predictor")
+    )
+    return group

@@ -6,11 +6,10 @@ retrained at night on that feedback."""
 from importlib import resources
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictor.models import ModelVersion
-from tests.clients import client_for, wait_for_job, wait_for_run
+from tests.clients import client_for, model_builder_group, wait_for_job, wait_for_run
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +40,7 @@ ADELIE = "Adelie Penguin (Pygoscelis adeliae)"
 @pytest.fixture
 def owner_api(make_user, history):
     user = make_user("dana")
-    user.groups.add(Group.objects.get(name="model builders"))
+    user.groups.add(model_builder_group())
     return client_for(user)
 
 

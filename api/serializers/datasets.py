@@ -58,7 +58,9 @@ class DatasetVersionSerializer(serializers.Serializer):
 
 class DatasetSerializer(serializers.Serializer):
     name = serializers.CharField()
-    owner = serializers.CharField(source="owner.username")
+    owner = serializers.CharField(
+        source="owner.username", default=None, allow_null=True, help_text="null: the platform's."
+    )
     visibility = serializers.CharField()
     description = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -70,7 +72,9 @@ class DatasetSerializer(serializers.Serializer):
 
 class DatasetSummarySerializer(serializers.Serializer):
     name = serializers.CharField()
-    owner = serializers.CharField(source="owner.username")
+    owner = serializers.CharField(
+        source="owner.username", default=None, allow_null=True, help_text="null: the platform's."
+    )
     visibility = serializers.CharField()
     description = serializers.CharField()
     created_at = serializers.DateTimeField()

@@ -48,6 +48,8 @@ class DatasetListCreateApi(ServiceApiView):
 
 
 class DatasetDetailApi(ServiceApiView):
+    error_codes = {"delete": ("403",)}
+
     @extend_schema(responses=DatasetSerializer)
     def get(self, request, name: str):
         """The dataset with every version's column profile and preview."""

@@ -33,6 +33,8 @@ from .base import ServiceApiView
 
 
 class ModelListApi(ServiceApiView):
+    error_codes = {"post": ("404",)}  # the dataset named in the body
+
     def get_permissions(self):
         return [IsAuthenticated(), CanBuildModels()] if self.request.method == "POST" else [IsAuthenticated()]
 
@@ -94,6 +96,8 @@ class ModelListApi(ServiceApiView):
 
 
 class ModelDetailApi(ServiceApiView):
+    error_codes = {"delete": ("403",)}
+
     @extend_schema(responses=ModelSerializer)
     def get(self, request, name: str):
         model = model_detail(request.user, name)
@@ -130,6 +134,8 @@ class ModelVersionListApi(ServiceApiView):
 class ModelVersionPromoteApi(ServiceApiView):
     """Make this version the champion (its owner, staff); the current champion is archived."""
 
+    error_codes = {"post": ("403",)}
+
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name: str, number: int):
         model_changeable_or_404(request.user, name)
@@ -145,6 +151,8 @@ class ModelVersionPromoteApi(ServiceApiView):
 
 class ModelRollbackApi(ServiceApiView):
     """Return to the version that was champion before the current one (its owner, staff)."""
+
+    error_codes = {"post": ("403",)}
 
     @extend_schema(
         request=None,
@@ -163,6 +171,7 @@ class ModelSamplesApi(ServiceApiView):
     "label": ...}]} or CSV with a header of feature names and `label`. All rows are stored,
     or none."""
 
+    error_codes = {"post": ("403",)}
     parser_classes = [JSONParser, CSVTextParser]
 
     @extend_schema(request=SamplesInputSerializer, responses={201: dict})

@@ -13,6 +13,8 @@ from .base import ServiceApiView
 class TrainingListCreateApi(ServiceApiView):
     """Training runs of the models the caller may change (their own; staff: all)."""
 
+    error_codes = {"post": ("403", "404")}
+
     @extend_schema(
         request=TrainingInputSerializer,
         responses={202: TrainingRunSerializer},

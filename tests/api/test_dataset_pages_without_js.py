@@ -6,11 +6,11 @@ import re
 from importlib import resources
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from predictor.models import Dataset, MLModel
+from tests.clients import model_builder_group
 
 PENGUINS = (resources.files("palmerpenguins") / "data" / "penguins.csv").read_bytes()
 RAGGED = b"a,b,c\n1,2,3\n4,5\n6,7,8\n"
@@ -19,7 +19,7 @@ RAGGED = b"a,b,c\n1,2,3\n4,5\n6,7,8\n"
 @pytest.fixture
 def builder(make_user, history):
     user = make_user("bea")
-    user.groups.add(Group.objects.get(name="model builders"))
+    user.groups.add(model_builder_group())
     return user
 
 
@@ -132,7 +132,7 @@ def test_other_refusals_are_shown_by_their_field(bea, fields, field, message):
 def test_a_name_another_user_took_is_refused(bea, make_user):
     other = Client()
     other_user = make_user("cid")
-    other_user.groups.add(Group.objects.get(name="model builders"))
+    other_user.groups.add(model_builder_group())
     other.force_login(other_user)
     assert upload(other, "penguins").status_code == 302
     response = upload(bea, "penguins")
@@ -186,7 +186,7 @@ def test_another_users_private_dataset_and_model_are_not_found(bea, eve, make_us
         assert eve.post(path).status_code == 404, path
     # A builder who is not the owner does not find it either.
     other = make_user("cid")
-    other.groups.add(Group.objects.get(name="model builders"))
+    other.groups.add(model_builder_group())
     client = Client()
     client.force_login(other)
     assert client.get("/models/new/?dataset=secret").status_code == 404

@@ -4,11 +4,10 @@ import hashlib
 from importlib import resources
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictor.models import Dataset, DatasetVersion
-from tests.clients import assert_error, client_for
+from tests.clients import assert_error, client_for, model_builder_group
 
 PENGUINS = (resources.files("palmerpenguins") / "data" / "penguins.csv").read_bytes()
 
@@ -25,7 +24,7 @@ def upload(client, name: str, data: bytes, filename: str = "table.csv", **fields
 def builder(make_user):
     """A user staff put in the "model builders" group."""
     user = make_user("bea")
-    user.groups.add(Group.objects.get(name="model builders"))
+    user.groups.add(model_builder_group())
     return user
 
 

@@ -4,11 +4,10 @@ its first training queued; private models invisible to everyone else."""
 from importlib import resources
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from predictor.models import MLModel
-from tests.clients import assert_error, client_for
+from tests.clients import assert_error, client_for, model_builder_group
 
 PENGUINS = (resources.files("palmerpenguins") / "data" / "penguins.csv").read_bytes()
 RAW = (resources.files("palmerpenguins") / "data" / "penguins-raw.csv").read_bytes()
@@ -18,7 +17,7 @@ FIELDS = ("code", "message", "fields")
 @pytest.fixture
 def builder(make_user):
     user = make_user("bea")
-    user.groups.add(Group.objects.get(name="model builders"))
+    user.groups.add(model_builder_group())
     return user
 
 
@@ -237,7 +236,7 @@ def test_a_shared_model_is_used_by_all_but_changed_only_by_its_owner_and_staff(b
 def test_another_users_private_dataset_cannot_be_used(builder_api, make_user):
     builder_api.upload("penguins", PENGUINS)
     other = make_user("cyd")
-    other.groups.add(Group.objects.get(name="model builders"))
+    other.groups.add(model_builder_group())
     response = create(client_for(other), name="m", dataset="penguins", target="species")
     assert_error(response, 404, "not_found")
 

@@ -19,14 +19,10 @@ PENGUINS_CSV = resources.files("palmerpenguins") / "data" / "penguins.csv"
 def model_builder(make_user, username: str):
     """A user in the "model builders" group. The group is made by a data migration, which a
     transactional test's flush removes: it is made again here when missing."""
-    from django.contrib.auth.models import Group, Permission
+    from tests.clients import model_builder_group
 
-    group, _ = Group.objects.get_or_create(name="model builders")
-    group.permissions.add(
-        Permission.objects.get(codename="build_models", content_type__app_label="predictor")
-    )
     user = make_user(username)
-    user.groups.add(group)
+    user.groups.add(model_builder_group())
     return user
 
 

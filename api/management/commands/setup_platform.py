@@ -56,6 +56,7 @@ class Command(BaseCommand):
             if untrained or defined < len(SHIPPED):
                 missing = untrained or ["definitions of the shipped models"]
                 raise CommandError(f"no champion yet for {', '.join(missing)}", returncode=NEEDS_TRAINING)
+            self.stdout.write("every model has a champion; not retraining")
             return
         history.ensure_indexes()  # MongoDB is up here (datasets and training need it too)
         untrained = shipped_ensure(admin)
