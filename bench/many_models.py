@@ -4,13 +4,15 @@ model cache holds, served one row at a time through the web API (`Prefer: wait`)
 Five datasets (three binary, one three-class, one regression; ROWS rows of eight numbers,
 one with missing values, a six-valued category and a boolean) are uploaded through the API
 by a model builder; on each, eight linear models (logistic regression or ridge, one per
-C or alpha) and two random forests (100 and 200 trees) are defined and trained in one
-process of their own (bench/many_inprocess.py). The forests are most of the bytes: their
-total is a few times CACHE_MB.
+C or alpha) and two random forests (100 and 200 trees) are defined and trained, in two
+processes of their own at once (bench/many_inprocess.py). The forests are most of the
+bytes: about twice CACHE_MB in all.
 
 A predict worker (the Procfile's, micro-batching on) is started with MODEL_CACHE_MB =
 CACHE_MB and METRICS_PORT, and CLIENTS clients predict one row at a time, the model of each
-request drawn uniformly from the 50, then by a Zipf law (weight 1/rank, ranks shuffled).
+request drawn uniformly from the 50, then by a Zipf law (weight 1/rank, ranks shuffled);
+each window sends its drawn sequence once (timing's many_requests), the clients each
+walking their own part of it.
 Hits, misses and evictions are the cache's own counters, read from the worker's Prometheus
 exporter before and after each window (one get per Celery task: a micro-batch of jobs of one
 model is one get). RSS is each pool process's, against its RSS once warm with the linear

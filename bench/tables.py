@@ -230,9 +230,9 @@ def many_models(results: dict) -> list[str]:
                 f["p99_ms"],
                 f["jobs_per_s"],
                 f["errors"],
-                f.get("forest_share", 0.0),
+                _percent(f.get("forest_share", 0.0)),
                 f["hits"] + f["misses"],
-                f["hit_rate"],
+                _percent(f["hit_rate"]),
                 f["evictions"],
                 f["cache_mb_after"],
                 pool,
@@ -301,6 +301,10 @@ def many_models(results: dict) -> list[str]:
     return out
 
 
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
 def _zipf(found: dict) -> str:
     return "" if found["zipf_s"] == 1 else f"^{found['zipf_s']}"
 
@@ -327,7 +331,7 @@ def auto_fit(results: dict) -> list[str]:
         f"chose {found['estimator']}, held out {found['metrics']}; "
         f"artifact {fmt(found['artifact_mb'], 2)} MB. "
         f"Training worker: pool process peak RSS (VmHWM) {fmt(found['pool_peak_mb'])} MB, main process "
-        f"{fmt(found['main']['rss_mb'])} MB.",
+        f"{fmt(found['main']['rss_mb'])} MB. CPU over the run, % of a core: {cpu_split(found['cpu'])}.",
         "",
     ]
     peaks = found["rss_by_stage"]

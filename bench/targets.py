@@ -378,6 +378,8 @@ def spread(current: dict, previous: dict | None) -> dict | None:
     """Relative difference |a - b| / mean for each scenario figure the two runs share."""
     if not previous or previous.get("config", {}).get("quick") != current["config"]["quick"]:
         return None
+    if not current["scenarios"] and not current["limits"]:
+        return None  # a run of the other scenarios alone: nothing here to compare
     per_metric = {}
     for mode, now in current["scenarios"].items():
         before = previous.get("scenarios", {}).get(mode, {})

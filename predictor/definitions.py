@@ -150,7 +150,8 @@ def _target_errors(column: dict, task: str, rows: int, test_size: float) -> dict
     if task == REGRESSION:
         if column["type"] != NUMBER:
             return {"task": [f"Regression needs a number target; {name!r} is a {column['type']}."]}
-        if (column.get("distinct") or 0) < 2:
+        # distinct None: more values than the profile counts, surely more than one.
+        if column.get("distinct") is not None and column["distinct"] < 2:
             return {"target": [f"{name!r} has one value only; there is nothing to learn."]}
         return {}
     classes = _classes(column)

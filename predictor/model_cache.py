@@ -40,6 +40,7 @@ Evicting an entry only drops the cache's reference: a job still predicting with 
 alive until that job is done.
 """
 
+import ctypes
 import logging
 import sys
 import threading
@@ -199,6 +200,8 @@ class ModelCache:
                 self.max_bytes / MB,
             )
         self._observe("eviction", count=len(evicted), current=current)
+        if evicted:
+            memory_trim()
         return nbytes
 
     def __contains__(self, key: str) -> bool:
@@ -231,3 +234,23 @@ class ModelCache:
         from myproject.metrics import model_cache_observed
 
         model_cache_observed(event, count, current)
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): free() returns memory as that allocator does
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
+def memory_trim() -> None:
+    """Give the memory of evicted models back to the system. glibc keeps freed memory for
+    reuse, so without this a worker's RSS grew far past the cap as models came and went
+    (make bench, 50 models through a 64 MB cache: +186 MB of RSS with 58 MB cached; with a
+    trim after each eviction, +60-68 MB). A trim costs about 1.4 ms, on a miss only."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError
+from threadpoolctl import threadpool_limits
 
 from . import estimators, history, registry
 from .datasets import dataset_frame
@@ -142,7 +143,8 @@ def training_execute(
         history.training_finish(run_id, status=history.FAILED, error=error)
         return None
     try:
-        return _execute(run)
+        with threadpool_limits(limits=settings.TRAINING_THREADS):
+            return _execute(run)
     except Exception as exc:
         history.training_finish(run_id, status=history.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise

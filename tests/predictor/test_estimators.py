@@ -63,16 +63,32 @@ def test_numbers_alone_make_a_plain_pipeline_with_an_imputer_only_when_needed(pe
     assert estimators.categorical_columns(plain) == set()
 
 
-def test_boosting_takes_categories_natively_and_many_categories_one_hot():
-    few = {"name": "colour", "type": "category", "categories": ["red", "blue"]}
-    many = {"name": "town", "type": "category", "categories": [f"t{i}" for i in range(400)]}
-    number = {"name": "x", "type": "number"}
+def test_boosting_takes_every_category_natively_the_rarest_of_many_grouped():
+    rng = np.random.default_rng(0)
+    towns = np.array([f"t{i}" for i in range(400)], dtype=object)
+    X = np.empty((3000, 3), dtype=object)
+    X[:, 0] = rng.normal(size=3000)
+    X[:, 1] = rng.choice(np.array(["red", "blue"], dtype=object), size=3000)
+    X[:, 2] = towns[rng.zipf(1.5, size=3000) % 400]
+    y = (X[:, 1] == "red").astype(float) + rng.normal(scale=0.1, size=3000)
+    features = [
+        {"name": "x", "type": "number"},
+        {"name": "colour", "type": "category", "categories": ["blue", "red"]},
+        {"name": "town", "type": "category", "categories": list(towns)},
+    ]
     pipeline = estimators.pipeline_build(
-        [number, few, many], estimator="hist_gradient_boosting", task=REGRESSION, params={}
+        features, estimator="hist_gradient_boosting", task=REGRESSION, params={}
     )
     parts = {name: positions for name, _, positions in pipeline.named_steps["columns"].transformers}
-    assert parts == {"number": [0], "native": [1], "category": [2]}
-    assert pipeline.named_steps["model"].categorical_features == [1]
+    assert parts == {"number": [0], "native": [1, 2]}
+    assert pipeline.named_steps["model"].categorical_features == [1, 2]
+
+    pipeline.fit(X, y)
+    encoded = pipeline.named_steps["columns"].transform(X)
+    assert np.nanmax(encoded[:, 2]) <= estimators.NATIVE_CATEGORIES_MAX
+    unseen = np.array([[0.0, "red", "atlantis"]], dtype=object)
+    assert np.isnan(pipeline.named_steps["columns"].transform(unseen)[0, 2])
+    assert pipeline.predict(unseen)[0] > 0.5
 
 
 @pytest.mark.parametrize(
