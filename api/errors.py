@@ -5,6 +5,7 @@ Domain exceptions from predictor and the services map to HTTP here, so views sta
 
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, schema
@@ -102,6 +103,9 @@ def _domain_to_api(exc):
     if isinstance(exc, Http404):
         # A selector's "no such object" (api/selectors.py), with its message.
         return exceptions.NotFound(*exc.args)
+    if isinstance(exc, PermissionDenied):
+        # A selector's "not yours to change" (api/selectors.py): the pages answer it too.
+        return exceptions.PermissionDenied(*exc.args)
     if isinstance(exc, FeedbackQuotaExceeded):
         quota = QuotaExceeded(exc.errors["label"][0])
         quota.wait = exc.retry_after_s

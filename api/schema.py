@@ -77,7 +77,8 @@ class AutoSchema(SpectacularAutoSchema):
         # What a view refuses beyond its permission classes (an owner-only change, a dataset
         # named in the body that the caller may not see), by method: `error_codes`.
         declared = getattr(view, "error_codes", {}).get(self.method.lower(), ())
-        if any(isinstance(p, IsAdminUser | CanBuildModels) for p in permissions) or "403" in declared:
+        # A tuple: DRF permission classes joined with | make a composite, not a union.
+        if any(isinstance(p, (IsAdminUser, CanBuildModels)) for p in permissions) or "403" in declared:
             codes.append("403")
         if "{" in self.path or "404" in declared:
             codes.append("404")

@@ -176,7 +176,12 @@ def version_register(
     model: MLModel, result, *, artifact_sha256: str, sklearn_version: str, training_run_id: str | None = None
 ) -> ModelVersion:
     """Record a trained version: champion if the model has none yet, else a candidate."""
-    model = MLModel.objects.select_for_update().select_related("dataset_version__dataset").get(pk=model.pk)
+    # of=("self",): PostgreSQL locks no row of the outer-joined dataset tables (it refuses to).
+    model = (
+        MLModel.objects.select_for_update(of=("self",))
+        .select_related("dataset_version__dataset")
+        .get(pk=model.pk)
+    )
     last = model.versions.aggregate(last=Max("number"))["last"] or 0
     first = not model.versions.filter(status=Status.CHAMPION).exists()
     return ModelVersion.objects.create(
