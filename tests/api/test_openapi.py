@@ -138,7 +138,7 @@ def test_every_operation_documents_the_errors_it_can_answer_in_the_one_shape(sch
 @pytest.mark.parametrize(
     ("path", "method", "codes"),
     [
-        ("/api/v1/trainings/", "post", {"400", "401", "403", "413", "415", "503"}),
+        ("/api/v1/trainings/", "post", {"400", "401", "403", "404", "413", "415", "503"}),
         ("/api/v1/models/{name}/versions/{number}/promote/", "post", {"401", "403", "404", "503"}),
         ("/api/v1/models/{name}/rollback/", "post", {"401", "403", "404", "409", "503"}),
         ("/api/v1/predictions/{job_id}/", "get", {"401", "404", "503"}),

@@ -104,9 +104,12 @@ def test_it_rejects_bad_training_params(history, staff_api, model_version, param
 
 
 def test_it_rejects_training_an_unknown_model(history, staff_api):
+    # A 404, as for a model the caller may not see (the two are not told apart).
     response = staff_api.post("/api/v1/trainings/", {"model": "weather"}, format="json")
-    assert response.status_code == 400
-    assert "model" in response.json()["fields"]
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert "No model with this name" in response.json()["message"]
+    assert history.TrainingRun.objects.count() == 0
 
 
 def test_an_upload_with_one_bad_row_stores_nothing(history, staff_api, model_version, valid_input):
