@@ -71,7 +71,7 @@ vendor:
 	$(BIN)/python api/vendor/vendor.py var/vendor-build
 
 # Latency, throughput, CPU and memory next to the limits they are judged against (bench/run.py),
-# appended to bench/RESULTS.md, all figures in bench/results.json; under 10 minutes on 2 cores; not
+# appended to bench/RESULTS.md, all figures in bench/results.json; about 15 minutes on 2 cores; not
 # part of test. BENCH_ARGS="--quick" for a short run, "--profile" for py-spy flamegraphs too.
 # Its processes share one Django key: yours when set, else one made for the run (in their
 # environment, never on a command line).
