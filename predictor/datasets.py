@@ -87,10 +87,6 @@ def _store(stream: BinaryIO, sha256: str, size: int) -> None:
             bucket.upload_from_stream(sha256, stream, metadata={"sha256": sha256, "size": size})
 
 
-def name_taken(name: str) -> bool:
-    return Dataset.objects.filter(name=name).exists()
-
-
 def dataset_upload(
     *,
     name: str,

@@ -12,7 +12,7 @@ from . import history, registry
 from .artifacts import ArtifactError
 from .definitions import UnknownModel
 from .inference import pipeline_get, predict_rows
-from .validation import InvalidInput, rows_validate, rows_warnings
+from .validation import InvalidInput, known_categories, rows_validate, rows_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,21 @@ def _version_chosen(model_name: str, number: int | None, user):
     if not registry.can_see(user, version.model):
         raise UnknownModel(model_name)
     return version
+
+
+# Each version's known categories, built once per process rather than on every submit (a
+# feature may have thousands). A version's schema never changes; its artifact names it.
+_known_by_version: dict[str, dict[str, frozenset]] = {}
+KNOWN_CACHED_MAX = 256
+
+
+def _known(version) -> dict[str, frozenset]:
+    known = _known_by_version.get(version.artifact_sha256)
+    if known is None:
+        if len(_known_by_version) >= KNOWN_CACHED_MAX:
+            _known_by_version.clear()
+        known = _known_by_version[version.artifact_sha256] = known_categories(version.feature_schema)
+    return known
 
 
 def prediction_prepare(
@@ -74,7 +89,7 @@ def prediction_prepare(
     else:
         rows, where = [input], lambda index: "input"
     clean = rows_validate(chosen.feature_schema, rows, where=where, max_errors=MAX_REPORTED_ERRORS)
-    warnings = rows_warnings(chosen.feature_schema, clean)
+    warnings = rows_warnings(chosen.feature_schema, clean, known=_known(chosen))
     if warnings:
         fields["warnings"] = warnings
     return {**fields, "inputs": clean} if inputs is not None else {**fields, "input": clean[0]}

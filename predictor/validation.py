@@ -68,13 +68,23 @@ def _typed(feature: dict, value):
     return float(value)
 
 
-def rows_warnings(schema: list[dict], rows: list[dict]) -> list[list[dict]] | None:
+def known_categories(schema: list[dict]) -> dict[str, frozenset]:
+    """Each category feature's values seen in training (what rows_warnings checks against)."""
+    return {
+        f["name"]: frozenset(f["categories"])
+        for f in schema
+        if f.get("type") == "category" and "categories" in f
+    }
+
+
+def rows_warnings(
+    schema: list[dict], rows: list[dict], *, known: dict[str, frozenset] | None = None
+) -> list[list[dict]] | None:
     """Per row, the category values its model never saw in training ({"feature", "value",
     "message"}): such a row is still predicted (the value counts as none of the known ones).
-    None when no row has any."""
-    known = {
-        f["name"]: set(f["categories"]) for f in schema if f.get("type") == "category" and "categories" in f
-    }
+    None when no row has any. `known`: known_categories(schema), when the caller keeps it."""
+    if known is None:
+        known = known_categories(schema)
     if not known:
         return None
     found = [
