@@ -279,8 +279,10 @@ PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 # just by artifact size; least recently used out first). Per process: the predict worker's two
 # pool processes (Procfile) hold up to 2 x 512 MB of models besides ~200 MB each of Python,
 # Django and scikit-learn, which a 2-core container of 2 GB holds. The shipped models are
-# under 1 MB together; users' forests can be hundreds. A model larger than this is still
-# served, but kept only until the next load (0: keep only the model last loaded).
+# under 1 MB together; a user's forest of 100 trees at most about 33 MB with its default
+# leaves (predictor/estimators.py), hundreds with unbounded trees. A process peaks at about
+# this plus the model it is loading. A model larger than this is still served, but kept
+# only until the next load (0: keep only the model last loaded).
 MODEL_CACHE_MB = env_int("MODEL_CACHE_MB", 512, minimum=0)
 
 # Users' own tables (predictor/datasets.py, predictor/tabular/). They bound a training

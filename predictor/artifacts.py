@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import joblib
 import sklearn
@@ -78,16 +79,41 @@ def _stored(bucket: GridFSBucket, sha256: str) -> bool:
     return next(bucket.find({"filename": sha256}, limit=1), None) is not None
 
 
-def _cache_read(sha256: str) -> bytes | None:
-    """This host's copy, or None when there is none or it does not hash to `sha256`."""
+def _cache_open(sha256: str) -> BinaryIO | None:
+    """This host's copy, open at its start once its bytes, read through this same handle,
+    hash to `sha256`; None when there is none or it does not match.
+
+    The object is then unpickled from the handle, not from a copy of the bytes in memory:
+    the bytes would otherwise sit beside the model being built from them, a model's size
+    again at the peak of every load. The handle reads the file that was hashed (a copy
+    replaced since, always by rename, leaves it reading the old one); changing the file in
+    place would take the worker's own file permissions (mkstemp: owner-only), with which
+    its code could be changed as well.
+    """
     try:
-        data = _path(sha256).read_bytes()
+        handle = open(_path(sha256), "rb")
     except FileNotFoundError:
         return None
-    if _sha256(data) != sha256:
-        logger.warning("cached artifact %s does not match its SHA-256; ignoring it", sha256[:12])
-        return None
-    return data
+    try:
+        actual = hashlib.file_digest(handle, "sha256").hexdigest()
+        if actual == sha256:
+            handle.seek(0)
+            return handle
+    except BaseException:
+        handle.close()
+        raise
+    handle.close()
+    logger.warning("cached artifact %s does not match its SHA-256; ignoring it", sha256[:12])
+    return None
+
+
+def artifact_nbytes_here(sha256: str) -> int:
+    """The length of this host's copy of the artifact, unverified (0 when there is none):
+    a hint of a model's size before it is loaded (predictor/model_cache.py, reserve)."""
+    try:
+        return _path(sha256).stat().st_size
+    except OSError:
+        return 0
 
 
 def _cache_write(sha256: str, data: bytes) -> None:
@@ -130,8 +156,11 @@ def artifact_save(obj) -> str:
         # Two hosts saving the same bytes at once may both upload: harmless, the copies are equal.
         if not _stored(bucket, sha256):
             bucket.upload_from_stream(sha256, data, metadata={"sha256": sha256, "size": len(data)})
-    if _cache_read(sha256) is None:
+    here = _cache_open(sha256)
+    if here is None:
         _cache_write(sha256, data)
+    else:
+        here.close()
     return sha256
 
 
@@ -142,30 +171,23 @@ def artifact_check_stored(sha256: str) -> None:
 
 def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
     """The artifact's object, once the three checks of this module's docstring pass."""
+    return artifact_load_sized(sha256, sklearn_version=sklearn_version, signature=signature)[0]
+
+
+def artifact_load_sized(sha256: str, *, sklearn_version: str, signature: str | None) -> tuple[object, int]:
+    """artifact_load's object (the same checks) and the artifact's length in bytes."""
     artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     if sklearn_version != sklearn.__version__:
         raise ArtifactError(
             f"artifact {sha256[:12]} was built with scikit-learn {sklearn_version}, "
             f"this worker runs {sklearn.__version__}; refusing to load it"
         )
-    data = _cache_read(sha256)
-    if data is None:
-        # Not on this host yet, or the copy here was damaged: GridFS has the true bytes.
+    handle = _cache_open(sha256)
+    if handle is None:
+        # Not on this host yet, or the copy here was damaged: GridFS has the true bytes. This
+        # first load is from them (no second read); the next ones, from the copy written here.
         data = _fetch(sha256)
         _cache_write(sha256, data)
-    return joblib.load(io.BytesIO(data))
-
-
-def artifact_load_sized(sha256: str, *, sklearn_version: str, signature: str | None) -> tuple[object, int]:
-    """artifact_load's object (the same checks) and the artifact's length in bytes.
-
-    The length is this host's copy's, which artifact_load has just verified or written (an
-    artifact is content-addressed: every copy of it has that length); 0 if the copy is gone
-    already, a size the model cache then does without.
-    """
-    obj = artifact_load(sha256, sklearn_version=sklearn_version, signature=signature)
-    try:
-        nbytes = _path(sha256).stat().st_size
-    except OSError:
-        nbytes = 0
-    return obj, nbytes
+        return joblib.load(io.BytesIO(data)), len(data)
+    with handle:
+        return joblib.load(handle), os.fstat(handle.fileno()).st_size

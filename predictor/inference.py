@@ -4,7 +4,7 @@ import numpy as np
 import sklearn
 from django.conf import settings
 
-from .artifacts import artifact_load_sized, artifact_verify
+from .artifacts import artifact_load_sized, artifact_nbytes_here, artifact_verify
 from .frames import rows_matrix
 from .model_cache import MB, ModelCache
 
@@ -23,6 +23,7 @@ def pipeline_get(sha256: str, *, sklearn_version: str, signature: str | None):
     artifact_verify(sha256, sklearn_version=sklearn_version, signature=signature)
     pipeline = model_cache.get(sha256)
     if pipeline is None:
+        model_cache.reserve(sha256, artifact_nbytes=artifact_nbytes_here(sha256))
         pipeline, nbytes = artifact_load_sized(sha256, sklearn_version=sklearn_version, signature=signature)
         model_cache.put(sha256, pipeline, artifact_nbytes=nbytes)
     return pipeline

@@ -122,3 +122,24 @@ def test_a_linear_classifier_is_no_regressor():
     with pytest.raises(estimators.InvalidParams) as refused:
         estimators.estimator_check("logistic_regression", REGRESSION)
     assert "ridge" in refused.value.errors["estimator"][0]
+
+
+def test_a_default_forest_is_bounded_in_size_however_many_rows_it_learns_from():
+    # Pure noise: fully grown trees would keep about one leaf per few rows.
+    rng = np.random.default_rng(0)
+    rows = 12_000
+    X = rng.normal(size=(rows, 4))
+    y = rng.normal(size=rows)
+    features = [{"name": f"x{i}", "type": estimators.NUMBER} for i in range(4)]
+    bounded = estimators.pipeline_build(
+        features, estimator="random_forest", task=REGRESSION, params={"n_estimators": 3}
+    ).fit(X, y)
+    grown = estimators.pipeline_build(
+        features,
+        estimator="random_forest",
+        task=REGRESSION,
+        params={"n_estimators": 3, "max_leaf_nodes": None},
+    ).fit(X, y)
+    leaves = [tree.get_n_leaves() for tree in bounded[-1].estimators_]
+    assert leaves == [estimators.FOREST_MAX_LEAF_NODES] * 3
+    assert min(tree.get_n_leaves() for tree in grown[-1].estimators_) > 2 * estimators.FOREST_MAX_LEAF_NODES

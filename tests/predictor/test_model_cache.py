@@ -50,6 +50,24 @@ def test_the_bytes_kept_never_exceed_the_bound():
     assert cache.stats()["evictions"] > 0
 
 
+def test_room_is_made_before_a_load_by_the_models_last_measure_or_else_its_artifact():
+    cache = ModelCache(4 * MB)
+    put(cache, "big", 3)
+    put(cache, "x", 1)
+    put(cache, "y", 1)  # big, the least recently used, goes
+    assert cache.keys() == ["x", "y"]
+
+    cache.reserve("big")  # measured at 3 MB when it was loaded: x goes to make room
+    assert cache.keys() == ["y"]
+    assert cache.stats()["bytes"] == 1 * MB
+
+    cache.reserve("never-loaded", artifact_nbytes=2 * MB)  # 1 + 2 fits: nothing goes
+    assert cache.keys() == ["y"]
+    cache.reserve("never-loaded-either", artifact_nbytes=4 * MB)
+    assert cache.keys() == []
+    assert cache.stats()["evictions"] == 3
+
+
 def test_a_model_larger_than_the_cap_is_served_but_kept_only_until_the_next_load(caplog):
     cache = ModelCache(4 * MB)
     put(cache, "small1", 1)
