@@ -3,6 +3,7 @@ carries, and the request-size limit."""
 
 import functools
 import logging
+import re
 import time
 
 from django.conf import settings
@@ -127,9 +128,17 @@ LARGE_UPLOAD_PATHS = ("/api/v1/datasets/", "/datasets/")
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+# A model file imported (multipart, api/views/model_import.py), as a new version or a new
+# model's first: up to MODEL_IMPORT_MAX_BYTES, streamed to a temporary file the same way.
+MODEL_IMPORT_PATH = re.compile(r"^/api/v1/models/([-a-zA-Z0-9_]+/versions/)?$")
+
+
 def _limit(request) -> int:
     if request.method == "POST" and request.path in LARGE_UPLOAD_PATHS:
         return max(settings.REQUEST_MAX_BYTES, settings.DATASET_MAX_BYTES + MULTIPART_OVERHEAD)
+    multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
+    if request.method == "POST" and multipart and MODEL_IMPORT_PATH.match(request.path):
+        return max(settings.REQUEST_MAX_BYTES, settings.MODEL_IMPORT_MAX_BYTES + MULTIPART_OVERHEAD)
     return settings.REQUEST_MAX_BYTES
 
 

@@ -2,6 +2,7 @@ import re
 from itertools import accumulate
 
 import orjson
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
@@ -77,3 +78,16 @@ class CSVTextParser(parsers.BaseParser):
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ParseError(f"CSV must be UTF-8: {exc}") from None
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser, answering a form of too many fields or files with a 400 in
+    the API's error shape: Django raises TooManyFieldsSent / TooManyFilesSent (over
+    DATA_UPLOAD_MAX_NUMBER_FIELDS / _FILES), which DRF's parser lets through to Django's own
+    HTML 400 (schemathesis found it: a model's `features` sent as 5,000 form fields)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except (TooManyFieldsSent, TooManyFilesSent) as exc:
+            raise ParseError(f"Multipart form parse error - {exc}") from exc

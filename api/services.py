@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +16,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from myproject import logs, metrics
-from predictor import datasets, definitions, history, registry, samples, webhooks
+from predictor import datasets, definitions, history, imports, registry, samples, webhooks
+from predictor.artifacts import artifact_store_bytes
 from predictor.models import Dataset, MLModel, ModelVersion
 from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
@@ -242,6 +244,55 @@ def training_submit(*, user, model_name: str, params: dict, trigger: str = "api"
         history.training_delete(run.id)
         raise QueueUnavailable(str(exc)) from exc
     return run
+
+
+def _import_bytes(file) -> bytes:
+    """An uploaded model file's bytes once checked (predictor/imports.py `import_check`: a
+    pickle, an untrusted type, another scikit-learn version are a 400 naming them)."""
+    data = file.read(settings.MODEL_IMPORT_MAX_BYTES + 1)
+    imports.import_check(data)
+    return data
+
+
+def _import_submit(*, user, model: MLModel, data: bytes) -> history.TrainingRun:
+    """Store checked bytes and queue the run that loads, scores and judges them; if the queue
+    cannot take the run it is removed again (the stored bytes, unsigned, are never loaded)."""
+    sha256 = artifact_store_bytes(data)
+    run = history.training_create(
+        model=model.name, params={}, trigger="import", requested_by=user.pk, artifact_sha256=sha256
+    )
+    try:
+        training_enqueue(run.id)
+    except OperationalError as exc:
+        history.training_delete(run.id)
+        raise QueueUnavailable(str(exc)) from exc
+    return run
+
+
+def version_import(*, user, model: MLModel, file) -> history.TrainingRun:
+    """A model file as the next version of `model`: checked here, then loaded, scored on the
+    model's held-out rows and judged by the gate on the training queue."""
+    return _import_submit(user=user, model=model, data=_import_bytes(file))
+
+
+def model_import_create(*, user, dataset: Dataset, dataset_version: int | None, artifact, **request) -> tuple:
+    """A new model whose first version is an imported file: the file is checked first, then
+    the model is defined on the dataset (its definition is what nightly retrains fit), then
+    the import is queued. If the queue cannot take it, neither the definition nor the run is
+    kept. Returns (model, notes, run)."""
+    data = _import_bytes(artifact)
+    version = datasets.version_of(dataset, dataset_version)
+    if version is None:
+        raise definitions.DefinitionRefused(
+            {"dataset_version": [f"{dataset.name} has no version {dataset_version}."]}
+        )
+    model, notes = definitions.model_define(owner=user, dataset_version=version, **request)
+    try:
+        run = _import_submit(user=user, model=model, data=data)
+    except (QueueUnavailable, history.HistoryUnavailable):
+        model.delete()
+        raise
+    return model, notes, run
 
 
 def dataset_create(*, user, name: str, file, visibility: str, description: str = ""):

@@ -14,13 +14,14 @@ from .views.accounts import (
 )
 from .views.datasets import DatasetDetailApi, DatasetDownloadApi, DatasetListCreateApi
 from .views.feedback import PredictionFeedbackApi
+from .views.model_export import ModelVersionArtifactApi, ModelVersionCardApi
+from .views.model_import import ModelVersionsApi
 from .views.models import (
     EstimatorListApi,
     ModelDetailApi,
     ModelListApi,
     ModelRollbackApi,
     ModelSamplesApi,
-    ModelVersionListApi,
     ModelVersionPromoteApi,
 )
 from .views.predictions import PredictionCancelApi, PredictionDetailApi, PredictionListCreateApi
@@ -50,7 +51,17 @@ urlpatterns = [
     path("estimators/", EstimatorListApi.as_view(), name="estimator-list"),
     path("models/", ModelListApi.as_view(), name="model-list"),
     path("models/<slug:name>/", ModelDetailApi.as_view(), name="model-detail"),
-    path("models/<slug:name>/versions/", ModelVersionListApi.as_view(), name="model-versions"),
+    path("models/<slug:name>/versions/", ModelVersionsApi.as_view(), name="model-versions"),
+    path(
+        "models/<slug:name>/versions/<int:number>/artifact/",
+        ModelVersionArtifactApi.as_view(),
+        name="model-version-artifact",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:number>/card/",
+        ModelVersionCardApi.as_view(),
+        name="model-version-card",
+    ),
     path(
         "models/<slug:name>/versions/<int:number>/promote/",
         ModelVersionPromoteApi.as_view(),

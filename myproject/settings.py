@@ -242,6 +242,10 @@ ARTIFACT_DIR = Path(env_str("ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
 # unpickled. Unset, it is derived from DJANGO_SECRET_KEY; changing either makes the
 # registered artifacts unloadable until `manage.py artifacts_resign` signs them again.
 ARTIFACT_SIGNING_KEY = env_str("ARTIFACT_SIGNING_KEY", "")
+# Artifacts stored before they were skops files are joblib pickles, loaded under their
+# signature alone (predictor/artifacts.py). Once `python manage.py artifacts_convert` has
+# rewritten them, turn this off: a leaked signing key then no longer means running code.
+ARTIFACTS_ALLOW_PICKLE = env_bool("ARTIFACTS_ALLOW_PICKLE", True)
 # One job holds at most this many rows: 1,000 rows of 30 features keep the job document
 # near 1 MB (MongoDB's limit is 16 MB) and one vectorised predict well under a second.
 PREDICTION_MAX_BATCH_ROWS = env_int("PREDICTION_MAX_BATCH_ROWS", 1000, minimum=1)
@@ -284,6 +288,13 @@ PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 # this plus the model it is loading. A model larger than this is still served, but kept
 # only until the next load (0: keep only the model last loaded).
 MODEL_CACHE_MB = env_int("MODEL_CACHE_MB", 512, minimum=0)
+
+# Model files from outside (predictor/model_files.py): skops files only, never a pickle over
+# HTTP. Their size limit, and the types trusted beyond the platform's own list (scikit-learn,
+# numpy and scipy classes; a few named functions): exact dotted names, e.g.
+# "mypackage.transformers.Clipper". The list is the operator's: never read from an upload.
+MODEL_IMPORT_MAX_BYTES = env_int("MODEL_IMPORT_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+MODEL_IMPORT_TRUSTED_TYPES = env_list("MODEL_IMPORT_TRUSTED_TYPES", "")
 
 # Users' own tables (predictor/datasets.py, predictor/tabular/). They bound a training
 # run's memory too: a run holds at most one such table, typed.

@@ -7,8 +7,13 @@ settings.ARTIFACT_DIR is this host's cache of it.
 An artifact is only ever loaded when (1) the registry's signature of its SHA-256 checks
 out against settings.ARTIFACT_SIGNING_KEY (a key kept in neither MongoDB nor the SQL
 database), (2) its bytes hash to that SHA-256, and (3) it was written by the scikit-learn
-version this process runs. Loading unpickles, so a file or a job that anyone with write
-access to MongoDB could forge must never reach joblib.load on its own word.
+version this process runs.
+
+Artifacts are skops files (predictor/model_files.py): loading one builds only the types the
+platform trusts, so even a forged signature (a leaked key) does not run code. Artifacts
+stored before were joblib pickles: they still load, under their signature alone, while
+settings.ARTIFACTS_ALLOW_PICKLE is on; `python manage.py artifacts_convert` rewrites them
+as skops, after which it can be turned off.
 """
 
 import contextlib
@@ -30,6 +35,7 @@ from gridfs.errors import CorruptGridFile, NoFile
 from mongoengine.connection import get_db
 from pymongo.errors import ConnectionFailure
 
+from . import model_files
 from .history import HistoryUnavailable
 
 logger = logging.getLogger(__name__)
@@ -63,7 +69,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _path(sha256: str) -> Path:
-    return Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
+    # No format in the name: an artifact's format is in its first bytes (model_files.file_kind).
+    return Path(settings.ARTIFACT_DIR) / f"{sha256}.artifact"
 
 
 @contextlib.contextmanager
@@ -147,10 +154,15 @@ def _fetch(sha256: str) -> bytes:
 
 
 def artifact_save(obj) -> str:
-    """Store `obj` in GridFS (once per content) and in this host's cache; return its SHA-256."""
-    buffer = io.BytesIO()
-    joblib.dump(obj, buffer)
-    data = buffer.getvalue()
+    """Store `obj` as a skops file in GridFS (once per content) and in this host's cache;
+    return its SHA-256."""
+    return artifact_store_bytes(model_files.dumps(obj))
+
+
+def artifact_store_bytes(data: bytes) -> str:
+    """Store a file's bytes as they are (an imported model's, already checked; a converted
+    artifact's); return their SHA-256. Stored is not trusted: nothing loads without the
+    registry's signature."""
     sha256 = _sha256(data)
     with _gridfs() as bucket:
         # Two hosts saving the same bytes at once may both upload: harmless, the copies are equal.
@@ -169,6 +181,22 @@ def artifact_check_stored(sha256: str) -> None:
     _fetch(sha256)
 
 
+def artifact_bytes(sha256: str) -> bytes:
+    """The artifact's verified bytes: this host's copy, else GridFS's (then copied here)."""
+    handle = _cache_open(sha256)
+    if handle is None:
+        data = _fetch(sha256)
+        _cache_write(sha256, data)
+        return data
+    with handle:
+        return handle.read()
+
+
+def artifact_is_pickle(sha256: str) -> bool:
+    """Whether the stored artifact is a joblib pickle (stored before artifacts were skops)."""
+    return model_files.file_kind(artifact_bytes(sha256)[:8]) == model_files.PICKLE
+
+
 def artifact_load(sha256: str, *, sklearn_version: str, signature: str | None):
     """The artifact's object, once the three checks of this module's docstring pass."""
     return artifact_load_sized(sha256, sklearn_version=sklearn_version, signature=signature)[0]
@@ -184,10 +212,31 @@ def artifact_load_sized(sha256: str, *, sklearn_version: str, signature: str | N
         )
     handle = _cache_open(sha256)
     if handle is None:
-        # Not on this host yet, or the copy here was damaged: GridFS has the true bytes. This
-        # first load is from them (no second read); the next ones, from the copy written here.
+        # Not on this host yet, or the copy here was damaged: GridFS has the true bytes.
         data = _fetch(sha256)
         _cache_write(sha256, data)
-        return joblib.load(io.BytesIO(data)), len(data)
+        return _object(sha256, io.BytesIO(data)), len(data)
     with handle:
-        return joblib.load(handle), os.fstat(handle.fileno()).st_size
+        return _object(sha256, handle), os.fstat(handle.fileno()).st_size
+
+
+def _object(sha256: str, source: BinaryIO):
+    """The object in a verified artifact: a skops file through the platform's trusted types,
+    a legacy pickle only while settings.ARTIFACTS_ALLOW_PICKLE is on."""
+    kind = model_files.file_kind(source.read(8))
+    source.seek(0)
+    if kind == model_files.SKOPS:
+        try:
+            return model_files.load(
+                source.read(), sklearn_version=sklearn.__version__, extra=settings.MODEL_IMPORT_TRUSTED_TYPES
+            )
+        except model_files.ModelFileRefused as exc:
+            raise ArtifactError(f"artifact {sha256[:12]} refused: {exc.message}") from exc
+    if kind == model_files.PICKLE and settings.ARTIFACTS_ALLOW_PICKLE:
+        return joblib.load(source)
+    raise ArtifactError(
+        f"artifact {sha256[:12]} is a pickle and ARTIFACTS_ALLOW_PICKLE is off; refusing to load it "
+        "(python manage.py artifacts_convert rewrites pickles as skops)"
+        if kind == model_files.PICKLE
+        else f"artifact {sha256[:12]} is neither a skops file nor a pickle; refusing to load it"
+    )

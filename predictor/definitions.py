@@ -199,6 +199,64 @@ def _features_of(columns: dict[str, dict], target: str, asked: list[str] | None,
     return features, notes, errors
 
 
+def definition_check(
+    columns: list[dict],
+    rows: int,
+    *,
+    name: str,
+    target: str,
+    features: list[str] | None = None,
+    task: str = AUTO,
+    estimator: str = AUTO,
+    params: dict | None = None,
+    metric: str | None = None,
+) -> tuple[Definition, list[str]]:
+    """The definition a request makes of a dataset's profile (its columns and rows), with
+    notes (what `auto` chose, what was dropped); DefinitionRefused lists every fault. No
+    database: predictor/train_model.py uses it offline."""
+    by_name = {column["name"]: column for column in columns}
+    errors = _column_errors(by_name, target, features)
+    if errors:
+        raise DefinitionRefused(errors)
+    chosen_task = task_infer(by_name[target], task)
+    errors = _target_errors(by_name[target], chosen_task, rows, test_size=0.25)
+    typed, notes, feature_errors = _features_of(by_name, target, features, rows)
+    errors.update(feature_errors)
+    metric = metric or METRICS[chosen_task][0]
+    if metric not in METRICS[chosen_task]:
+        errors["metric"] = [f"Not a metric of a {chosen_task} model; one of {list(METRICS[chosen_task])}."]
+    params = params or {}
+    if estimator == AUTO:
+        if params:
+            errors["params"] = ["`params` need a chosen `estimator`; `auto` tries each with its defaults."]
+    else:
+        try:
+            params = estimators.params_validate(estimator, chosen_task, params)
+        except estimators.InvalidParams as exc:
+            errors.update(exc.errors)
+    rows_left = rows - by_name[target]["missing"]
+    if rows_left < 10:
+        errors.setdefault("target", []).append(
+            f"{rows_left} rows have a target; at least 10 are needed to train and hold some out."
+        )
+    if errors:
+        raise DefinitionRefused(errors)
+    if task == AUTO:
+        notes.insert(0, f"task: {chosen_task} (auto, from the target column {target!r}).")
+    if by_name[target]["missing"]:
+        notes.append(f"{by_name[target]['missing']} rows without a target are left out of training.")
+    definition = Definition(
+        name=name,
+        task=chosen_task,
+        target=target,
+        features=[{"name": f["name"], "type": f["type"]} for f in typed],
+        estimator=estimator,
+        params=params,
+        primary_metric=metric,
+    )
+    return definition, notes
+
+
 def model_define(
     *,
     name: str,
@@ -215,57 +273,39 @@ def model_define(
 ) -> tuple[MLModel, list[str]]:
     """Check the request against the dataset's profile and record the definition; returns
     it with notes (what `auto` chose, what was dropped). DefinitionRefused lists every fault."""
-    columns = {column["name"]: column for column in dataset_version.columns}
-    errors = _column_errors(columns, target, features)
-    if MLModel.objects.filter(name=name).exists():
-        errors["name"] = ["A model with this name exists; model names are unique."]
-    if errors:
-        raise DefinitionRefused(errors)
-    rows = dataset_version.rows
-    chosen_task = task_infer(columns[target], task)
-    errors = _target_errors(columns[target], chosen_task, rows, test_size=0.25)
-    typed, notes, feature_errors = _features_of(columns, target, features, rows)
-    errors.update(feature_errors)
-    metric = metric or METRICS[chosen_task][0]
-    if metric not in METRICS[chosen_task]:
-        errors["metric"] = [f"Not a metric of a {chosen_task} model; one of {list(METRICS[chosen_task])}."]
-    params = params or {}
-    if estimator == AUTO:
-        if params:
-            errors["params"] = ["`params` need a chosen `estimator`; `auto` tries each with its defaults."]
-    else:
-        try:
-            params = estimators.params_validate(estimator, chosen_task, params)
-        except estimators.InvalidParams as exc:
-            errors.update(exc.errors)
-    rows_left = rows - columns[target]["missing"]
-    if rows_left < 10:
-        errors.setdefault("target", []).append(
-            f"{rows_left} rows have a target; at least 10 are needed to train and hold some out."
+    taken = {"name": ["A model with this name exists; model names are unique."]}
+    name_taken = MLModel.objects.filter(name=name).exists()
+    try:
+        definition, notes = definition_check(
+            dataset_version.columns,
+            dataset_version.rows,
+            name=name,
+            target=target,
+            features=features,
+            task=task,
+            estimator=estimator,
+            params=params,
+            metric=metric,
         )
-    if errors:
-        raise DefinitionRefused(errors)
-    if task == AUTO:
-        notes.insert(0, f"task: {chosen_task} (auto, from the target column {target!r}).")
-    if columns[target]["missing"]:
-        notes.append(f"{columns[target]['missing']} rows without a target are left out of training.")
+    except DefinitionRefused as exc:
+        raise DefinitionRefused({**exc.errors, **taken} if name_taken else exc.errors) from None
+    if name_taken:
+        raise DefinitionRefused(taken)
     try:
         with transaction.atomic():
             model = MLModel.objects.create(
                 name=name,
-                task=chosen_task,
+                task=definition.task,
                 description=description,
-                primary_metric=metric,
+                primary_metric=definition.primary_metric,
                 owner=owner,
                 visibility=visibility,
                 dataset_version=dataset_version,
                 target=target,
-                features=[{"name": f["name"], "type": f["type"]} for f in typed],
+                features=definition.features,
                 estimator=estimator,
-                params=params,
+                params=definition.params,
             )
     except IntegrityError:
-        raise DefinitionRefused(
-            {"name": ["A model with this name exists; model names are unique."]}
-        ) from None
+        raise DefinitionRefused(taken) from None
     return model, notes

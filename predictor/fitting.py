@@ -44,6 +44,8 @@ class TrainingResult:
     leaderboard: list[dict] = field(default_factory=list)
     # Dataset rows left out for want of a target.
     rows_dropped: int = 0
+    # "trained" here, or "imported" (predictor/imports.py): ModelVersion.Source.
+    source: str = "trained"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def split(definition: Definition, table: pd.DataFrame):
 def evaluate(definition: Definition, pipeline, held_out: HeldOut, *, predicted=None) -> dict:
     """The definition's metrics on the held-out rows, rounded to six places. `predicted`:
     the pipeline's predictions of held_out.X, when the caller already has them."""
-    X = model_input(pipeline, held_out.X)
+    X = model_input(pipeline, held_out.X, definition.features)
     if predicted is None:
         predicted = pipeline.predict(X)
     scores = _scores(definition, pipeline, X, held_out.y, predicted)
@@ -188,6 +190,8 @@ def feature_schema(features: list[dict], X: pd.DataFrame) -> list[dict]:
             entry["max"] = float(present.max()) if len(present) else None
         elif feature["type"] == CATEGORY:
             entry["categories"] = sorted(str(value) for value in column.dropna().unique())
+        if feature.get("spellings"):  # an imported model's boolean (predictor/imports.py)
+            entry["spellings"] = feature["spellings"]
         schema.append(entry)
     return schema
 
@@ -300,15 +304,18 @@ def train(
     )
 
 
-def store_and_register(model, result: TrainingResult, *, training_run_id: str | None = None):
-    """Store the fitted pipeline's artifact and record the version (registry.version_register:
-    the first version of a model becomes champion)."""
+def store_and_register(
+    model, result: TrainingResult, *, training_run_id: str | None = None, artifact_sha256: str | None = None
+):
+    """Store the fitted pipeline's artifact (or take `artifact_sha256`, an imported file's,
+    stored already) and record the version (registry.version_register: the first version of a
+    model becomes champion)."""
     # Here, not at the top: `python -m predictor.train_model` imports this module before
     # django.setup(), and the registry's models need Django set up.
     from .artifacts import artifact_save
     from .registry import version_register
 
-    sha256 = artifact_save(result.pipeline)
+    sha256 = artifact_sha256 or artifact_save(result.pipeline)
     return version_register(
         model,
         result,

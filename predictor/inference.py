@@ -29,10 +29,13 @@ def pipeline_get(sha256: str, *, sklearn_version: str, signature: str | None):
     return pipeline
 
 
-def predict_rows(pipeline, rows: list[dict[str, float]], feature_names: list[str]) -> list[dict]:
+def predict_rows(
+    pipeline, rows: list[dict[str, float]], feature_names: list[str], spellings: dict | None = None
+) -> list[dict]:
     """One output per row, in order. Per-row Python is only what the output's shape needs
-    (one dict a row); conversions and rounding are numpy's, whole-array."""
-    X = rows_matrix(pipeline, rows, feature_names)
+    (one dict a row); conversions and rounding are numpy's, whole-array. `spellings`: an
+    imported model's boolean features as its dataset spells them (predictor/frames.py)."""
+    X = rows_matrix(pipeline, rows, feature_names, spellings)
     # The rows were checked on the web (predictor/validation.py): no infinity, NaN only where
     # a value may be missing. Skipping scikit-learn's own finiteness scan saves a good part of
     # a one-row prediction's time.

@@ -109,6 +109,10 @@ class ModelVersion(models.Model):
         REJECTED = "rejected"
         ARCHIVED = "archived"
 
+    class Source(models.TextChoices):
+        TRAINED = "trained"  # fitted here (predictor/fitting.py): takes a matrix of its features
+        IMPORTED = "imported"  # a file from outside (predictor/imports.py): takes named columns
+
     model = models.ForeignKey(MLModel, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices)
@@ -146,6 +150,7 @@ class ModelVersion(models.Model):
     lineage = models.JSONField(default=dict, blank=True)
     # With estimator "auto": each candidate's cross-validated score, fit and predict times.
     leaderboard = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.TRAINED)
     created_at = models.DateTimeField(auto_now_add=True)
     # When it last became champion; a rollback returns to the most recent earlier one.
     promoted_at = models.DateTimeField(null=True, blank=True)

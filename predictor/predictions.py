@@ -92,6 +92,9 @@ def prediction_prepare(
     warnings = rows_warnings(chosen.feature_schema, clean, known=_known(chosen))
     if warnings:
         fields["warnings"] = warnings
+    spellings = {f["name"]: f["spellings"] for f in chosen.feature_schema if f.get("spellings")}
+    if spellings:
+        fields["spellings"] = spellings
     return {**fields, "inputs": clean} if inputs is not None else {**fields, "input": clean[0]}
 
 
@@ -218,7 +221,8 @@ def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, d
     # one-row job's `input` is a BSON document, which keeps its keys' order (pymongo decodes
     # it into a dict in that order), and a batch's `inputs` is JSON text (history.batch_encode)
     # that orjson decodes in order too. Every row is then taken in that first row's order.
-    outputs = predict_rows(pipeline, rows, list(rows[0]))
+    # Jobs batched together share their version, and so its spellings.
+    outputs = predict_rows(pipeline, rows, list(rows[0]), first.spellings)
     results, start = [], 0
     for job in jobs:
         mine = outputs[start : start + len(job.rows)]

@@ -168,6 +168,7 @@ def lineage(model: MLModel, result) -> dict:
         "target": model.target,
         "estimator": result.estimator,
         "params": result.params,
+        "source": result.source,
     }
 
 
@@ -206,6 +207,7 @@ def version_register(
         estimator=result.estimator,
         leaderboard=result.leaderboard,
         lineage=lineage(model, result),
+        source=result.source,
     )
 
 

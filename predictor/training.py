@@ -5,6 +5,7 @@ training worker runs one with training_execute.
 """
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from threadpoolctl import threadpool_limits
 
-from . import estimators, history, registry
+from . import estimators, history, imports, registry
 from .datasets import dataset_frame
 from .definitions import Definition, UnknownModel, definition_of
 from .errors import FieldErrors
@@ -98,8 +99,16 @@ def _labelled_samples(definition: Definition) -> tuple[pd.DataFrame, np.ndarray]
     return frame, np.array([sample.label for sample in rows], dtype=object)
 
 
-def _table(model: MLModel, definition: Definition) -> pd.DataFrame:
-    return dataset_frame(model.dataset_version, [*definition.feature_names, definition.target])
+def _table(model: MLModel, definition: Definition, *also: list[str]) -> pd.DataFrame:
+    """The dataset's columns the run needs: the definition's features, `also` (an imported
+    model's), the champion's (it is scored again on the same rows), and the target."""
+    champion = registry.champion_get(model.name)
+    names = [*definition.feature_names, *[n for names in also for n in names]]
+    names += champion.feature_names if champion is not None else []
+    columns = {column["name"] for column in model.dataset_version.columns}
+    return dataset_frame(
+        model.dataset_version, [*dict.fromkeys(n for n in names if n in columns), definition.target]
+    )
 
 
 def model_fit(model_name: str, params: dict | None = None, *, on_stage=lambda stage: None) -> TrainingResult:
@@ -158,19 +167,31 @@ def _execute(run: history.TrainingRun) -> str:
     def on_stage(stage: str) -> None:
         history.training_stage(run_id, stage)
 
-    on_stage("loading data")
-    table = _table(model, definition)
-    result = train(
-        definition,
-        table,
-        run.params,
-        samples=_labelled_samples(definition),
-        on_stage=on_stage,
-        cv_max_rows=settings.AUTO_CV_MAX_ROWS,
-    )
+    if run.artifact_sha256:
+        on_stage("loading the model")
+        pipeline = imports.imported_load(run.artifact_sha256)
+        features = imports.imported_features(pipeline, model.dataset_version.columns)
+        on_stage("loading data")
+        table = _table(model, definition, [feature["name"] for feature in features])
+        result = imports.imported_result(
+            replace(definition, features=features), table, pipeline, on_stage=on_stage
+        )
+    else:
+        on_stage("loading data")
+        table = _table(model, definition)
+        result = train(
+            definition,
+            table,
+            run.params,
+            samples=_labelled_samples(definition),
+            on_stage=on_stage,
+            cv_max_rows=settings.AUTO_CV_MAX_ROWS,
+        )
     on_stage("storing artifact")
     try:
-        version = store_and_register(model, result, training_run_id=run_id)
+        version = store_and_register(
+            model, result, training_run_id=run_id, artifact_sha256=run.artifact_sha256
+        )
     except IntegrityError:
         # An earlier delivery of this run registered its version already.
         version = registry.ModelVersion.objects.get(training_run_id=run_id)
@@ -197,14 +218,18 @@ def _execute(run: history.TrainingRun) -> str:
 def _judge(definition: Definition, table: pd.DataFrame, version) -> tuple[str, str, dict | None]:
     champion = registry.champion_get(definition.name)
     metric = definition.primary_metric
-    # The champion is scored again, now, on the very rows the challenger was scored on.
-    *_, held_out, _ = split(definition, table)
+    # The champion is scored again, now, on the very rows the challenger was scored on (the
+    # split depends on the rows and the seed, not on the features), with its own features.
+    as_champion = replace(
+        definition, features=[{"name": f["name"], "type": f["type"]} for f in champion.feature_schema]
+    )
+    *_, held_out, _ = split(as_champion, table)
     champion_pipeline = pipeline_get(
         champion.artifact_sha256,
         sklearn_version=champion.sklearn_version,
         signature=champion.artifact_signature,
     )
-    champion_metrics = evaluate(definition, champion_pipeline, held_out)
+    champion_metrics = evaluate(as_champion, champion_pipeline, held_out)
     ours, theirs = version.metrics[metric], champion_metrics[metric]
     if _not_worse(definition, ours, theirs):
         reason = f"{metric} {ours} is not worse than champion v{champion.number}'s {theirs}"

@@ -68,7 +68,7 @@ def test_it_refuses_an_artifact_whose_bytes_were_tampered_with(
 
     sha256 = artifact_save(shipped_train("breast_cancer", {"C": 0.5}).pipeline)
     # Both copies: a worker repairs a damaged cached copy from GridFS, never a damaged GridFS one.
-    path = Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib"
+    path = Path(settings.ARTIFACT_DIR) / f"{sha256}.artifact"
     path.write_bytes(path.read_bytes() + b"tampered")
     bucket = GridFSBucket(get_db(), bucket_name="artifacts")
     [stored] = bucket.find({"filename": sha256})
@@ -108,7 +108,7 @@ def test_it_fails_the_job_with_a_clear_error_when_the_artifact_is_missing(
     finished = wait_for_job(api, submitted.json()["id"])
     assert finished["status"] == "failed"
     assert "not in the artifact store" in finished["error"]
-    assert not (Path(settings.ARTIFACT_DIR) / f"{'0' * 64}.joblib").exists()
+    assert not (Path(settings.ARTIFACT_DIR) / f"{'0' * 64}.artifact").exists()
 
 
 def test_a_job_that_lost_its_worker_too_often_ends_failed(live_worker, api, stored_job):

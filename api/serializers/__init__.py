@@ -13,6 +13,7 @@ from .datasets import (
     DatasetUploadSerializer,
     DatasetVersionSerializer,
     ModelCreateSerializer,
+    ModelImportCreateSerializer,
 )
 from .models import (
     ConfusionMatrixSerializer,

@@ -113,3 +113,14 @@ class ModelCreateSerializer(serializers.Serializer):
             if extra:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in extra})
         return super().to_internal_value(data)
+
+
+class ModelImportCreateSerializer(ModelCreateSerializer):
+    """POST /api/v1/models/ as multipart, with a model file: the model's first version is the
+    file (predictor/imports.py); the rest defines the model, as without a file."""
+
+    artifact = serializers.FileField(
+        help_text="A fitted scikit-learn Pipeline or estimator saved with skops "
+        '(`skops.io.dump(model, "model.skops")`), fitted on a pandas DataFrame of the dataset\'s '
+        "columns. Never a pickle."
+    )

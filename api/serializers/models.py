@@ -129,6 +129,11 @@ class ModelVersionSerializer(serializers.Serializer):
         "points and training target range; {} for versions trained before diagnostics existed."
     )
     estimator = serializers.CharField(help_text="The estimator fitted (the winner, with `auto`).")
+    source = serializers.ChoiceField(
+        choices=["trained", "imported"],
+        help_text="trained: fitted by the platform; imported: a file from elsewhere "
+        "(POST /api/v1/models/{name}/versions/), which takes a DataFrame of its named columns.",
+    )
     classes = serializers.ListField(allow_null=True)
     input_schema = serializers.ListField(source="feature_schema")
     lineage = serializers.DictField(

@@ -1,11 +1,11 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from ..errors import ErrorSerializer
 from ..exports import dataset_csv_response
+from ..parsers import MultiPartParser
 from ..permissions import CanBuildModels
 from ..selectors import (
     dataset_changeable_or_404,

@@ -9,7 +9,7 @@ from predictor.estimators import ranges
 from predictor.predictions import UnknownVersion
 
 from ..errors import ErrorSerializer
-from ..parsers import CSVTextParser, JSONParser
+from ..parsers import CSVTextParser, JSONParser, MultiPartParser
 from ..permissions import CanBuildModels
 from ..selectors import (
     NO_SUCH_MODEL,
@@ -23,17 +23,26 @@ from ..selectors import (
 from ..serializers import (
     VERSION_MAX,
     ModelCreateSerializer,
+    ModelImportCreateSerializer,
     ModelSerializer,
     ModelVersionSerializer,
     SamplesInputSerializer,
     TrainingRunSerializer,
 )
-from ..services import model_create, model_delete, samples_add, version_promote_by, version_rollback_by
+from ..services import (
+    model_create,
+    model_delete,
+    model_import_create,
+    samples_add,
+    version_promote_by,
+    version_rollback_by,
+)
 from .base import ServiceApiView
 
 
 class ModelListApi(ServiceApiView):
     error_codes = {"post": ("404",)}  # the dataset named in the body
+    parser_classes = [JSONParser, MultiPartParser]
 
     def get_permissions(self):
         return [IsAuthenticated(), CanBuildModels()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -47,7 +56,10 @@ class ModelListApi(ServiceApiView):
         return Response({"results": ModelSerializer(model_list(request.user), many=True).data})
 
     @extend_schema(
-        request=ModelCreateSerializer,
+        request={
+            "application/json": ModelCreateSerializer,
+            "multipart/form-data": ModelImportCreateSerializer,
+        },
         responses={
             202: inline_serializer(
                 "ModelCreated",
@@ -78,12 +90,16 @@ class ModelListApi(ServiceApiView):
         ],
     )
     def post(self, request):
-        """Define a model on a dataset and queue its first training (202; follow Location)."""
-        serializer = ModelCreateSerializer(data=request.data)
+        """Define a model on a dataset and queue its first training (202; follow Location).
+        As multipart with an `artifact` (a skops file), the model's first version is that file
+        instead: checked here, scored and registered by a training worker."""
+        imported = "artifact" in request.FILES or request.content_type.startswith("multipart/")
+        serializer = (ModelImportCreateSerializer if imported else ModelCreateSerializer)(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         dataset = dataset_get_or_404(request.user, data.pop("dataset"))
-        model, notes, run = model_create(
+        create = model_import_create if imported else model_create
+        model, notes, run = create(
             user=request.user, dataset=dataset, dataset_version=data.pop("dataset_version", None), **data
         )
         location = request.build_absolute_uri(reverse("training-detail", args=[run.id]))

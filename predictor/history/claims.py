@@ -45,6 +45,7 @@ _CLAIM_FIELDS = {
         "input",
         "inputs",
         "warnings",
+        "spellings",
         "status",
         "attempts",
         "cancel_after",
@@ -89,6 +90,8 @@ class ClaimedJob:
     finish_state: dict | None = None
     # Per row, what the submit found worth telling (unseen categories), for the output.
     warnings: list[list[dict]] | None = None
+    # An imported version's boolean features as its dataset spells them (the model's input).
+    spellings: dict | None = None
 
     @classmethod
     def from_document(
@@ -115,6 +118,7 @@ class ClaimedJob:
             request_id=doc.get("request_id"),
             worker=worker,
             warnings=doc.get("warnings"),
+            spellings=doc.get("spellings"),
         )
 
 

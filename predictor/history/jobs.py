@@ -33,6 +33,10 @@ class PredictionJob(me.Document):
     # Per row, a list of warnings found at the submit (a category never seen in training),
     # which the worker adds to that row's output; absent when there are none.
     warnings = me.ListField(null=True)
+    # An imported version's boolean features as its dataset spells them ({"feature": {"true":
+    # "Yes", "false": "No"}}), which the worker gives the model (predictor/frames.py); absent
+    # otherwise.
+    spellings = me.DictField(null=True)
     # A dict for one row; for a batch, a list of dicts (one per row, in order) as JSON text.
     output = me.DynamicField(null=True)
     error = me.StringField(null=True)
@@ -169,6 +173,7 @@ def job_create(
     job_id: str | None = None,
     request_id: str | None = None,
     warnings: list[list[dict]] | None = None,
+    spellings: dict | None = None,
 ) -> JobView:
     doc = {
         "_id": job_id or str(uuid.uuid4()),
@@ -192,6 +197,8 @@ def job_create(
     }
     if warnings:
         doc["warnings"] = warnings
+    if spellings:
+        doc["spellings"] = spellings
     if webhook and (not webhook_events_filter or "completed" in webhook_events_filter):
         doc["webhook_unsent"] = True
     PredictionJob._get_collection().insert_one(doc)

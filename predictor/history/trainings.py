@@ -28,7 +28,9 @@ class TrainingRun(me.Document):
     model = me.StringField(required=True)
     params = me.DictField()
     # "create": the first training of a model just defined (POST /api/v1/models/).
-    trigger = me.StringField(choices=("api", "nightly", "create"), required=True)
+    trigger = me.StringField(choices=("api", "nightly", "create", "import"), required=True)
+    # An import (predictor/imports.py): the uploaded file's SHA-256 in the artifact store.
+    artifact_sha256 = me.StringField(null=True)
     requested_by = me.IntField(null=True)
     # "<model>:<local date>" for nightly runs; unique, so a night gets one run per model.
     nightly_key = me.StringField(null=True)
@@ -76,10 +78,17 @@ class DuplicateRun(Exception):
 
 @guard
 def training_create(
-    *, model: str, params: dict, trigger: str, requested_by: int | None = None, nightly_key: str | None = None
+    *,
+    model: str,
+    params: dict,
+    trigger: str,
+    requested_by: int | None = None,
+    nightly_key: str | None = None,
+    artifact_sha256: str | None = None,
 ) -> TrainingRun:
     run = TrainingRun(
         id=str(uuid.uuid4()),
+        artifact_sha256=artifact_sha256,
         model=model,
         params=params,
         trigger=trigger,

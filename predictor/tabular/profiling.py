@@ -185,8 +185,16 @@ class _Column:
         elif kind == BOOLEAN:
             counts = self.texts
             merged = {True: 0, False: 0}
+            # Each value's most frequent spelling ("Yes", "TRUE"...): what a model fitted on
+            # the file by pandas saw (predictor/frames.py gives it back to imported models).
+            spelled: dict[bool, tuple[int, str]] = {}
             for text, count in counts.items():
-                merged[cells.boolean_of(text)] += count
+                value = cells.boolean_of(text)
+                merged[value] += count
+                best = spelled.get(value)
+                # The most frequent; on a tie, the first in code-point order (not chunk order).
+                if best is None or count > best[0] or (count == best[0] and text < best[1]):
+                    spelled[value] = (count, text)
             pairs = sorted(((v, c) for v, c in merged.items() if c), key=lambda pair: (-pair[1], pair[0]))
         else:
             counts = self.texts
@@ -204,6 +212,8 @@ class _Column:
         }
         if kind == NUMBER:
             summary.update(self._number_summary())
+        elif kind == BOOLEAN:
+            summary["spellings"] = {str(value).lower(): text for value, (_, text) in sorted(spelled.items())}
         return summary
 
     def _number_summary(self) -> dict:

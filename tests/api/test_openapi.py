@@ -47,7 +47,7 @@ def test_every_api_route_is_documented(schema):
 
     routes = {str(p.pattern) for p in urlpatterns} - {"schema/", "docs/", r"^[\s\S]*$"}
     expected = {openapi_path("/api/v1/", route) for route in routes} | {"/login/", "/register/"}
-    assert len(expected) == 27, "a route was added or removed: check the schema covers it"
+    assert len(expected) == 29, "a route was added or removed: check the schema covers it"
     assert expected <= set(schema["paths"])
     assert "/api/v1/schema/" not in schema["paths"]
     assert {str(p.pattern) for p in root_patterns} >= {"login/", "register/"}
@@ -65,7 +65,9 @@ def test_every_api_route_is_documented(schema):
         ("/api/v1/trainings/{run_id}/", {"get"}),
         ("/api/v1/models/", {"get", "post"}),
         ("/api/v1/models/{name}/", {"get", "delete"}),
-        ("/api/v1/models/{name}/versions/", {"get"}),
+        ("/api/v1/models/{name}/versions/", {"get", "post"}),
+        ("/api/v1/models/{name}/versions/{number}/artifact/", {"get"}),
+        ("/api/v1/models/{name}/versions/{number}/card/", {"get"}),
         ("/api/v1/models/{name}/versions/{number}/promote/", {"post"}),
         ("/api/v1/models/{name}/rollback/", {"post"}),
         ("/api/v1/models/{name}/samples/", {"post"}),
@@ -141,6 +143,8 @@ def test_every_operation_documents_the_errors_it_can_answer_in_the_one_shape(sch
         ("/api/v1/trainings/", "post", {"400", "401", "403", "404", "413", "415", "503"}),
         ("/api/v1/models/{name}/versions/{number}/promote/", "post", {"401", "403", "404", "503"}),
         ("/api/v1/models/{name}/rollback/", "post", {"401", "403", "404", "409", "503"}),
+        ("/api/v1/models/{name}/versions/", "post", {"400", "401", "403", "404", "413", "415", "503"}),
+        ("/api/v1/models/{name}/versions/{number}/artifact/", "get", {"400", "401", "404", "503"}),
         ("/api/v1/predictions/{job_id}/", "get", {"401", "404", "503"}),
         ("/api/v1/auth/token/", "post", {"400", "401", "413", "415", "429"}),
         ("/api/v1/auth/register/", "post", {"400", "413", "415", "429"}),

@@ -19,9 +19,9 @@ def _hold_batches(**_):
 
     predict_rows = predictions.predict_rows
 
-    def held(pipeline, rows, feature_names):
+    def held(pipeline, rows, *rest):
         if len(rows) > 1:
             time.sleep(HOLD_S)
-        return predict_rows(pipeline, rows, feature_names)
+        return predict_rows(pipeline, rows, *rest)
 
     predictions.predict_rows = held

@@ -1,12 +1,16 @@
 """predictor.artifacts: a content-addressed store in GridFS, cached per host, loading only verified bytes."""
 
 import hashlib
+import io
 import re
 import shutil
+import zipfile
 
+import joblib
 import numpy as np
 import pytest
 import sklearn
+import skops.io as sio
 from gridfs import GridFSBucket
 from mongoengine.connection import get_db
 from pymongo import MongoClient
@@ -22,6 +26,7 @@ from predictor.artifacts import (
     artifact_load,
     artifact_save,
     artifact_sign,
+    artifact_store_bytes,
 )
 from predictor.history import HistoryUnavailable
 
@@ -106,7 +111,7 @@ def test_a_saved_pipeline_loads_back_and_predicts_the_same(store, pipeline):
 def test_it_stores_the_bytes_in_gridfs_and_caches_them_under_their_sha256(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
 
-    path = store / f"{sha256}.joblib"
+    path = store / f"{sha256}.artifact"
     assert len(sha256) == 64
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
     assert [p.name for p in store.iterdir()] == [path.name]  # no temporary file left behind
@@ -116,13 +121,44 @@ def test_it_stores_the_bytes_in_gridfs_and_caches_them_under_their_sha256(store,
     artifact_check_stored(sha256)  # raises unless the store holds bytes that hash to it
 
 
+def test_an_artifact_is_a_skops_file_of_the_pipeline(store, pipeline):
+    sha256 = artifact_save(pipeline)
+
+    data = (store / f"{sha256}.artifact").read_bytes()
+    assert zipfile.is_zipfile(io.BytesIO(data))
+    assert "schema.json" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    # Nothing a plain scikit-learn pipeline is made of needs trusting beyond skops's defaults.
+    assert sio.get_untrusted_types(data=data) == []
+    np.testing.assert_array_equal(sio.loads(data).predict(X), pipeline.predict(X))
+
+
+def test_a_legacy_joblib_artifact_still_loads_under_its_signature(store, pipeline, settings):
+    settings.ARTIFACTS_ALLOW_PICKLE = True
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)  # as artifacts were stored before they were skops files
+    sha256 = artifact_store_bytes(buffer.getvalue())
+    assert sha256 == hashlib.sha256(buffer.getvalue()).hexdigest()
+    assert artifacts.artifact_is_pickle(sha256)
+
+    loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+    shutil.rmtree(store)  # from GridFS too
+    np.testing.assert_array_equal(
+        signed_load(sha256, sklearn_version=sklearn.__version__).predict(X), pipeline.predict(X)
+    )
+
+    settings.ARTIFACTS_ALLOW_PICKLE = False
+    with pytest.raises(ArtifactError, match="is a pickle and ARTIFACTS_ALLOW_PICKLE is off"):
+        signed_load(sha256, sklearn_version=sklearn.__version__)
+
+
 def test_saving_the_same_object_twice_gives_the_same_sha_and_one_stored_file(store, bucket, pipeline):
     first = artifact_save(pipeline)
     second = artifact_save(pipeline)
 
     assert first == second
     assert len(_stored_files(bucket, first)) == 1
-    assert [p.name for p in store.iterdir()] == [f"{first}.joblib"]
+    assert [p.name for p in store.iterdir()] == [f"{first}.artifact"]
 
 
 def test_different_objects_get_different_shas(store, pipeline):
@@ -139,7 +175,7 @@ def test_a_host_with_an_empty_cache_fetches_the_artifact_and_caches_it(store, pi
     loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
     np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
-    path = store / f"{sha256}.joblib"
+    path = store / f"{sha256}.artifact"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
     assert [p.name for p in store.iterdir()] == [path.name]
 
@@ -156,12 +192,12 @@ def test_a_valid_cached_copy_loads_without_mongodb(store, pipeline, cut_mongodb)
 @pytest.mark.parametrize("damage", ["a changed byte", "another artifact's bytes"])
 def test_a_tampered_cached_copy_is_repaired_from_gridfs(store, pipeline, damage):
     sha256 = artifact_save(pipeline)
-    path = store / f"{sha256}.joblib"
+    path = store / f"{sha256}.artifact"
     if damage == "a changed byte":
         path.write_bytes(_flip_a_byte(path.read_bytes()))
     else:
         other = artifact_save({"not": "the pipeline"})
-        path.write_bytes((store / f"{other}.joblib").read_bytes())
+        path.write_bytes((store / f"{other}.artifact").read_bytes())
 
     loaded = signed_load(sha256, sklearn_version=sklearn.__version__)
 
@@ -172,7 +208,7 @@ def test_a_tampered_cached_copy_is_repaired_from_gridfs(store, pipeline, damage)
 @pytest.mark.parametrize("cached", ["no cached copy", "a tampered cached copy"])
 def test_it_refuses_a_gridfs_copy_changed_after_saving(store, bucket, pipeline, cached):
     sha256 = artifact_save(pipeline)
-    path = store / f"{sha256}.joblib"
+    path = store / f"{sha256}.artifact"
     if cached == "no cached copy":
         path.unlink()
     else:
@@ -203,12 +239,12 @@ def test_it_refuses_a_gridfs_copy_replaced_by_another_artifact(store, bucket, pi
     with pytest.raises(ArtifactError, match=f"does not match its SHA-256 \\(found {other[:12]}\\)"):
         signed_load(sha256, sklearn_version=sklearn.__version__)
 
-    assert not (store / f"{sha256}.joblib").exists()
+    assert not (store / f"{sha256}.artifact").exists()
 
 
 def test_it_refuses_a_gridfs_copy_whose_chunks_are_gone(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
-    (store / f"{sha256}.joblib").unlink()
+    (store / f"{sha256}.artifact").unlink()
     [stored] = _stored_files(bucket, sha256)
     get_db()["artifacts.chunks"].delete_many({"files_id": stored._id})
 
@@ -240,7 +276,7 @@ def test_it_refuses_a_sha_that_is_not_in_the_store(store):
 
 def test_it_refuses_an_artifact_deleted_from_gridfs_and_this_host(store, bucket, pipeline):
     sha256 = artifact_save(pipeline)
-    (store / f"{sha256}.joblib").unlink()
+    (store / f"{sha256}.artifact").unlink()
     [stored] = _stored_files(bucket, sha256)
     bucket.delete(stored._id)
 

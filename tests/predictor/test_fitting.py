@@ -1,6 +1,7 @@
 """predictor.fitting: training a shipped model's definition on its table, and registering what it
 produced."""
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def test_the_first_registered_version_is_champion(db, artifact_dir, result):
     assert version.classes == ["benign", "malignant"]
     assert len(version.feature_schema) == 30
     assert len(version.artifact_sha256) == 64
-    assert (Path(artifact_dir) / f"{version.artifact_sha256}.joblib").is_file()
+    assert (Path(artifact_dir) / f"{version.artifact_sha256}.artifact").is_file()
     model = MLModel.objects.get(name="breast_cancer")
     assert model.task == DEFINITION.task
     assert model.primary_metric == "roc_auc"
@@ -150,13 +151,13 @@ def test_a_second_version_is_a_candidate_and_the_champion_stays(db, artifact_dir
     assert ModelVersion.objects.count() == 2
     # The same training yields the same bytes, stored once.
     assert second.artifact_sha256 == first.artifact_sha256
-    assert [p.name for p in Path(artifact_dir).iterdir()] == [f"{first.artifact_sha256}.joblib"]
+    assert [p.name for p in Path(artifact_dir).iterdir()] == [f"{first.artifact_sha256}.artifact"]
 
 
 def test_the_command_trains_when_no_champion_exists(db, artifact_dir, capsys):
     main(["--if-missing"])
 
-    assert "breast_cancer: trained v1 (champion)" in capsys.readouterr().out
+    assert "breast_cancer: v1 first" in capsys.readouterr().out
     assert ModelVersion.objects.count() == 1
     assert champion_get("breast_cancer").number == 1
 
@@ -171,12 +172,64 @@ def test_the_command_does_not_retrain_when_a_champion_exists(db, artifact_dir, c
     assert ModelVersion.objects.count() == 1
 
 
-def test_the_command_without_if_missing_adds_a_candidate(db, artifact_dir, capsys):
+def test_the_command_without_if_missing_trains_a_challenger_the_gate_judges(db, artifact_dir, capsys):
     main([])
-    main([])
+    main(["--register"])
 
-    assert "breast_cancer: trained v2 (candidate)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # The same data and seed: the challenger scores as the champion does, so it is not worse.
+    assert "breast_cancer: v2 promoted (roc_auc" in out
     assert list(ModelVersion.objects.order_by("number").values_list("number", "status")) == [
-        (1, "champion"),
-        (2, "candidate"),
+        (1, "archived"),
+        (2, "champion"),
     ]
+
+
+RAW_PENGUINS = Path(__file__).resolve().parents[2] / "docs" / "examples" / "penguins.csv"
+
+
+def test_the_command_writes_a_skops_file_and_its_card_from_a_csv_without_a_database(tmp_path, capsys):
+    # No `db` fixture: any query would fail the test (pytest-django blocks the database).
+    import json
+
+    import pandas as pd
+
+    from predictor import model_files
+
+    output = tmp_path / "penguins.skops"
+    main(["--data", str(RAW_PENGUINS), "--target", "species", "--estimator", "logistic_regression",
+          "--output", str(output)])  # fmt: skip
+
+    assert "penguins: wrote" in capsys.readouterr().out
+    pipeline = model_files.load(output.read_bytes(), sklearn_version=sklearn.__version__, extra=[])
+    card = json.loads((tmp_path / "penguins.card.json").read_text())
+    assert card["task"] == "multiclass_classification"
+    assert card["estimator"] == "logistic_regression"
+    assert set(card["metrics"]["held_out"]) == {"f1_macro", "accuracy"}
+    assert card["metrics"]["held_out"]["accuracy"] > 0.9
+    assert [f["name"] for f in card["features"]][:2] == ["island", "bill_length_mm"]
+    assert card["artifact"]["file_name"] == "penguins.skops"
+    assert card["lineage"]["dataset"]["sha256"] == hashlib.sha256(RAW_PENGUINS.read_bytes()).hexdigest()
+    # The file predicts what the card's features describe.
+    row = pd.read_csv(RAW_PENGUINS).iloc[0]
+    names = [f["name"] for f in card["features"]]
+    categories = {f["name"] for f in card["features"] if f["type"] == "category"}
+    X = np.array([[row[n] if n in categories else float(row[n]) for n in names]], dtype=object)
+    assert pipeline.predict(X)[0] == row["species"]
+
+
+def test_the_command_writes_a_shipped_model_as_joblib_without_a_database(tmp_path):
+    import joblib
+
+    output = tmp_path / "iris.joblib"
+    main(["--model", "iris", "--output", str(output)])
+
+    pipeline = joblib.load(output)
+    assert list(pipeline.classes_) == ["setosa", "versicolor", "virginica"]
+    assert (tmp_path / "iris.card.json").exists()
+
+
+def test_the_command_refuses_a_target_that_is_not_a_column(tmp_path):
+    with pytest.raises(SystemExit, match="target"):
+        main(["--data", str(RAW_PENGUINS), "--target", "nope", "--output", str(tmp_path / "x.skops")])
+    assert not (tmp_path / "x.skops").exists()

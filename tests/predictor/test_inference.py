@@ -42,7 +42,7 @@ def test_it_loads_a_pipeline_once_per_process(trained_breast_cancer, loads):
     stats = inference.model_cache.stats()
     assert (stats["misses"], stats["hits"], stats["entries"]) == (1, 1, 1)
     # Measured as loaded, and never smaller than its artifact.
-    artifact_nbytes = (Path(settings.ARTIFACT_DIR) / f"{sha256}.joblib").stat().st_size
+    artifact_nbytes = (Path(settings.ARTIFACT_DIR) / f"{sha256}.artifact").stat().st_size
     assert stats["bytes"] >= artifact_nbytes > 0
 
 

@@ -173,7 +173,11 @@ def test_a_fitted_forest_is_measured_with_its_trees_and_a_logistic_regression_is
     # The trees' nodes are C memory behind no __dict__: a walk of __dict__ alone misses them.
     buffers = _tree_buffers(forest)
     forest_nbytes = estimate_nbytes(forest)
-    assert forest_nbytes >= buffers + 50 * 1000  # and 50 estimator objects besides
+    # And 50 estimator objects besides, each at least its instance dict. How large a dict is
+    # depends on whether its keys are still shared with the class's other instances, which
+    # other tests' models change (about 900 bytes each alone, less after some): a floor of
+    # 500 bytes each holds in any order.
+    assert forest_nbytes >= buffers + 50 * 500
     assert forest_nbytes >= _artifact_nbytes(forest)  # unpickled, a forest is bigger than its file
 
     logistic_nbytes = estimate_nbytes(logistic)

@@ -672,6 +672,8 @@ def test_boolean_words_in_any_case_make_a_boolean_column():
         "distinct": 2,
         "values": [[False, 4], [True, 4]],
         "top": [[False, 4], [True, 4]],
+        # Each value's most frequent spelling, ties to the first in code-point order.
+        "spellings": {"false": "No", "true": "T"},
     }
     loaded = frame_of(data)["flag"]
     assert loaded.dtype == np.float64
