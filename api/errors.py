@@ -17,6 +17,7 @@ from predictor.datasets import DatasetInUse
 from predictor.definitions import UnknownModel
 from predictor.errors import FieldErrors
 from predictor.history import HistoryUnavailable
+from predictor.model_files import ModelFileRefused
 from predictor.predictions import UnknownVersion
 from predictor.registry import RegistryError
 from predictor.samples import FeedbackQuotaExceeded
@@ -67,7 +68,8 @@ class QuotaExceeded(exceptions.APIException):
 
 
 class TooLarge(exceptions.APIException):
-    """A 413 that names the field and the limit (an uploaded table over a dataset limit)."""
+    """A 413 that names the field and the limit (an uploaded table over a dataset limit, a
+    model file over MODEL_IMPORT_MAX_BYTES or unpacking to more than model_files allows)."""
 
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "too_large"
@@ -110,7 +112,7 @@ def _domain_to_api(exc):
         quota = QuotaExceeded(exc.errors["label"][0])
         quota.wait = exc.retry_after_s
         return quota
-    if isinstance(exc, CSVTooLarge):
+    if isinstance(exc, CSVTooLarge) or (isinstance(exc, ModelFileRefused) and exc.code == "too_large"):
         return TooLarge(exc.errors)
     if isinstance(exc, DatasetInUse):
         return Conflict(f"Models learned from this dataset: {', '.join(exc.users)}; delete them first.")

@@ -115,3 +115,27 @@ def test_a_form_of_too_many_fields_is_a_400_in_the_error_shape(builder_api):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/models/", "/api/v1/models/penguin-notebook/versions/"])
+def test_a_file_over_model_import_max_bytes_is_a_413_naming_the_limit(
+    builder_api, notebook_model, settings, history, path
+):
+    data = sio.dumps(notebook_model)
+    if path.endswith("/versions/"):
+        assert post(builder_api, data).status_code == 202  # the model, to import into
+    runs = history.TrainingRun.objects.count()
+    settings.MODEL_IMPORT_MAX_BYTES = len(data) - 1
+    body = (
+        {"name": "penguin-notebook", "dataset": "penguins", "target": "species"}
+        if path == "/api/v1/models/"
+        else {}
+    )
+    response = builder_api.post(
+        path, {**body, "artifact": SimpleUploadedFile("m.skops", data)}, format="multipart"
+    )
+
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == "too_large"
+    assert "MODEL_IMPORT_MAX_BYTES" in response.json()["fields"]["artifact"][0]
+    assert history.TrainingRun.objects.count() == runs
