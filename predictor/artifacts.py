@@ -220,18 +220,35 @@ def artifact_load_sized(sha256: str, *, sklearn_version: str, signature: str | N
         return _object(sha256, handle), os.fstat(handle.fileno()).st_size
 
 
+# What `model_files.check` accepted for an artifact (by SHA-256 and the operator's extra
+# trusted names), kept so that a model evicted from the model cache and loaded again skips
+# the static audit: about 100 of a 200-tree forest's 250 ms (bench/model_formats.py). The
+# bytes are the same (they hash to the key); skops still refuses any other name.
+_vetted: dict[tuple, list[str]] = {}
+VETTED_KEPT = 10_000
+
+
 def _object(sha256: str, source: BinaryIO):
     """The object in a verified artifact: a skops file through the platform's trusted types,
     a legacy pickle only while settings.ARTIFACTS_ALLOW_PICKLE is on."""
     kind = model_files.file_kind(source.read(8))
     source.seek(0)
     if kind == model_files.SKOPS:
+        data, extra = source.read(), settings.MODEL_IMPORT_TRUSTED_TYPES
+        key = (sha256, tuple(extra))
         try:
-            return model_files.load(
-                source.read(), sklearn_version=sklearn.__version__, extra=settings.MODEL_IMPORT_TRUSTED_TYPES
+            accepted = _vetted.get(key)
+            if accepted is None:
+                accepted = model_files.check(data, sklearn_version=sklearn.__version__, extra=extra)
+            model = model_files.load(
+                data, sklearn_version=sklearn.__version__, extra=extra, accepted=accepted
             )
         except model_files.ModelFileRefused as exc:
             raise ArtifactError(f"artifact {sha256[:12]} refused: {exc.message}") from exc
+        if len(_vetted) >= VETTED_KEPT:
+            _vetted.clear()
+        _vetted[key] = accepted
+        return model
     if kind == model_files.PICKLE and settings.ARTIFACTS_ALLOW_PICKLE:
         return joblib.load(source)
     raise ArtifactError(

@@ -232,10 +232,21 @@ def check(
     return accepted
 
 
-def load(data: bytes, *, sklearn_version: str, extra: list[str], max_unpacked: int = UNPACKED_MAX_BYTES):
+def load(
+    data: bytes,
+    *,
+    sklearn_version: str,
+    extra: list[str],
+    max_unpacked: int = UNPACKED_MAX_BYTES,
+    accepted: list[str] | None = None,
+):
     """The model in a skops file, once `check` has passed it, built by skops with exactly the
-    accepted names trusted, its contents checked (predictor/model_contents.py); else ModelFileRefused."""
-    accepted = check(data, sklearn_version=sklearn_version, extra=extra, max_unpacked=max_unpacked)
+    accepted names trusted, its contents checked (predictor/model_contents.py); else
+    ModelFileRefused. `accepted`: what `check` returned for these very bytes before (a
+    content-addressed artifact loaded again: predictor/artifacts.py); skops still refuses any
+    name outside it while it builds."""
+    if accepted is None:
+        accepted = check(data, sklearn_version=sklearn_version, extra=extra, max_unpacked=max_unpacked)
     try:
         model = sio.loads(data, trusted=accepted)
     except Exception as exc:

@@ -306,3 +306,30 @@ def test_an_unreachable_mongodb_raises_history_unavailable(store, pipeline, cut_
         signed_load(sha256, sklearn_version=sklearn.__version__)
     with pytest.raises(HistoryUnavailable):
         artifact_check_stored(sha256)
+
+
+def test_an_artifact_loaded_again_skips_the_static_audit_but_not_skops_own(store, monkeypatch, settings):
+    from sklearn.tree import DecisionTreeClassifier
+
+    from predictor import model_files
+
+    monkeypatch.setattr(artifacts, "_vetted", {})
+    audits = []
+    real_check = model_files.check
+    monkeypatch.setattr(model_files, "check", lambda *a, **k: audits.append(1) or real_check(*a, **k))
+    # A tree: its Tree type is one skops trusts only when told.
+    sha256 = artifact_save(DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y))
+
+    signed_load(sha256, sklearn_version=sklearn.__version__)
+    signed_load(sha256, sklearn_version=sklearn.__version__)
+    assert len(audits) == 1
+
+    # Other trusted names are another decision: audited again.
+    settings.MODEL_IMPORT_TRUSTED_TYPES = ["mypackage.Clipper"]
+    signed_load(sha256, sklearn_version=sklearn.__version__)
+    assert len(audits) == 2
+
+    # The vetted names are only a hint to skops, which still refuses anything outside them.
+    monkeypatch.setattr(artifacts, "_vetted", {key: [] for key in artifacts._vetted})
+    with pytest.raises(ArtifactError, match="refused"):
+        signed_load(sha256, sklearn_version=sklearn.__version__)
