@@ -281,18 +281,13 @@ def model_import_create(*, user, dataset: Dataset, dataset_version: int | None, 
     the import is queued. If the queue cannot take it, neither the definition nor the run is
     kept. Returns (model, notes, run)."""
     data = _import_bytes(artifact)
-    version = datasets.version_of(dataset, dataset_version)
-    if version is None:
-        raise definitions.DefinitionRefused(
-            {"dataset_version": [f"{dataset.name} has no version {dataset_version}."]}
-        )
-    model, notes = definitions.model_define(owner=user, dataset_version=version, **request)
-    try:
-        run = _import_submit(user=user, model=model, data=data)
-    except (QueueUnavailable, history.HistoryUnavailable):
-        model.delete()
-        raise
-    return model, notes, run
+    return _define_then(
+        user=user,
+        dataset=dataset,
+        dataset_version=dataset_version,
+        request=request,
+        first_run=lambda model: _import_submit(user=user, model=model, data=data),
+    )
 
 
 def dataset_create(*, user, name: str, file, visibility: str, description: str = ""):
@@ -316,6 +311,20 @@ def dataset_remove(*, dataset: Dataset) -> None:
 def model_create(*, user, dataset: Dataset, dataset_version: int | None, **request) -> tuple:
     """Define the model from the dataset, then queue its first training. Returns (model,
     notes, run). If the queue cannot take it, neither the definition nor the run is kept."""
+    return _define_then(
+        user=user,
+        dataset=dataset,
+        dataset_version=dataset_version,
+        request=request,
+        first_run=lambda model: training_submit(
+            user=user, model_name=model.name, params={}, trigger="create"
+        ),
+    )
+
+
+def _define_then(*, user, dataset: Dataset, dataset_version: int | None, request: dict, first_run) -> tuple:
+    """Define the model on the dataset's version, then queue its first run (`first_run`);
+    if the queue cannot take it, the definition goes again. (model, notes, run)."""
     version = datasets.version_of(dataset, dataset_version)
     if version is None:
         raise definitions.DefinitionRefused(
@@ -323,7 +332,7 @@ def model_create(*, user, dataset: Dataset, dataset_version: int | None, **reque
         )
     model, notes = definitions.model_define(owner=user, dataset_version=version, **request)
     try:
-        run = training_submit(user=user, model_name=model.name, params={}, trigger="create")
+        run = first_run(model)
     except (QueueUnavailable, history.HistoryUnavailable):
         model.delete()
         raise
