@@ -237,7 +237,13 @@ def webhook_secret_get(*, user) -> str:
 
 def training_submit(*, user, model_name: str, params: dict, trigger: str = "api") -> history.TrainingRun:
     """Record the training run, then queue it on the train queue (or remove it again)."""
-    run = training_request(model_name=model_name, params=params, requested_by=user.pk, trigger=trigger)
+    return _queued(
+        training_request(model_name=model_name, params=params, requested_by=user.pk, trigger=trigger)
+    )
+
+
+def _queued(run: history.TrainingRun) -> history.TrainingRun:
+    """The recorded run, queued on the train queue; removed again if the queue cannot take it."""
     try:
         training_enqueue(run.id)
     except OperationalError as exc:
@@ -258,15 +264,11 @@ def _import_submit(*, user, model: MLModel, data: bytes) -> history.TrainingRun:
     """Store checked bytes and queue the run that loads, scores and judges them; if the queue
     cannot take the run it is removed again (the stored bytes, unsigned, are never loaded)."""
     sha256 = artifact_store_bytes(data)
-    run = history.training_create(
-        model=model.name, params={}, trigger="import", requested_by=user.pk, artifact_sha256=sha256
+    return _queued(
+        history.training_create(
+            model=model.name, params={}, trigger="import", requested_by=user.pk, artifact_sha256=sha256
+        )
     )
-    try:
-        training_enqueue(run.id)
-    except OperationalError as exc:
-        history.training_delete(run.id)
-        raise QueueUnavailable(str(exc)) from exc
-    return run
 
 
 def version_import(*, user, model: MLModel, file) -> history.TrainingRun:
