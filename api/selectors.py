@@ -8,7 +8,7 @@ message), so ids cannot be probed.
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
@@ -17,6 +17,7 @@ from django.http import Http404
 
 from predictor import datasets, history, registry
 from predictor.definitions import greater_is_better
+from workers import claims
 
 NO_SUCH_JOB = "No prediction with this id."
 NO_SUCH_MODEL = "No model with this name; see /api/v1/models/."
@@ -31,10 +32,16 @@ class BadCursor(ValueError):
 
 
 def job_get_owned(user, job_id: str) -> history.JobView:
-    """The user's job, or Http404 (a 404 in the API's error shape and on the pages)."""
+    """The user's job, or Http404 (a 404 in the API's error shape and on the pages).
+
+    A job a worker runs in its first moment is `running` in Redis only (workers/claims.py):
+    MongoDB says `queued` until the run lasts PREDICTION_RUNNING_MARK_MS. Its status here
+    says `running`, since when, either way."""
     job = history.job_get(job_id, owner_id=user.pk)
     if job is None:
         raise Http404(NO_SUCH_JOB)
+    if job.status == history.QUEUED and (since := claims.running_since(job_id)) is not None:
+        return job.finished_as({"status": history.RUNNING, "started_at": datetime.fromtimestamp(since, UTC)})
     return job
 
 

@@ -172,7 +172,7 @@ def prediction_submit(
     )
     on_created(job.id)
     try:
-        prediction_enqueue(job.id)
+        prediction_enqueue(job.id, job)
     except OperationalError as exc:
         _undo(job_id, user=user, idempotency_key=idempotency_key)
         raise QueueUnavailable(str(exc)) from exc

@@ -277,6 +277,13 @@ FEEDBACK_DAILY_QUOTA = env_int("FEEDBACK_DAILY_QUOTA", 1000, minimum=0)
 # for more; when it finds none (no load), it waits not at all.
 PREDICTION_BATCH_MAX_JOBS = env_int("PREDICTION_BATCH_MAX_JOBS", 64, minimum=1)
 PREDICTION_BATCH_MAX_WAIT_MS = env_int("PREDICTION_BATCH_MAX_WAIT_MS", 5, minimum=0)
+# A job's first delivery holds it in Redis (workers/claims.py); a run that lasts this long
+# writes `running` to MongoDB as well, where lists and the sweeper see it. Its own status
+# (GET /api/v1/jobs/{id}) shows `running` from the start either way.
+# At most 2.5 s: the Redis claim lives 5 s, and the write may take MONGODB_TIMEOUT_MS (2 s).
+PREDICTION_RUNNING_MARK_MS = env_int("PREDICTION_RUNNING_MARK_MS", 1000, minimum=1)
+if PREDICTION_RUNNING_MARK_MS > 2500:
+    raise ImproperlyConfigured("PREDICTION_RUNNING_MARK_MS is at most 2500")
 # After this many deliveries that never finished (a worker killed each time) a job fails.
 PREDICTION_MAX_ATTEMPTS = env_int("PREDICTION_MAX_ATTEMPTS", 3, minimum=1)
 # Loaded models each worker process keeps (predictor/model_cache.py: measured as loaded, not

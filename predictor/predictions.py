@@ -1,6 +1,7 @@
 """A prediction: its checks before a job exists (web side), and its run (worker side)."""
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -115,7 +116,10 @@ def prediction_run(
     worker: str | None = None,
     held: int | None = None,
     held_with: list[str] | tuple[str, ...] = (),
+    held_in_redis: bool = False,
+    lost: int = 0,
     on_claimed=lambda jobs: None,
+    reserve_peers=None,
 ) -> list[history.ClaimedJob]:
     """Run a job, and with it (when it is a first try of one row) up to `batch_max_jobs - 1`
     queued one-row jobs of the same model version: one vectorised predict, one bulk write,
@@ -127,47 +131,108 @@ def prediction_run(
     `worker` (the Celery node name) is recorded on each job run here; `held`: this is a
     retry of the job's task, whose earlier try claimed the job as this attempt, with the
     peers `held_with`, and ended without knowing which of their ends MongoDB took (it
-    failed the finish); `on_claimed(jobs)` hears the jobs this try holds, the job first,
-    so that its own retry can say so.
+    failed the finish), `held_in_redis` when that try held the job in Redis only (a first
+    delivery, prediction_run_claimed); `lost`: deliveries that began and died unknown to
+    MongoDB (history.job_claim); `on_claimed(jobs)` hears the jobs this try holds,
+    the job first, so that its own retry can say so; `reserve_peers(ids)` keeps those of a
+    micro-batch's candidates that no first delivery runs (workers/claims.py).
     """
     if held is not None:
-        _earlier_ends(job_id, held=held, peers=list(held_with), on_event=on_event, requeue=requeue)
-    job, released = history.job_claim(job_id, worker=worker, held=held)
+        earlier = {"held": held, "peers": list(held_with), "in_redis": held_in_redis}
+        _earlier_ends(job_id, **earlier, on_event=on_event, requeue=requeue)
+    job, released = history.job_claim(job_id, worker=worker, held=held, lost=lost)
     for orphan in released:
         requeue(orphan)
     if job is None:
         logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
         return []
+    return prediction_run_claimed(
+        job,
+        on_event=on_event,
+        batch_max_jobs=batch_max_jobs,
+        batch_wait_s=batch_wait_s,
+        failure_message=failure_message,
+        on_claimed=on_claimed,
+        reserve_peers=reserve_peers,
+    )
+
+
+def prediction_run_claimed(
+    job: history.ClaimedJob,
+    *,
+    on_event=lambda event, job: None,
+    batch_max_jobs: int = 1,
+    batch_wait_s: float = 0.0,
+    failure_message=lambda exc: f"prediction failed: {exc}",
+    on_claimed=lambda jobs: None,
+    reserve_peers=None,
+    mark_after_s: float | None = None,
+) -> list[history.ClaimedJob]:
+    """Run a job this delivery holds (prediction_run's second half). A job held in Redis
+    only (`job.marked` False: a first delivery, from its message) has its claim written to
+    MongoDB once its run lasts `mark_after_s`, so that a run longer than a moment shows
+    `running` and is rescued as any other if its worker dies."""
     on_claimed([job])
+    marker = _RunningMark(job, mark_after_s) if not job.marked and mark_after_s is not None else None
     with logs.about_job(job.id, job.model, job.version, request=job.request_id):
-        if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
-            error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
-            return _finish([(job, {"status": history.FAILED, "error": error})], on_event)
-        jobs = [job]
-        behind = job.started_at - job.created_at > BEHIND
-        if behind and job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
-            jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s)
-            on_claimed(jobs)
         try:
-            return _run(jobs, on_event)
-        except history.HistoryUnavailable:
-            # MongoDB did not take the ends (or the artifact could not be read): nothing
-            # about the jobs is known to be wrong, and a failure could not be written either,
-            # or, written a moment later, would end as failed a job whose prediction
-            # succeeded. They stay running, held by this task; its retry claims them again
-            # (`held`) and writes their ends.
-            raise
-        except Exception as exc:
-            # Whatever stopped the run (a soft time limit included), every job it held ends.
-            failed = [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs]
-            _finish(failed, on_event)
-            raise
+            if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
+                error = f"gave up after {job.attempts - 1} attempts that never finished (worker lost)"
+                return _finish([(job, {"status": history.FAILED, "error": error})], on_event, marker)
+            jobs = [job]
+            behind = job.started_at - job.created_at > BEHIND
+            if behind and job.attempts == 1 and not job.is_batch and batch_max_jobs > 1:
+                jobs += _peers(job, limit=batch_max_jobs - 1, wait_s=batch_wait_s, reserve=reserve_peers)
+                on_claimed(jobs)
+            try:
+                return _run(jobs, on_event, marker)
+            except history.HistoryUnavailable:
+                # MongoDB did not take the ends (or the artifact could not be read): nothing
+                # about the jobs is known to be wrong, and a failure could not be written either,
+                # or, written a moment later, would end as failed a job whose prediction
+                # succeeded. They stay running, held by this task; its retry claims them again
+                # (`held`) and writes their ends.
+                raise
+            except Exception as exc:
+                # Whatever stopped the run (a soft time limit included), every job it held ends.
+                failed = [(each, {"status": history.FAILED, "error": failure_message(exc)}) for each in jobs]
+                _finish(failed, on_event, marker)
+                raise
+        finally:
+            if marker is not None:
+                marker.stop()
 
 
-def _earlier_ends(job_id: str, *, held: int, peers: list[str], on_event, requeue) -> None:
+class _RunningMark:
+    """Writes a first delivery's claim to MongoDB (history.job_mark_running) if its run lasts
+    `after_s`; stopped before the run's end is written, which then knows whether it was."""
+
+    def __init__(self, job: history.ClaimedJob, after_s: float):
+        self._job, self._lock, self._stopped = job, threading.Lock(), False
+        self._timer = threading.Timer(after_s, self._mark)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _mark(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            try:
+                history.job_mark_running(self._job)
+            except history.HistoryUnavailable as exc:
+                # Its end cannot be written either, most likely: the run's retry decides.
+                logger.warning("job %s: its running state not written (%s)", self._job.id, exc)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:  # a mark being written ends first: the finish knows its outcome
+            self._stopped = True
+
+
+def _earlier_ends(job_id: str, *, held: int, peers: list[str], in_redis: bool, on_event, requeue) -> None:
     """Announce the ends the try being retried wrote but could not know of, and publish
     again the peers it held that it never ended (history.held_ends)."""
-    ended, waiting = history.held_ends(job_id, held=held, peers=peers)
+    ended, waiting = history.held_ends(job_id, held=held, peers=peers, in_redis=in_redis)
     for orphan in waiting:
         requeue(orphan)
     for job in ended:
@@ -181,16 +246,16 @@ def _earlier_ends(job_id: str, *, held: int, peers: list[str], on_event, requeue
         on_event("completed", job)
 
 
-def _peers(leader: history.ClaimedJob, *, limit: int, wait_s: float) -> list[history.ClaimedJob]:
-    peers = history.peers_claim(leader, limit=limit)
+def _peers(leader: history.ClaimedJob, *, limit: int, wait_s: float, reserve) -> list[history.ClaimedJob]:
+    peers = history.peers_claim(leader, limit=limit, reserve=reserve)
     # Others are queued, so more are likely on their way: wait for them once, briefly.
     if peers and len(peers) < limit and wait_s > 0:
         time.sleep(wait_s)
-        peers += history.peers_claim(leader, limit=limit - len(peers))
+        peers += history.peers_claim(leader, limit=limit - len(peers), reserve=reserve)
     return peers
 
 
-def _run(jobs: list[history.ClaimedJob], on_event) -> list[history.ClaimedJob]:
+def _run(jobs: list[history.ClaimedJob], on_event, marker=None) -> list[history.ClaimedJob]:
     done, live = [], []
     for job in jobs:
         if _past_deadline(job):
@@ -201,7 +266,7 @@ def _run(jobs: list[history.ClaimedJob], on_event) -> list[history.ClaimedJob]:
                 on_event("start", job)
     if live:
         done += _predict(live)
-    return _finish(done, on_event)
+    return _finish(done, on_event, marker)
 
 
 def _predict(jobs: list[history.ClaimedJob]) -> list[tuple[history.ClaimedJob, dict]]:
@@ -241,7 +306,9 @@ def _past_deadline(job) -> bool:
     return job.cancel_after is not None and history.now() > job.cancel_after
 
 
-def _finish(results: list[tuple[history.ClaimedJob, dict]], on_event) -> list[history.ClaimedJob]:
+def _finish(results: list[tuple[history.ClaimedJob, dict]], on_event, marker=None) -> list:
+    if marker is not None:
+        marker.stop()
     finished = history.claimed_finish(results)
     for job in finished:
         state = job.finish_state

@@ -27,6 +27,15 @@ _DATETIMES = ("started_at", "completed_at")
 
 _client: redis.Redis | None = None
 
+# A job's claim in Redis (workers/claims.py), which its finish's announcement turns into
+# CLAIM_DONE for CLAIM_DONE_TTL_S: a first delivery of an ended job then runs nothing.
+CLAIM_DONE = b"done"
+CLAIM_DONE_TTL_S = 60
+
+
+def claim_key(job_id: str) -> str:
+    return f"platform:job:claim:{job_id}"
+
 
 def finished_channel(job_id: str) -> str:
     return f"prediction-finished:{job_id}"
@@ -62,7 +71,10 @@ def finish_state(message: bytes) -> dict | None:
 
 def job_finished_announce(job_id: str, state: dict | None = None) -> None:
     try:
-        redis_client().publish(finished_channel(job_id), finish_message(state))
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.set(claim_key(job_id), CLAIM_DONE, ex=CLAIM_DONE_TTL_S)
+        pipe.publish(finished_channel(job_id), finish_message(state))
+        pipe.execute()
     except redis.RedisError:
         # Waiters re-read MongoDB every few seconds anyway; the result is already stored.
         pass

@@ -3,7 +3,7 @@
 import logging
 import random
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from myproject import logs, metrics
 from predictor import history, webhooks
-from predictor.predictions import prediction_run
+from predictor.predictions import prediction_run, prediction_run_claimed
 from predictor.training import nightly_requests, stale_cutoff, training_execute
 
-from . import liveness
+from . import claims, liveness
 from .events import job_event, webhook_publish
 
 logger = logging.getLogger(__name__)
@@ -39,23 +39,65 @@ PREDICT_RETRY_BACKOFF_S, PREDICT_RETRY_BACKOFF_MAX_S = 2, 30
     time_limit=settings.PREDICTION_TIME_LIMIT,
     max_retries=40,
 )
-def predict_task(self, job_id: str, held: int | None = None, held_with: list[str] | None = None) -> None:
-    """`held`, `held_with`: set on a retry whose earlier try claimed the job as that attempt,
+def predict_task(
+    self,
+    job_id: str,
+    held: int | None = None,
+    held_with: list[str] | None = None,
+    job: dict | None = None,
+    held_in_redis: bool = False,
+    looked: bool = False,
+) -> None:
+    """`job`: the job as its submit wrote it (history.job_message), on the submit's own
+    message: its first delivery claims it in Redis and reads nothing (workers/claims.py).
+    `held`, `held_with`: set on a retry whose earlier try claimed the job as that attempt,
     with those peers (see predictor/history/claims.py): the retry may take the job over from
-    that try only, and announces the ends that try wrote without knowing."""
-    holding = []
+    that try only, and announces the ends that try wrote without knowing; `held_in_redis`
+    when that try held it in Redis only. `looked`: a delivery that found a first delivery
+    holding the job in Redis, and waited for that claim to expire."""
+    worker, redelivered = self.request.hostname, (self.request.delivery_info or {}).get("redelivered")
+    holding: list = []
+    run = {
+        "on_event": job_event,
+        "on_claimed": holding.append,
+        "batch_max_jobs": settings.PREDICTION_BATCH_MAX_JOBS,
+        "batch_wait_s": settings.PREDICTION_BATCH_MAX_WAIT_MS / 1000,
+        "failure_message": _failure_message,
+        "reserve_peers": partial(claims.claim_peers, worker=worker, leader=job_id),
+    }
+    in_redis = False
     try:
+        if job is not None and held is None and not redelivered:
+            claimed = claims.claim(job_id, worker=worker)
+            if claimed in (claims.ENDED, claims.IN_BATCH):
+                return None  # ended, or a micro-batch that MongoDB records runs it
+            if claimed == claims.OURS:
+                in_redis = True
+                first = history.ClaimedJob.from_message(job_id, job, started_at=history.now(), worker=worker)
+                prediction_run_claimed(first, mark_after_s=settings.PREDICTION_RUNNING_MARK_MS / 1000, **run)
+                return None
+        holder = None if looked else claims.holder(job_id)
+        if holder is not None and not holder.gone(worker):
+            # A first delivery may still run it: look again once its claim has expired, when
+            # it has ended, died, or written its claim to MongoDB.
+            predict_task.apply_async(
+                args=[job_id],
+                kwargs={"held": held, "held_with": held_with, "held_in_redis": held_in_redis, "looked": True},
+                task_id=job_id,
+                countdown=holder.ttl_s + 0.5,
+                retry=True,
+            )
+            return None
         prediction_run(
             job_id,
-            worker=self.request.hostname,
+            worker=worker,
             held=held,
             held_with=held_with or [],
-            on_claimed=holding.append,
-            on_event=job_event,
+            held_in_redis=held_in_redis,
+            # A first delivery that held it in Redis, in a process here that is gone, counts.
+            lost=1 if holder is not None else 0,
             requeue=prediction_enqueue,
-            batch_max_jobs=settings.PREDICTION_BATCH_MAX_JOBS,
-            batch_wait_s=settings.PREDICTION_BATCH_MAX_WAIT_MS / 1000,
-            failure_message=_failure_message,
+            **run,
         )
     except SoftTimeLimitExceeded:
         pass  # every job of the run was failed with the reason; the task is over
@@ -71,8 +113,11 @@ def predict_task(self, job_id: str, held: int | None = None, held_with: list[str
         if holding:
             lead, *peers = holding[-1]
             held, held_with = lead.attempts, [peer.id for peer in peers]
-        kwargs = {"held": held, "held_with": held_with or []}
+        if in_redis:
+            claims.release([job_id])  # the retry claims it in MongoDB
+        kwargs = {"held": held, "held_with": held_with or [], "held_in_redis": in_redis or held_in_redis}
         raise self.retry(exc=exc, kwargs=kwargs, countdown=countdown) from exc
+    return None
 
 
 def _failure_message(exc: Exception) -> str:
@@ -153,13 +198,15 @@ def _webhook_lanes() -> webhooks.Lanes:
     )
 
 
-def prediction_enqueue(job_id: str) -> None:
-    """Publish the job's task, with the task id equal to the job id.
+def prediction_enqueue(job_id: str, job: history.JobView | None = None) -> None:
+    """Publish the job's task, with the task id equal to the job id; `job`: the job just
+    written by its submit, which the message then carries (its first delivery reads nothing).
 
     Raises kombu's OperationalError when the broker stays unreachable past the
     publish retry policy (about two seconds).
     """
-    predict_task.apply_async(args=[job_id], task_id=job_id, retry=True)
+    kwargs = {"job": history.job_message(job)} if job is not None else {}
+    predict_task.apply_async(args=[job_id], kwargs=kwargs, task_id=job_id, retry=True)
 
 
 # 500 per run keeps one sweep to a few seconds of publishing.

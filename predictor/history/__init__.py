@@ -24,6 +24,8 @@ from .claims import (
     claimed_finish,
     held_ends,
     job_claim,
+    job_mark_running,
+    job_message,
     job_workers,
     jobs_orphan,
     peers_claim,

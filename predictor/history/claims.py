@@ -62,6 +62,38 @@ _CLAIM_FIELDS = {
 }
 
 
+# What a job's task message carries (job_message): all that running it needs, so that its
+# first delivery reads nothing from MongoDB (workers/claims.py).
+_MESSAGE_FIELDS = (
+    "owner_id",
+    "model",
+    "version",
+    "artifact_sha256",
+    "sklearn_version",
+    "artifact_signature",
+    "input",
+    "inputs",
+    "warnings",
+    "spellings",
+    "cancel_after",
+    "webhook",
+    "webhook_events_filter",
+    "created_at",
+    "request_id",
+)
+_MESSAGE_DATETIMES = ("cancel_after", "created_at")
+
+
+def job_message(job: JobView) -> dict:
+    """What a new job's task message carries (JSON: its dates as ISO 8601 text)."""
+    message = {name: getattr(job, name) for name in _MESSAGE_FIELDS}
+    message["inputs"] = job._doc.get("inputs")  # a batch's rows as stored: JSON text
+    for name in _MESSAGE_DATETIMES:
+        if message[name] is not None:
+            message[name] = message[name].isoformat()
+    return message
+
+
 @dataclass
 class ClaimedJob:
     """A job this worker holds: what running, finishing and announcing it need."""
@@ -92,6 +124,9 @@ class ClaimedJob:
     warnings: list[list[dict]] | None = None
     # An imported version's boolean features as its dataset spells them (the model's input).
     spellings: dict | None = None
+    # Whether MongoDB records this claim (`running`, held by `claimed_by`). A first delivery
+    # holds its job in Redis only (workers/claims.py) until job_mark_running writes it.
+    marked: bool = True
 
     @classmethod
     def from_document(
@@ -121,9 +156,46 @@ class ClaimedJob:
             spellings=doc.get("spellings"),
         )
 
+    @classmethod
+    def from_message(
+        cls, job_id: str, message: dict, *, started_at: datetime, worker: str | None
+    ) -> "ClaimedJob":
+        """A first delivery's job, from its task message (job_message), held in Redis only."""
+        doc = {**message, "_id": job_id}
+        for name in _MESSAGE_DATETIMES:
+            if doc[name] is not None:
+                doc[name] = datetime.fromisoformat(doc[name])
+        job = cls.from_document(doc, started_at=started_at, claimed_by=job_id, worker=worker)
+        job.marked = False
+        return job
+
 
 def _jobs():
     return PredictionJob._get_collection()
+
+
+def _running(job: ClaimedJob) -> dict:
+    """The fields of a claim, as MongoDB records it."""
+    return {
+        "status": RUNNING,
+        "started_at": job.started_at,
+        "claimed_by": job.claimed_by,
+        "worker": job.worker,
+        "worker_pid": os.getpid(),
+    }
+
+
+@guard
+def job_mark_running(job: ClaimedJob) -> bool:
+    """Record in MongoDB the claim a first delivery holds in Redis (its run has lasted long
+    enough to show, and to be rescued if its worker dies). False when the job is no longer
+    queued: canceled meanwhile, and the run's end will not be written either."""
+    moved = _jobs().update_one(
+        {"_id": job.id, "status": QUEUED, "attempts": 0},
+        {"$set": _running(job), "$inc": {"attempts": 1}},
+    )
+    job.marked = moved.modified_count == 1
+    return job.marked
 
 
 def _claimable(doc: dict, task_id: str, worker: str | None, held: int | None) -> bool:
@@ -157,14 +229,17 @@ def _holder_gone(doc: dict, worker: str | None) -> bool:
 
 @guard
 def job_claim(
-    job_id: str, *, worker: str | None = None, held: int | None = None
+    job_id: str, *, worker: str | None = None, held: int | None = None, lost: int = 0
 ) -> tuple[ClaimedJob | None, list[str]]:
     """Claim the job for its own task: (the job, or None when it is finished, gone or held
     by a live batch; ids of jobs to publish again). The ids are the jobs an earlier delivery
     of this task had claimed with it and never finished: they go back to the queue, to run
     on their own, rather than run again beside a job that may be what killed the worker.
     `held`: this is a retry of the task, whose earlier try claimed the job as this attempt
-    (its `attempts` then) and could not write its end."""
+    (its `attempts` then) and could not write its end. `lost`: deliveries known to have
+    begun that MongoDB never heard of (a first delivery whose process died while it held the
+    job in Redis, workers/claims.py), counted with this one: a job that kills its process
+    every time still ends failed after PREDICTION_MAX_ATTEMPTS."""
     jobs = _jobs()
     doc = jobs.find_one({"_id": job_id}, _CLAIM_FIELDS)
     if doc is None or not _claimable(doc, job_id, worker, held):
@@ -181,16 +256,19 @@ def job_claim(
                 "worker": worker,
                 "worker_pid": os.getpid(),
             },
-            "$inc": {"attempts": 1},
+            "$inc": {"attempts": 1 + lost},
         },
     )
     if moved.modified_count != 1:
         return None, released  # another delivery or a cancel moved it first
+    doc["attempts"] = doc.get("attempts", 0) + lost
     return ClaimedJob.from_document(doc, started_at=started, claimed_by=job_id, worker=worker), released
 
 
 @guard
-def held_ends(job_id: str, *, held: int, peers: list[str]) -> tuple[list[JobView], list[str]]:
+def held_ends(
+    job_id: str, *, held: int, peers: list[str], in_redis: bool = False
+) -> tuple[list[JobView], list[str]]:
     """What the try of the job's task that held it as attempt `held`, with `peers`, left
     behind when MongoDB failed its finish. The try cannot know which ends were taken: a
     batch's ends are one write each, and a disk that filled took some of them and refused
@@ -198,10 +276,18 @@ def held_ends(job_id: str, *, held: int, peers: list[str]) -> tuple[list[JobView
     itself ended, the ids of the peers it still held running, put back in the queue (to
     publish again: no retry runs them). Nothing when another delivery claimed the job since.
     A second look (this retry failing too) announces the same ends again: receivers
-    de-duplicate by webhook-id (predictor/webhooks.py)."""
+    de-duplicate by webhook-id (predictor/webhooks.py).
+
+    `in_redis`: the try was a first delivery, which held the job in Redis (workers/claims.py);
+    when none of its writes about the job itself landed, the peers it held go back too."""
     jobs = _jobs()
     docs = {doc["_id"]: doc for doc in jobs.find({"_id": {"$in": [job_id, *peers]}, "claimed_by": job_id})}
     lead = docs.get(job_id)
+    if lead is None and in_redis:
+        ended = [JobView(doc) for doc in docs.values() if doc["status"] in FINISHED]
+        waiting = [doc_id for doc_id, doc in docs.items() if doc["status"] == RUNNING]
+        _back_to_queue(waiting, task_id=job_id)
+        return ended, waiting
     if lead is None or lead.get("attempts", 0) != held:
         return [], []
     ended = [JobView(doc) for doc in docs.values() if doc["status"] in FINISHED]
@@ -229,9 +315,10 @@ def _back_to_queue(ids: list[str], *, task_id: str) -> None:
 
 
 @guard
-def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
+def peers_claim(leader: ClaimedJob, *, limit: int, reserve=None) -> list[ClaimedJob]:
     """Claim up to `limit` queued one-row jobs that the leader's pipeline serves and that
-    never ran before (a job tried before runs alone), oldest first."""
+    never ran before (a job tried before runs alone), oldest first. `reserve(ids)`: those of
+    the ids that no first delivery runs now, held for this batch (workers/claims.py)."""
     if limit <= 0:
         return []
     jobs = _jobs()
@@ -250,6 +337,9 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
         .sort("created_at", 1)
         .limit(limit)
     )
+    if reserve is not None and candidates:
+        free = set(reserve([doc["_id"] for doc in candidates]))
+        candidates = [doc for doc in candidates if doc["_id"] in free]
     if not candidates:
         return []
     ids = [doc["_id"] for doc in candidates]
@@ -275,6 +365,17 @@ def peers_claim(leader: ClaimedJob, *, limit: int) -> list[ClaimedJob]:
         ClaimedJob.from_document(doc, started_at=started, claimed_by=leader.id, worker=leader.worker)
         for doc in candidates
     ]
+
+
+def _finish_write(job: ClaimedJob, state: dict) -> tuple[dict, dict]:
+    """A finish's filter and update: the job still held by this run (a cancel meanwhile
+    wins). One held in Redis only is still queued and untried in MongoDB: its end writes its
+    claim's fields with it."""
+    ended = {name: state[name] for name in ("status", "output", "error", "completed_at")}
+    if job.marked:
+        return {"_id": job.id, "status": RUNNING, "claimed_by": job.claimed_by}, {"$set": ended}
+    claimed = {**_running(job), "attempts": job.attempts, **ended}
+    return {"_id": job.id, "status": QUEUED, "attempts": 0}, {"$set": claimed}
 
 
 def _output_as_stored(output):
@@ -303,13 +404,7 @@ def claimed_finish(results: list[tuple[ClaimedJob, dict]]) -> list[ClaimedJob]:
         }
         for job, fields in results
     }
-    writes = [
-        (
-            {"_id": job.id, "status": RUNNING, "claimed_by": job.claimed_by},
-            {"$set": {name: states[job.id][name] for name in ("status", "output", "error", "completed_at")}},
-        )
-        for job, _ in results
-    ]
+    writes = [_finish_write(job, states[job.id]) for job, _ in results]
     jobs = _jobs()
     if len(writes) == 1:
         written = jobs.update_one(*writes[0]).modified_count

@@ -55,8 +55,8 @@ def _ledger(**_):
         _write("predict", jobs)
         return results
 
-    def finished(results, on_event):
-        ended = finish(results, on_event)  # raises when MongoDB did not answer: retried, not run
+    def finished(results, on_event, *rest):
+        ended = finish(results, on_event, *rest)  # raises when MongoDB did not answer: retried, not run
         _write("finish", [job for job, _ in results])
         return ended
 

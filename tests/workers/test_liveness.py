@@ -85,9 +85,15 @@ def test_a_worker_killed_outright_has_its_jobs_run_by_another(
     history, live_worker, api, valid_input, model_version
 ):
     # Two-row jobs, held half a second each by this app (tests/chaos/slow_batches.py), so
-    # the kill lands while one runs. Short heartbeats: the test waits for them to lapse.
+    # the kill lands while one runs. Short heartbeats: the test waits for them to lapse. Their
+    # runs write `running` to MongoDB at once (a first delivery holds its job in Redis until
+    # then, workers/claims.py): the rescue of a worker's MongoDB claims is what is tested here.
     liveness.broker_data_lost()  # Redis's data is seen: what the rescue does here is the dead worker's
-    doomed = start_worker("predict", {"WORKER_HEARTBEAT_TTL_S": "4"}, app="tests.chaos.slow_batches")
+    doomed = start_worker(
+        "predict",
+        {"WORKER_HEARTBEAT_TTL_S": "4", "PREDICTION_RUNNING_MARK_MS": "1"},
+        app="tests.chaos.slow_batches",
+    )
     ids = []
     for _ in range(6):
         response = api.post(
