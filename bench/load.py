@@ -19,19 +19,25 @@ from .procs import Meter
 
 SUBMIT = "/api/v1/predictions/"
 FLOOR = "/bench/floor/"  # bench/web_urls.py
+LOGIN = "/login/"
 FINISHED = ("succeeded", "failed", "canceled")
 # A polling client looks again after 10 ms, then 1.5 times later each time, up to 200 ms.
 POLL_FIRST_S, POLL_GROWTH, POLL_MAX_S = 0.010, 1.5, 0.200
 
 
 class Clients:
-    def __init__(self, base: str, users: list[dict], processes: int, env: dict, meter: Meter):
+    def __init__(
+        self, base: str, users: list[dict], processes: int, env: dict, meter: Meter, *, login: str = LOGIN
+    ):
+        """`login`: where the users get their token (another app than the platform's: bench/peer/)."""
         context = multiprocessing.get_context("spawn")
         self.meter, self.pipes, self.procs = meter, [], []
         for index in range(processes):
             parent, child = context.Pipe()
             user = users[index % len(users)]
-            proc = context.Process(target=serve, args=(child, base, user, env), name=f"bench-client-{index}")
+            proc = context.Process(
+                target=serve, args=(child, base, user, env, login), name=f"bench-client-{index}"
+            )
             proc.start()
             child.close()  # so that a client process that dies is an EOFError here, not a hang
             meter.add("clients", proc.pid)
@@ -85,11 +91,11 @@ class Clients:
                 proc.terminate()
 
 
-def serve(pipe, base: str, user: dict, env: dict) -> None:
+def serve(pipe, base: str, user: dict, env: dict, login: str = LOGIN) -> None:
     os.environ.update(env)  # bench.noop reads the platform's settings (REDIS_URL) from it
     loop = asyncio.new_event_loop()
     try:
-        token = loop.run_until_complete(_login(base, user))
+        token = loop.run_until_complete(_login(base, user, login))
     except Exception as exc:  # reported to the parent, which stops the run
         pipe.send({"error": repr(exc)})
         return
@@ -107,8 +113,8 @@ def serve(pipe, base: str, user: dict, env: dict) -> None:
             pipe.send(loop.run_until_complete(_scenario(base, token, spec)))
 
 
-async def _login(base: str, user: dict) -> str:
-    async with aiohttp.ClientSession() as session, session.post(f"{base}/login/", json=user) as answer:
+async def _login(base: str, user: dict, login: str = LOGIN) -> str:
+    async with aiohttp.ClientSession() as session, session.post(f"{base}{login}", json=user) as answer:
         body = await answer.json()
         if answer.status != 200:
             raise RuntimeError(f"login failed: {answer.status} {body}")
@@ -202,8 +208,8 @@ async def _request(session, spec, body, out) -> None:
     if kind == "csv":
         await _csv(session, spec, out)
         return
-    if kind == "floor":
-        async with session.post(FLOOR, data=body) as answer:
+    if kind in ("floor", "post"):  # "post": the body to spec["path"], answered 200
+        async with session.post(FLOOR if kind == "floor" else spec["path"], data=body) as answer:
             data = await answer.read()
             if answer.status != 200:
                 raise _Failed(f"HTTP {answer.status}", data.decode(errors="replace"))

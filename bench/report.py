@@ -54,6 +54,7 @@ def markdown(results: dict) -> str:
         out += [f"### Scenarios, micro-batching {mode}", "", *scenario_table(done)]
     out += micro_batching(results["scenarios"])
     out += tables.memory(results) + tables.many_models(results) + tables.auto_fit(results)
+    out += tables.peer(results)
     out += tables.history(results) + tables.usage(results)
     out += ["### Targets (micro-batching on: the default)", "", *targets_table(results["targets"])]
     out += tables.spread(results.get("spread"))
@@ -109,6 +110,7 @@ def scenario_table(done: dict) -> list[str]:
         "jobs/s /noop",
         "beyond model us/row",
         "jobs stored",
+        "MongoDB calls/job",
         "CPU, % of a core",
     ]
     rows = []
@@ -116,7 +118,12 @@ def scenario_table(done: dict) -> list[str]:
         errors = fmt(f["errors"]) + (f" ({f['held_202']} got 202)" if f.get("held_202") else "")
         flag = " *" if disturbed(f["cpu"]) else ""
         ratios = [f["vs_noop"]["p50"], f["vs_noop"]["p99"], f["vs_noop"]["jobs_per_s"]]
-        extra = [f.get("beyond_model_us_per_row"), f.get("jobs_stored_after"), cpu_split(f["cpu"])]
+        extra = [
+            f.get("beyond_model_us_per_row"),
+            f.get("jobs_stored_after"),
+            f.get("mongo_commands_per_job"),
+            cpu_split(f["cpu"]),
+        ]
         rows.append(
             [name + flag, f["p50_ms"], f["p99_ms"], f["jobs_per_s"], f["rows_per_s"], errors, *ratios, *extra]
         )

@@ -9,7 +9,8 @@ Besides the limits, the scenario matrix in both micro-batching modes and history
 two scenarios of user-defined models: many-models (50 models in rotation through a small
 model cache, bench/many_models.py) and auto-fit (an `estimator: auto` training on an
 uploaded 100,000-row table, bench/auto_fit.py); `--only many-models` or `--only auto-fit`
-runs one alone.
+runs one alone. Then the tutorial app as a peer (bench/peer/, bench/peer_run.py) beside the
+platform's breast_cancer/wait-1; `--only peer` runs it with those three scenarios.
 """
 
 import argparse
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import auto_fit, history, limits, many_models, profile, report, scenarios
+from bench import auto_fit, history, limits, many_models, peer_run, profile, report, scenarios
 from bench.load import Clients
 from bench.procs import Meter, rss_mb
 from bench.stack import Stack, http, token_user_id
@@ -87,7 +88,7 @@ def arguments():
     parser.add_argument(
         "--only",
         default="",
-        help="run only scenarios whose name contains this (many-models and auto-fit are two; the "
+        help="run only scenarios whose name contains this (many-models, auto-fit and peer are three; the "
         "limits, the modes and history at scale run only for the matrix's scenarios)",
     )
     parser.add_argument("--modes", default="on,off", help="micro-batching modes to run, in order")
@@ -150,6 +151,12 @@ def main() -> None:
             step("auto fit", began)
             results["auto_fit"] = auto_fit.run(
                 stack, meter, builder, timing["auto_rows"], lambda what: step(what, began)
+            )
+        if selected("peer"):
+            step("the tutorial app as a peer", began)
+            on = results["scenarios"].get("on", {})
+            results["peer"] = peer_run.section(
+                stack, clients, meter, token, timing, on, MODES["on"], lambda what: step(what, began)
             )
         if matrix and not args.skip_history:
             # Last: 100,000 stored jobs (and their deletion) would slow what came after them.

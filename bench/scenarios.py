@@ -3,7 +3,9 @@
 import json
 import random
 import statistics
+import time
 
+from . import stack as platform
 from .stack import http
 from .stats import latency, ratio, summarize
 
@@ -13,6 +15,8 @@ BATCH_ROWS = [10, 100, 1000]
 # latency and the throughput of big jobs.
 CLIENTS = {"wait": [1, 16, 64], "poll": [1, 16, 64], "batch": [1, 16]}
 WAIT_S = 30
+# The jobs counted on the platform's /metrics, every label summed.
+JOB_COUNTS = {"platform_jobs_submitted_total": "submitted", "platform_jobs_finished_total": "finished"}
 
 
 def rows_for(base: str, token: str, model: str, count: int, seed: int = 7) -> list[dict]:
@@ -71,14 +75,60 @@ def run(clients, meter, spec: dict, rows: list[dict], timing: dict) -> dict:
     if spec["rows"] > 1 and spec["clients"] == 1:
         # The per-row cost is a difference of two latencies: measure them side by side.
         load["paired_body"] = bodies({**spec, "rows": 1}, rows)[0]
+    counted = mongo_counts()
     span = meter.start()
     records = clients.run(load, spec["clients"])
     usage = span.stop()
-    figures = {**spec, **summarize(records, spec["rows"]), "cpu": usage}
+    figures = {**spec, **summarize(records, spec["rows"]), "cpu": usage, **mongo_per_job(counted)}
     if records.get("paired_s"):
         figures["paired_one_row"] = latency(records["paired_s"])
         figures["paired_difference"] = paired_difference(records["latency_s"], records["paired_s"])
     return figures
+
+
+def mongo_counts() -> dict | None:
+    """The running platform's MongoDB commands {(process, command): count} and its jobs
+    submitted and finished, from the web's /metrics (the web's and the workers' counts)."""
+    if platform.running is None:
+        return None
+    commands, jobs = {}, {"submitted": 0.0, "finished": 0.0}
+    for sample in platform.running.metrics():
+        if sample.name == "platform_mongodb_commands_total":
+            key = (sample.labels["process"], sample.labels["command"])
+            commands[key] = commands.get(key, 0.0) + sample.value
+        elif sample.name in JOB_COUNTS:
+            jobs[JOB_COUNTS[sample.name]] += sample.value
+    return {"commands": commands, **jobs}
+
+
+def mongo_per_job(before: dict | None, settle_s: float = 5.0) -> dict:
+    """MongoDB commands per job over the scenario, warm-up included: the commands' delta over
+    the jobs finished between the same two scrapes, once every job submitted has finished
+    (a worker counts a finish a moment after the client has its answer)."""
+    if before is None:
+        return {}
+    deadline = time.monotonic() + settle_s
+    while True:
+        after = mongo_counts()
+        submitted, finished = (after[key] - before[key] for key in ("submitted", "finished"))
+        if finished >= submitted or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if finished <= 0:
+        return {}
+    moved = {
+        key: count - before["commands"].get(key, 0.0)
+        for key, count in after["commands"].items()
+        if count != before["commands"].get(key, 0.0)
+    }
+    by_process = {}
+    for (process, command), count in sorted(moved.items()):
+        by_process.setdefault(process, {})[command] = round(count / finished, 2)
+    return {
+        "mongo_commands_per_job": round(sum(moved.values()) / finished, 2),
+        "mongo_commands_by_command": by_process,
+        "mongo_jobs": {"submitted": int(submitted), "finished": int(finished)},
+    }
 
 
 def paired_difference(batch_s: list[float], one_row_s: list[float], resamples: int = 2000) -> dict:

@@ -8,6 +8,7 @@ run the Procfile's own command lines, so the bench follows any change made there
 import base64
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from myproject.defaults import ROOT
 from myproject.procfile import procfile_command
@@ -34,6 +37,8 @@ from .procs import Meter
 
 PASSWORD = "bench-Pass-2026"
 NOOP_QUEUE = "bench-noop"
+# The platform the bench runs now (one at a time): the one bench/scenarios.py reads /metrics of.
+running: "Stack | None" = None
 
 
 def http(method, url, body=None, token=None, timeout=60):
@@ -110,8 +115,10 @@ class Stack:
             # Tokens outlive the run (the default, 15 min, is about the length of one).
             "JWT_ACCESS_MINUTES": "120",
             "PYTHONUNBUFFERED": "1",  # as `make up` runs its processes
-            # Metrics counted as `make up` and compose count them: in files, one per process.
+            # Metrics counted as `make up` and compose count them: in files, one per process;
+            # the web's /metrics sums the web's and the workers' (Stack.metrics).
             "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
+            "METRICS_TOKEN": secrets.token_urlsafe(24),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             **(env or {}),
         }
@@ -133,6 +140,8 @@ class Stack:
         web_env = {"DJANGO_SETTINGS_MODULE": "bench.web_settings"}
         self.start("web", procfile_command("web", self.env), env=web_env)
         wait_until(self._healthy, timeout=60, what="gunicorn")
+        global running
+        running = self
 
     def redis_start(self, *, wipe: bool = False) -> None:
         """Start redis-server on its port; `wipe`: with none of its earlier data."""
@@ -154,6 +163,15 @@ class Stack:
             return http("GET", f"{self.base}/healthz", timeout=2)[0] == 200
         except OSError:
             return False
+
+    def metrics(self) -> list:
+        """The web's /metrics now, its samples: every process's counts, the web's and the
+        workers' (they share PROMETHEUS_MULTIPROC_DIR)."""
+        request = urllib.request.Request(f"{self.base}/metrics")
+        request.add_header("Authorization", f"Bearer {self.env['METRICS_TOKEN']}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
     def log(self, name: str) -> Path:
         return self.var / "logs" / f"{name}.log"
@@ -204,6 +222,9 @@ class Stack:
         stop(self.procs.pop(name), timeout=30)
 
     def close(self) -> None:
+        global running
+        if running is self:
+            running = None
         for name in list(self.procs)[::-1]:
             self.stop(name)
 

@@ -1,7 +1,23 @@
 """Markdown tables of a run's figures: the parts that are not scenarios."""
 
-GROUPS = ["web", "predict", "train", "mongo", "redis", "clients", "noop", "bench", "other"]
-NOTES = {"other": "not the bench's: anything else running on the machine"}
+GROUPS = [
+    "web",
+    "predict",
+    "train",
+    "mongo",
+    "redis",
+    "clients",
+    "noop",
+    "peer-web",
+    "peer-worker",
+    "bench",
+    "other",
+]
+NOTES = {
+    "other": "not the bench's: anything else running on the machine",
+    "peer-web": "the tutorial app's gunicorn (bench/peer/)",
+    "peer-worker": "the tutorial app's Celery worker",
+}
 
 
 def fmt(value, digits: int = 1) -> str:
@@ -351,3 +367,64 @@ def auto_fit(results: dict) -> list[str]:
     ]
     header = ["candidate", "cv score", "cv std", "fit s (a fold)", "predict us/row", "cv rows", ""]
     return [*out, "Leaderboard (3-fold cross-validation, best first):", "", *table(header, board)]
+
+
+def peer(results: dict) -> list[str]:
+    """The tutorial app (bench/peer/) beside the platform's one-row `Prefer: wait`, same run."""
+    found = results.get("peer")
+    if not found:
+        return []
+    config = found["config"]
+    modes = (
+        ("platform", "platform (Prefer: wait)"),
+        ("tuned", "tuned peer"),
+        ("as_written", "peer as written"),
+    )
+    header = ["clients"]
+    for _, label in modes:
+        header += [f"{label} finished/s", "p50 ms", "p99 ms"]
+    rows = []
+    for count in (1, 16, 64):
+        row = [count]
+        for mode, _ in modes:
+            f = found.get(mode, {}).get(f"c{count}")
+            row += [f["jobs_per_s"], f["p50_ms"], f["p99_ms"]] if f else ["-", "-", "-"]
+        rows.append(row)
+    intro = (
+        "One DRF view (simplejwt JWT) validating the breast_cancer row's 30 features, then "
+        "`predict_task.delay(row).get(timeout=30)`, results through Celery's MongoDB result backend "
+        f"({config['result_backend'].split('?')[0]}, the run's SecantusDB), broker a Redis database of "
+        f"its own on the run's redis-server; {config['web']}; {config['worker']}; the task's "
+        "StandardScaler + LogisticRegression pipeline trained once per worker process. As written: "
+        "Celery's default `get()` (it looks for the result every 0.5 s); tuned: `get(interval=0.01)`. "
+        "The same load generator and rows as the platform's `breast_cancer/wait-1` scenarios "
+        "(micro-batching on) of this run, the platform's stack idle meanwhile. Finished/s: the "
+        "scenario tables' jobs/s, requests sent and answered inside the window, for all three; it "
+        "leaves out about latency / window of them, a lot when answers take seconds (as written). "
+        "Answered/s, below: the requests sent in the window, each answered, over the window "
+        "(bench/peer_run.py)."
+    )
+    detail = [
+        [
+            f"{label} c{count}",
+            f["n"],
+            f["errors"],
+            f["answered_per_s"],
+            f["p90_ms"],
+            f["max_ms"],
+            cpu_split(f["cpu"]),
+        ]
+        for mode, label in modes
+        for count in (1, 16, 64)
+        if (f := found.get(mode, {}).get(f"c{count}"))
+    ]
+    return [
+        "### The tutorial app as a peer (breast_cancer, one row a request)",
+        "",
+        intro,
+        "",
+        *table(header, rows),
+        *table(
+            ["scenario", "answers", "errors", "answered/s", "p90 ms", "max ms", "CPU, % of a core"], detail
+        ),
+    ]

@@ -186,7 +186,51 @@ def _flat(model: str, sizes: dict) -> dict:
 
 def targets(results: dict) -> list[dict]:
     rows = _matrix(results) if results["limits"].get("noop") else []
-    return rows + many_models(results) + auto_fit(results)
+    return rows + many_models(results) + auto_fit(results) + peer(results)
+
+
+def peer(results: dict) -> list[dict]:
+    """The platform against the tutorial app tuned (bench/peer/, `get(interval=0.01)`), same run:
+    at 16 and 64 clients at least its finished/s with a p99 no worse, at 1 client a p50 no
+    worse. The ratio shown is the platform's figure over the peer's."""
+    found = results.get("peer") or {}
+    platform, tuned = found.get("platform", {}), found.get("tuned", {})
+    rows = []
+    if (ours := platform.get("c1")) and (theirs := tuned.get("c1")):
+        rows.append(
+            _at_most(
+                "peer: breast_cancer one-row wait, 1 client, platform p50 <= the tuned tutorial app's",
+                ours["p50_ms"],
+                theirs["p50_ms"],
+                1,
+                "ms",
+            )
+        )
+    for count in (16, 64):
+        ours, theirs = platform.get(f"c{count}"), tuned.get(f"c{count}")
+        if not ours or not theirs:
+            continue
+        rows.append(
+            _at_least(
+                f"peer: breast_cancer one-row wait, {count} clients, platform finished/s >= the tuned "
+                "tutorial app's",
+                ours["jobs_per_s"],
+                theirs["jobs_per_s"],
+                1,
+                "/s",
+            )
+        )
+        rows.append(
+            _at_most(
+                f"peer: breast_cancer one-row wait, {count} clients, platform p99 <= the tuned "
+                "tutorial app's",
+                ours["p99_ms"],
+                theirs["p99_ms"],
+                1,
+                "ms",
+            )
+        )
+    return rows
 
 
 def many_models(results: dict) -> list[dict]:

@@ -99,11 +99,13 @@ def _worker_leaves(sender=None, **_):
 
 # Metrics (myproject/metrics.py). A worker starting is a process group starting: files its
 # predecessors left in PROMETHEUS_MULTIPROC_DIR go; a pool child leaving takes its live gauges.
+# Its processes (the pool's children fork after this) label their MongoDB commands "worker".
 @celeryd_init.connect
 def _metrics_files_of_gone_processes(**_):
     from myproject import metrics
 
     metrics.multiprocess_dir_clean()
+    metrics.process_role_set("worker")
 
 
 @worker_init.connect

@@ -39,6 +39,10 @@ def child_exit(server, worker) -> None:
     metrics.process_dead(worker.pid)
 
 
+def post_fork(server, worker) -> None:
+    metrics.process_role_set("web")  # the label of its MongoDB commands
+
+
 def post_worker_init(worker) -> None:
     """On SIGTERM, the worker's own graceful stop, and its `Prefer: wait` requests answer at
     once (api/waiting.py's waits_end) rather than be cut off when graceful_timeout ends."""

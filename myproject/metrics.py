@@ -3,7 +3,8 @@
 Counted where things happen: requests in api/middleware.py, submits in api/services.py,
 finishes in workers/events.py (job_event, which every finish passes through: a worker's run,
 a cancel through the API, the sweeper's deadlines), waiters in api/waiting.py, webhook
-attempts in predictor/webhooks.py. Served by the web at /metrics (api/views/metrics.py,
+attempts in predictor/webhooks.py, MongoDB commands by a listener on the history's client
+(predictor/history/base.py). Served by the web at /metrics (api/views/metrics.py,
 behind METRICS_TOKEN) and, when METRICS_PORT is set, by a Celery worker's main process
 (myproject/celery.py), for workers that share no disk with the web.
 
@@ -187,7 +188,7 @@ class ServingVersionCollector:
     model without a champion has no sample; the database unreachable, `platform_registry_up 0`."""
 
     def collect(self):
-        from predictor import registry
+        from django.apps import apps
 
         up = GaugeMetricFamily(
             "platform_registry_up", "Whether the model registry (SQL) answered this scrape."
@@ -197,17 +198,21 @@ class ServingVersionCollector:
             "The version each model serves (its champion).",
             labels=["model"],
         )
+        # The rows through Django's app registry: importing predictor.registry here would close
+        # an import circle (predictor's history imports this module to count its commands).
+        versions = apps.get_model("predictor", "ModelVersion")
         try:
-            champions = registry.models_with_champions()
+            champions = list(
+                versions.objects.filter(status=versions.Status.CHAMPION).values_list("model__name", "number")
+            )
         except Exception as exc:  # a scrape answers whatever fails here (DatabaseError, mostly)
             logger.warning("metrics: serving versions not read, registry unavailable: %s", exc)
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
-        for model, champion in champions:
-            if champion is not None:
-                serving.add_metric([model.name], champion.number)
+        for model, number in champions:
+            serving.add_metric([model], number)
         yield up
         yield serving
 
@@ -323,3 +328,37 @@ def model_cache_observed(event: str, count: int, cache_bytes: int | None) -> Non
         MODEL_CACHE_EVENTS.labels(event).inc(count)
     if cache_bytes is not None:
         MODEL_CACHE_BYTES.set(cache_bytes)
+
+
+# --- MongoDB round trips (predictor/history/base.py's command listener) -------------------
+
+MONGODB_COMMANDS = Counter(
+    "platform_mongodb_commands",
+    "Commands sent to MongoDB (round trips), by command (insert, find, update ...) and process "
+    "(web, worker, other); connection handshakes and logins are not counted.",
+    ["command", "process"],
+)
+# A connection's handshake and login, a client's goodbye: the driver's upkeep, not the work.
+# (The driver's server monitoring sends its hellos unseen by a command listener.)
+MONGODB_UPKEEP = frozenset({"hello", "isMaster", "ismaster", "saslStart", "saslContinue", "endSessions"})
+_process = "other"
+_mongodb_counts: dict = {}  # command name -> its labelled counter, for this process's role
+
+
+def process_role_set(role: str) -> None:
+    """What this process is, in the counts labelled by process: "web" (a gunicorn worker,
+    myproject/gunicorn_conf.py) or "worker" (a Celery worker and its pool, myproject/celery.py);
+    "other" unless set (manage.py, a test run)."""
+    global _process
+    _process = role
+    _mongodb_counts.clear()
+
+
+def mongodb_command(name: str) -> None:
+    """A command sent: called for every one, so kept to a dict lookup and the count."""
+    counter = _mongodb_counts.get(name)
+    if counter is None:
+        if name in MONGODB_UPKEEP:
+            return
+        counter = _mongodb_counts[name] = MONGODB_COMMANDS.labels(name, _process)
+    counter.inc()

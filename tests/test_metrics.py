@@ -373,6 +373,56 @@ def test_webhook_attempts_are_counted_by_outcome(stored_job, receiver, metrics_t
         assert moved(before, after, "platform_webhook_deliveries_total", event="start", outcome=outcome) == 0
 
 
+def mongodb_commands(samples: Samples, process: str) -> dict[str, float]:
+    """{command: count} of the MongoDB commands the processes labelled `process` sent."""
+    return {
+        labels["command"]: samples.get_("platform_mongodb_commands_total", **labels)
+        for labels in samples.labelled("platform_mongodb_commands_total")
+        if labels["process"] == process
+    }
+
+
+def commands_moved(before: Samples, after: Samples, process: str) -> dict[str, float]:
+    was = mongodb_commands(before, process)
+    return {
+        command: count - was.get(command, 0)
+        for command, count in mongodb_commands(after, process).items()
+        if count != was.get(command, 0)
+    }
+
+
+def test_mongodb_commands_are_counted_one_per_round_trip(history, metrics_token):
+    # This process (the suite's) is neither the web nor a worker: "other".
+    before = web_scrape()
+    job = history.job_create(
+        owner_id=1, model=MODEL, version=1, artifact_sha256="0" * 64, sklearn_version="1", input={"x": 1}
+    )
+    created = web_scrape()
+    assert history.job_get(job.id).id == job.id
+    read = web_scrape()
+
+    assert commands_moved(before, created, "other") == {"insert": 1}
+    assert commands_moved(created, read, "other") == {"find": 1}
+
+
+def test_a_workers_mongodb_commands_are_labelled_worker(
+    history, metrics_worker, api, model_version, valid_input, metrics_token
+):
+    before = metrics_worker.scrape()
+    job_id = submit(api, {"model": MODEL, "input": valid_input}).json()["id"]
+    assert wait_for_job(api, job_id)["status"] == "succeeded"
+    finished = {"model": MODEL, "version": str(model_version.number), "status": "succeeded"}
+    after = wait_for_scrape(
+        metrics_worker, lambda s: moved(before, s, "platform_jobs_finished_total", **finished) >= 1
+    )
+    # The web inserts the job; the worker writes its finish (whatever else it reads or writes
+    # depends on micro-batching and timing: a look for peers, its claim once it runs long).
+    worker = commands_moved(before, after, "worker")
+    assert worker.get("update", 0) >= 1
+    assert "insert" not in worker
+    assert mongodb_commands(after, "other") == mongodb_commands(after, "web") == {}
+
+
 def test_files_of_gone_processes_go_and_live_gauges_go_with_their_process(tmp_path, monkeypatch):
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

@@ -5,8 +5,11 @@ from datetime import UTC, datetime
 
 import mongoengine as me
 from django.conf import settings
+from pymongo import monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure
 from pymongo.uri_parser import parse_uri
+
+from myproject import metrics
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
@@ -15,6 +18,23 @@ FINISHED = (SUCCEEDED, FAILED, CANCELED)
 
 class HistoryUnavailable(Exception):
     """MongoDB could not be reached in time."""
+
+
+class _CommandsCounted(monitoring.CommandListener):
+    """Every command the client sends, counted by name (myproject/metrics.py's
+    platform_mongodb_commands): the history's round trips."""
+
+    def started(self, event) -> None:
+        metrics.mongodb_command(event.command_name)
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+_COMMANDS_COUNTED = _CommandsCounted()
 
 
 def connect() -> None:
@@ -34,6 +54,7 @@ def connect() -> None:
         # SecantusDB's disk filled were gone after its restart (tests/test_mongo_durability.py).
         # Its cost: bench/RESULTS.md, "The cost of `j: true`". A URI's `journal` decides.
         journal=uri["options"].get("journal", True),
+        event_listeners=[_COMMANDS_COUNTED],
     )
 
 
