@@ -394,7 +394,9 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# No "task-sent" event from every submit (one more Redis message each): Flower shows a task
+# from the moment a worker receives it, and the job's own status says `queued` before that.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A job still queued after this long is re-published by the sweeper (its task was lost).
 STALE_JOB_SECONDS = env_int("STALE_JOB_SECONDS", 600, minimum=60)

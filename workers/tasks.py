@@ -206,7 +206,15 @@ def prediction_enqueue(job_id: str, job: history.JobView | None = None) -> None:
     publish retry policy (about two seconds).
     """
     kwargs = {"job": history.job_message(job)} if job is not None else {}
-    predict_task.apply_async(args=[job_id], kwargs=kwargs, task_id=job_id, retry=True)
+    # kwargsrepr: what logs and Flower show of the kwargs; Celery's own repr of the job's rows
+    # would cost the submit more than the rest of its publishing.
+    predict_task.apply_async(
+        args=[job_id],
+        kwargs=kwargs,
+        task_id=job_id,
+        retry=True,
+        kwargsrepr="{'job': ...}" if kwargs else None,
+    )
 
 
 # 500 per run keeps one sweep to a few seconds of publishing.
