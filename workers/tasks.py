@@ -57,9 +57,15 @@ def predict_task(
     holding the job in Redis, and waited for that claim to expire."""
     worker, redelivered = self.request.hostname, (self.request.delivery_info or {}).get("redelivered")
     holding: list = []
+
+    def on_claimed(jobs) -> None:
+        holding.append(jobs)
+        # Those MongoDB records as claimed: a copy of their first message runs nothing.
+        claims.mark_recorded([each.id for each in jobs if each.marked], worker=worker)
+
     run = {
         "on_event": job_event,
-        "on_claimed": holding.append,
+        "on_claimed": on_claimed,
         "batch_max_jobs": settings.PREDICTION_BATCH_MAX_JOBS,
         "batch_wait_s": settings.PREDICTION_BATCH_MAX_WAIT_MS / 1000,
         "failure_message": _failure_message,
@@ -67,10 +73,12 @@ def predict_task(
     }
     in_redis = False
     try:
-        if job is not None and held is None and not redelivered:
+        if job is not None and held is None and not redelivered and claims.fresh(job):
             claimed = claims.claim(job_id, worker=worker)
-            if claimed in (claims.ENDED, claims.IN_BATCH):
-                return None  # ended, or a micro-batch that MongoDB records runs it
+            if claimed in (claims.ENDED, claims.RECORDED):
+                # Ended (a cancel, a copy of this message), or run by a delivery MongoDB records.
+                logger.info("job %s is finished, gone or running elsewhere; nothing to run", job_id)
+                return None
             if claimed == claims.OURS:
                 in_redis = True
                 first = history.ClaimedJob.from_message(job_id, job, started_at=history.now(), worker=worker)
@@ -84,7 +92,7 @@ def predict_task(
                 args=[job_id],
                 kwargs={"held": held, "held_with": held_with, "held_in_redis": held_in_redis, "looked": True},
                 task_id=job_id,
-                countdown=holder.ttl_s + 0.5,
+                countdown=claims.look_again_s(),
                 retry=True,
             )
             return None

@@ -104,7 +104,7 @@ def test_a_throttled_request_is_429_with_retry_after(history, api, model_version
 def test_a_dead_broker_is_503_with_retry_after(history, api, model_version, valid_input, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    def refuse(job_id):
+    def refuse(job_id, job=None):
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("api.services.prediction_enqueue", refuse)

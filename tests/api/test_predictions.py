@@ -226,7 +226,7 @@ def test_a_wait_that_mongodb_cuts_short_still_answers_the_accepted_job(
     # answer is the accepted job (202, where to poll), never a 503 "nothing was queued",
     # which would have the client submit it a second time.
     published = []
-    monkeypatch.setattr("api.services.prediction_enqueue", published.append)
+    monkeypatch.setattr("api.services.prediction_enqueue", lambda job_id, job=None: published.append(job_id))
 
     def unavailable(*args, **kwargs):
         raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")

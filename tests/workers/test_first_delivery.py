@@ -93,13 +93,30 @@ def test_a_second_claim_of_a_held_job_is_refused_and_the_holder_is_judged(stored
     assert claims.claim(job.id, worker="predict@other") == claims.HELD
     holder = claims.holder(job.id)
     assert holder is not None
-    assert 0 < holder.ttl_s <= claims.CLAIM_TTL_S
+    assert holder.worker == "predict@here"
     # This very process held it: its earlier run is over. Another node's: not known to be gone.
     assert holder.gone("predict@here")
     assert not holder.gone("predict@other")
     # Its status reads `running` while MongoDB still says queued.
     assert history_module.job_get(job.id).status == "queued"
     assert claims.running_since(job.id) == pytest.approx(time.time(), abs=5)
+
+
+def test_only_a_fresh_first_message_takes_the_fast_path(stored_job):
+    # A message that waited (a backlog, a fault) is claimed in MongoDB: Redis state lost
+    # meanwhile cannot let it run twice.
+    assert claims.fresh(history_module.job_message(stored_job()))
+    assert not claims.fresh(history_module.job_message(stored_job(age_s=claims.FRESH_S + 1)))
+
+
+def test_a_job_claimed_in_mongodb_or_canceled_is_not_run_by_a_copy_of_its_message(stored_job):
+    claimed, canceled = stored_job(), stored_job()
+    claims.mark_recorded([claimed.id], worker="predict@other")
+    assert claims.claim(claimed.id, worker="predict@here") == claims.RECORDED
+    assert claims.holder(claimed.id) is None  # MongoDB's claim decides for other deliveries
+    ended, _ = history_module.job_cancel(canceled.id, owner_id=canceled.owner_id)
+    job_event("completed", ended)
+    assert claims.claim(canceled.id, worker="predict@here") == claims.ENDED
 
 
 def test_a_run_that_lasts_writes_running_to_mongodb_and_still_finishes(stored_job, monkeypatch):
@@ -154,7 +171,7 @@ def test_a_batch_leader_takes_no_job_a_first_delivery_holds(stored_job, monkeypa
     finished = prediction_run(leader.id, batch_max_jobs=64, reserve_peers=reserve, on_event=job_event)
 
     assert {job.id for job in finished} == {leader.id, free.id}
-    assert in_batch == [claims.IN_BATCH]
+    assert in_batch == [claims.RECORDED]
     assert history_module.job_get(taken_first.id).status == "queued"
     # The batched job's own first delivery finds it ended: nothing runs it again.
     assert claims.claim(free.id, worker="predict@here") == claims.ENDED
