@@ -54,7 +54,7 @@ def predict_task(
     with those peers (see predictor/history/claims.py): the retry may take the job over from
     that try only, and announces the ends that try wrote without knowing; `held_in_redis`
     when that try held it in Redis only. `looked`: a delivery that found a first delivery
-    holding the job in Redis, and waited for that claim to expire."""
+    holding the job in Redis, and waited claims.look_again_s() before claiming it in MongoDB."""
     worker, redelivered = self.request.hostname, (self.request.delivery_info or {}).get("redelivered")
     holding: list = []
 
@@ -86,8 +86,8 @@ def predict_task(
                 return None
         holder = None if looked else claims.holder(job_id)
         if holder is not None and not holder.gone(worker):
-            # A first delivery may still run it: look again once its claim has expired, when
-            # it has ended, died, or written its claim to MongoDB.
+            # A first delivery may still run it: look again when it has surely ended, died, or
+            # written its claim to MongoDB.
             predict_task.apply_async(
                 args=[job_id],
                 kwargs={"held": held, "held_with": held_with, "held_in_redis": held_in_redis, "looked": True},

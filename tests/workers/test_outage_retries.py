@@ -35,7 +35,12 @@ def test_a_predict_retry_is_told_which_attempt_and_peers_its_try_held(monkeypatc
         told.append((held, held_with))
         if len(told) == 1:
             # This try claimed the job (its 3rd attempt) and a queued peer to run with it.
-            on_claimed([SimpleNamespace(id=job_id, attempts=3), SimpleNamespace(id="peer-1", attempts=1)])
+            on_claimed(
+                [
+                    SimpleNamespace(id=job_id, attempts=3, marked=True),
+                    SimpleNamespace(id="peer-1", attempts=1, marked=True),
+                ]
+            )
             raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")
         if len(told) == 2:
             raise history.HistoryUnavailable("MongoDB could not do the work (1 InternalError)")
