@@ -167,13 +167,16 @@ def prediction_run_claimed(
     on_claimed=lambda jobs: None,
     reserve_peers=None,
     mark_after_s: float | None = None,
+    on_marked=lambda job: None,
 ) -> list[history.ClaimedJob]:
     """Run a job this delivery holds (prediction_run's second half). A job held in Redis
     only (`job.marked` False: a first delivery, from its message) has its claim written to
     MongoDB once its run lasts `mark_after_s`, so that a run longer than a moment shows
-    `running` and is rescued as any other if its worker dies."""
+    `running` and is rescued as any other if its worker dies; `on_marked(job)` hears it."""
     on_claimed([job])
-    marker = _RunningMark(job, mark_after_s) if not job.marked and mark_after_s is not None else None
+    marker = None
+    if not job.marked and mark_after_s is not None:
+        marker = _RunningMark(job, mark_after_s, on_marked)
     with logs.about_job(job.id, job.model, job.version, request=job.request_id):
         try:
             if job.attempts > settings.PREDICTION_MAX_ATTEMPTS:
@@ -207,8 +210,8 @@ class _RunningMark:
     """Writes a first delivery's claim to MongoDB (history.job_mark_running) if its run lasts
     `after_s`; stopped before the run's end is written, which then knows whether it was."""
 
-    def __init__(self, job: history.ClaimedJob, after_s: float):
-        self._job, self._lock, self._stopped = job, threading.Lock(), False
+    def __init__(self, job: history.ClaimedJob, after_s: float, on_marked):
+        self._job, self._lock, self._stopped, self._on_marked = job, threading.Lock(), False, on_marked
         self._timer = threading.Timer(after_s, self._mark)
         self._timer.daemon = True
         self._timer.start()
@@ -218,7 +221,8 @@ class _RunningMark:
             if self._stopped:
                 return
             try:
-                history.job_mark_running(self._job)
+                if history.job_mark_running(self._job):
+                    self._on_marked(self._job)
             except history.HistoryUnavailable as exc:
                 # Its end cannot be written either, most likely: the run's retry decides.
                 logger.warning("job %s: its running state not written (%s)", self._job.id, exc)

@@ -82,10 +82,16 @@ def predict_task(
             if claimed == claims.OURS:
                 in_redis = True
                 first = history.ClaimedJob.from_message(job_id, job, started_at=history.now(), worker=worker)
-                prediction_run_claimed(first, mark_after_s=settings.PREDICTION_RUNNING_MARK_MS / 1000, **run)
+                prediction_run_claimed(
+                    first,
+                    mark_after_s=settings.PREDICTION_RUNNING_MARK_MS / 1000,
+                    # From then on MongoDB's claim holds it, for every other delivery.
+                    on_marked=lambda each: claims.mark_recorded([each.id], worker=worker),
+                    **run,
+                )
                 return None
-        holder = None if looked else claims.holder(job_id)
-        if holder is not None and not holder.gone(worker):
+        holder = claims.holder(job_id)
+        if holder is not None and not looked and not holder.gone(worker):
             # A first delivery may still run it: look again when it has surely ended, died, or
             # written its claim to MongoDB.
             predict_task.apply_async(
@@ -102,7 +108,8 @@ def predict_task(
             held=held,
             held_with=held_with or [],
             held_in_redis=held_in_redis,
-            # A first delivery that held it in Redis, in a process here that is gone, counts.
+            # A first delivery that held it in Redis and is gone (a process here that died, or
+            # one still holding it after look_again_s(), which never wrote its claim) counts.
             lost=1 if holder is not None else 0,
             requeue=prediction_enqueue,
             **run,

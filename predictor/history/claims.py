@@ -32,36 +32,6 @@ from myproject.processes import process_alive
 from .base import CANCELED, FINISHED, QUEUED, RUNNING, guard, now, orphans_mark, workers_running
 from .jobs import JobView, PredictionJob, batch_decode, batch_encode
 
-# What a worker reads of a job: never its output, which may be large.
-_CLAIM_FIELDS = {
-    name: 1
-    for name in (
-        "owner_id",
-        "model",
-        "version",
-        "artifact_sha256",
-        "sklearn_version",
-        "artifact_signature",
-        "input",
-        "inputs",
-        "warnings",
-        "spellings",
-        "status",
-        "attempts",
-        "cancel_after",
-        "webhook",
-        "webhook_events_filter",
-        "created_at",
-        "started_at",
-        "requeued_at",
-        "claimed_by",
-        "request_id",
-        "worker",
-        "worker_pid",
-    )
-}
-
-
 # What a job's task message carries (job_message): all that running it needs, so that its
 # first delivery reads nothing from MongoDB (workers/claims.py).
 _MESSAGE_FIELDS = (
@@ -81,6 +51,10 @@ _MESSAGE_FIELDS = (
     "created_at",
     "request_id",
 )
+# What a worker reads of a job (never its output, which may be large): what its message
+# would carry, and the state of its claims.
+_CLAIM_STATE = ("status", "attempts", "started_at", "requeued_at", "claimed_by", "worker", "worker_pid")
+_CLAIM_FIELDS = {name: 1 for name in (*_MESSAGE_FIELDS, *_CLAIM_STATE)}
 _MESSAGE_DATETIMES = ("cancel_after", "created_at")
 
 
