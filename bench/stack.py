@@ -119,6 +119,9 @@ class Stack:
             # the web's /metrics sums the web's and the workers' (Stack.metrics).
             "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
             "METRICS_TOKEN": secrets.token_urlsafe(24),
+            # The run's own key, as `make up` makes a checkout's (myproject/stack.py): its
+            # VAR_DIR is new, so there is no key file to read.
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             **(env or {}),
         }
