@@ -6,13 +6,11 @@ Line numbers are the file's own, as a spreadsheet shows them: line 1 is the head
 
 import csv
 import io
-import math
 import re
 
-from predictor.tabular import BOOLEAN, CATEGORY, NUMBER, cell_missing
-from predictor.tabular.cells import FALSE_WORDS, TRUE_WORDS
-
-from . import csv_cells
+from predictor import csv_cells
+from predictor.batch_score import warnings_text
+from predictor.tabular import cell_value
 
 # A batch file is read whole: 1,000 rows of 30 features is about 250 KB.
 MAX_BATCH_BYTES = 2 * 1024 * 1024
@@ -36,42 +34,6 @@ def batch_text(upload, pasted: str) -> tuple[str, str | None]:
     if not pasted.strip():
         return "", "Choose a CSV file or paste rows, with a header line of feature names first."
     return pasted, None
-
-
-def _number(cell: str) -> tuple[float | None, str | None]:
-    try:
-        value = float(cell)
-    except ValueError:
-        return None, f"{_shown(cell)} is not a number."
-    if not math.isfinite(value):
-        return None, "must be a finite number."
-    return value, None
-
-
-def _boolean(cell: str) -> tuple[bool | None, str | None]:
-    word = cell.lower()
-    if word in TRUE_WORDS or word in FALSE_WORDS:
-        return word in TRUE_WORDS, None
-    return None, f"{_shown(cell)} is not true or false (true/false, yes/no)."
-
-
-def _shown(cell: str) -> str:
-    return '"' + (cell if len(cell) <= 30 else cell[:27] + "...") + '"'
-
-
-def cell_value(feature: dict, cell: str):
-    """(the cell as the API takes it for this feature, None or a problem). A missing cell
-    (empty, NA, null...: predictor.tabular.cell_missing) is None whatever the type; the
-    submit then says if the feature may not be null."""
-    if cell_missing(cell):
-        return None, None
-    cell = cell.strip()
-    kind = feature.get("type", NUMBER)
-    if kind == BOOLEAN:
-        return _boolean(cell)
-    if kind == CATEGORY:
-        return cell, None
-    return _number(cell)
 
 
 def batch_rows(text: str, schema: list[dict], *, max_rows: int) -> tuple[list[dict], list[int], list[str]]:
@@ -176,10 +138,3 @@ def results_csv(out, inputs: list[dict], outputs: list[dict]) -> None:
 
 def _cell(value):
     return ("true" if value else "false") if isinstance(value, bool) else value
-
-
-def warnings_text(output: dict) -> str:
-    """A row's warnings as one line: `Island: 'Atlantis' was not seen in training; ...`."""
-    return " ".join(
-        f"{warning.get('feature')}: {warning.get('message')}" for warning in output.get("warnings") or ()
-    )

@@ -5,7 +5,8 @@ import json
 
 from django.http import StreamingHttpResponse
 
-from . import csv_cells
+from predictor import csv_cells
+
 from .jobs import job_public
 from .selectors import dataset_records, jobs_all
 
@@ -72,7 +73,7 @@ def _dataset_lines(version):
 
 def dataset_csv_response(version) -> StreamingHttpResponse:
     """A dataset version as CSV, every cell written so a spreadsheet cannot take it for a
-    formula (api/csv_cells.py): the stored bytes are the user's, this download is ours."""
+    formula (predictor/csv_cells.py): the stored bytes are the user's, this download is ours."""
     response = StreamingHttpResponse(_dataset_lines(version), content_type="text/csv; charset=utf-8")
     name = f"{version.dataset.name}-v{version.number}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

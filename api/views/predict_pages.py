@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 
+from predictor import csv_cells
 from predictor.tabular import BOOLEAN, CATEGORY, NUMBER, cell_missing
 from predictor.validation import InvalidInput
 
-from .. import csv_cells
 from ..batch_csv import MAX_ECHO_CHARS, batch_errors_named, batch_rows, batch_text
 from ..selectors import (
     model_detail,

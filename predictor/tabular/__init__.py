@@ -56,7 +56,7 @@ from a seeded uniform sample of 10,000 of them, its counts scaled to the number 
 ("sampled": true).
 """
 
-from .cells import BOOLEAN, CATEGORY, NUMBER, cell_missing
+from .cells import BOOLEAN, CATEGORY, NUMBER, cell_missing, cell_value
 from .loading import load_frame
 from .profiling import Profile, profile_csv
 from .reading import CSVRefused, CSVTooLarge, Limits

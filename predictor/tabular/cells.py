@@ -1,9 +1,11 @@
 """What one cell's text means: missing, a boolean word, a number, or a category's text.
 
 profile_csv and load_frame both type cells only through these functions, so a table loads
-with exactly the types its profile reported.
+with exactly the types its profile reported. cell_value types one cell of a row to predict
+by its feature's schema (the web's batch CSV, the batch scorer).
 """
 
+import math
 from itertools import product
 
 import numpy as np
@@ -100,3 +102,39 @@ def all_numbers(texts: np.ndarray) -> np.ndarray | None:
         return None
     values = numbers_of(texts)
     return values if np.isfinite(values).all() else None
+
+
+def _number(cell: str) -> tuple[float | None, str | None]:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None, f"{_shown(cell)} is not a number."
+    if not math.isfinite(value):
+        return None, "must be a finite number."
+    return value, None
+
+
+def _boolean(cell: str) -> tuple[bool | None, str | None]:
+    word = cell.lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS, None
+    return None, f"{_shown(cell)} is not true or false (true/false, yes/no)."
+
+
+def _shown(cell: str) -> str:
+    return '"' + (cell if len(cell) <= 30 else cell[:27] + "...") + '"'
+
+
+def cell_value(feature: dict, cell: str):
+    """(the cell as the API takes it for this feature, None or a problem). A missing cell
+    (empty, NA, null...: cell_missing) is None whatever the type; the caller says if the
+    feature may not be null."""
+    if cell_missing(cell):
+        return None, None
+    cell = cell.strip()
+    kind = feature.get("type", NUMBER)
+    if kind == BOOLEAN:
+        return _boolean(cell)
+    if kind == CATEGORY:
+        return cell, None
+    return _number(cell)

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from api.csv_cells import cell, writer
+from predictor.csv_cells import cell, writer
 from predictor.history.jobs import batch_encode
 
 HYPERLINK = '=HYPERLINK("http://evil","x")'

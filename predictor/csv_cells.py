@@ -5,7 +5,8 @@ as a formula, so a stored string such as `=HYPERLINK("http://evil","x")` would r
 machine of whoever opens the export (OWASP, "CSV Injection"). OWASP's fix is used: such a
 cell gets a leading `'`, which spreadsheets take as "this is text" and do not show.
 
-Every CSV writer in api/ goes through `writer()`, so a new download is safe by default.
+Every CSV writer of the platform (the web's downloads in api/, the batch results in
+predictor/batch_score.py) goes through `writer()`, so a new download is safe by default.
 """
 
 import csv
