@@ -18,11 +18,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from myproject import logs, metrics
 from predictor import datasets, definitions, history, imports, registry, samples, webhooks
 from predictor.artifacts import artifact_store_bytes
+from predictor.batch_files import files_delete
+from predictor.batches import batch_fields, batch_header_check, batch_version
 from predictor.models import Dataset, MLModel, ModelVersion
 from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
 from workers.events import job_event
-from workers.tasks import prediction_enqueue, training_enqueue
+from workers.tasks import batch_enqueue, prediction_enqueue, training_enqueue
 
 from .models import Profile
 
@@ -140,26 +142,9 @@ def prediction_submit(
     fields = prediction_prepare(model_name=model_name, user=user, input=input, inputs=inputs, version=version)
     job_id = str(uuid.uuid4())
     if idempotency_key:
-        held = history.key_claim(
-            owner_id=user.pk,
-            key=idempotency_key,
-            request_hash=request_hash,
-            job_id=job_id,
-            ttl=IDEMPOTENCY_TTL,
-        )
-        if held is not None:
-            job = _replayed(held, request_hash=request_hash)
-            if job is not None:
-                return job, False
-            # No job yet. Only a first request that is surely dead (its key reserved long
-            # ago, and no job) gives its key up; one still running would write a second job.
-            stale = held.reserved_at < history.now() - IDEMPOTENCY_ABANDONED
-            if not stale or not history.key_takeover(
-                owner_id=user.pk, key=idempotency_key, old_job_id=held.job_id, new_job_id=job_id
-            ):
-                raise IdempotencyInFlight(
-                    "A request with this Idempotency-Key is still in flight; retry shortly."
-                )
+        earlier = _key_reserve(user=user, key=idempotency_key, request_hash=request_hash, item_id=job_id)
+        if earlier is not None:
+            return earlier, False
     # If MongoDB fails here, nothing was written; a retry with the key takes it over.
     job = history.job_create(
         job_id=job_id,
@@ -200,16 +185,133 @@ def _undo(job_id: str, *, user, idempotency_key: str | None) -> None:
         pass
 
 
-def _replayed(held, *, request_hash: str) -> history.JobView | None:
-    """The job the key already names, or None if its request never wrote one."""
+def _key_reserve(*, user, key: str, request_hash: str, item_id: str, get=history.job_get):
+    """Reserve the Idempotency-Key for a new job (or batch: `get`) `item_id`; returns what
+    the key's earlier request made, or None when this request may go on."""
+    held = history.key_claim(
+        owner_id=user.pk, key=key, request_hash=request_hash, job_id=item_id, ttl=IDEMPOTENCY_TTL
+    )
+    if held is None:
+        return None
+    earlier = _replayed(held, request_hash=request_hash, get=get)
+    if earlier is not None:
+        return earlier
+    # Nothing made yet. Only a first request that is surely dead (its key reserved long ago,
+    # and nothing made) gives its key up; one still running would make a second one.
+    stale = held.reserved_at < history.now() - IDEMPOTENCY_ABANDONED
+    if not stale or not history.key_takeover(
+        owner_id=user.pk, key=key, old_job_id=held.job_id, new_job_id=item_id
+    ):
+        raise IdempotencyInFlight("A request with this Idempotency-Key is still in flight; retry shortly.")
+    return None
+
+
+def _replayed(held, *, request_hash: str, get=history.job_get):
+    """The job (or batch: `get`) the key already names, or None if its request never wrote one."""
     if held.request_hash != request_hash:
         raise IdempotencyConflict(
             "This Idempotency-Key was used with a different request body; use a new key for a new request."
         )
     deadline = time.monotonic() + IDEMPOTENCY_REPLAY_WAIT_S
-    while (job := history.job_get(held.job_id)) is None and time.monotonic() < deadline:
+    while (job := get(held.job_id)) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     return job
+
+
+def batch_submit(
+    *,
+    user,
+    model_name: str,
+    stored,
+    version: int | None = None,
+    key_column: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+) -> tuple[history.BatchJob, bool]:
+    """Check the stored file (api/uploads.py) against the version that will score it, record
+    the batch and its chunks, then queue a task per chunk. Returns (batch, created). Whatever
+    refuses it removes the file: a refused batch leaves nothing behind."""
+    batch_id = str(uuid.uuid4())
+    try:
+        batch = _batch_record(
+            batch_id,
+            user=user,
+            model_name=model_name,
+            stored=stored,
+            version=version,
+            key_column=key_column,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+    except BaseException:
+        files_delete(upload=stored.file_id)
+        raise
+    if batch.id != batch_id:  # the key's earlier request: this upload is not needed
+        files_delete(upload=stored.file_id)
+        return batch, False
+    try:
+        batch_enqueue(batch)
+    except OperationalError as exc:
+        _batch_undo(batch, user=user, idempotency_key=idempotency_key)
+        raise QueueUnavailable(str(exc)) from exc
+    logger.info(
+        "batch %s queued",
+        batch.id,
+        extra={
+            "batch_id": batch.id,
+            "model": batch.model,
+            "version": batch.version,
+            "rows": batch.rows_total,
+        },
+    )
+    return batch, True
+
+
+def _batch_record(
+    batch_id: str, *, user, model_name, stored, version, key_column, idempotency_key, request_hash
+) -> history.BatchJob:
+    chosen = batch_version(model_name=model_name, version=version, user=user)
+    scan = stored.scan
+    batch_header_check(scan.header, chosen.feature_schema, key_column)
+    if idempotency_key:
+        earlier = _key_reserve(
+            user=user, key=idempotency_key, request_hash=request_hash, item_id=batch_id, get=history.batch_get
+        )
+        if earlier is not None:
+            return earlier
+    return history.batch_create(
+        batch_id=batch_id,
+        spans=scan.chunks,
+        owner_id=user.pk,
+        file_id=stored.file_id,
+        filename=(stored.name or "")[:255],
+        size_bytes=scan.size,
+        header=scan.header,
+        delimiter=scan.delimiter,
+        key_column=key_column,
+        rows_total=scan.rows,
+        chunk_rows=settings.BATCH_CHUNK_ROWS,
+        request_id=logs.request_id.get(),
+        **batch_fields(chosen),
+    )
+
+
+def _batch_undo(batch: history.BatchJob, *, user, idempotency_key: str | None) -> None:
+    """A batch whose chunks could not be queued: as if never submitted (nothing half-exists)."""
+    try:
+        history.batch_delete(batch.id)
+        files_delete(upload=batch.file_id)
+        if idempotency_key:
+            history.key_release(owner_id=user.pk, key=idempotency_key, job_id=batch.id)
+    except history.HistoryUnavailable:
+        # MongoDB is gone too: its chunks stay queued, and the sweeper publishes them later.
+        pass
+
+
+def batch_cancel(*, user, batch_id: str) -> history.BatchJob | None:
+    """Cancel a queued or running batch (the chunks not started do not run); a finished one
+    is returned unchanged; None when the user has no such batch."""
+    return history.batch_stop(batch_id, status=history.CANCELED, owner_id=user.pk)
 
 
 def prediction_cancel(*, user, job_id: str) -> history.JobView | None:

@@ -12,6 +12,7 @@ from .views.accounts import (
     UserPasswordChangeApi,
     UserRegisterApi,
 )
+from .views.batches import BatchCancelApi, BatchDetailApi, BatchListCreateApi, BatchResultsApi
 from .views.datasets import DatasetDetailApi, DatasetDownloadApi, DatasetListCreateApi
 from .views.feedback import PredictionFeedbackApi
 from .views.model_export import ModelVersionArtifactApi, ModelVersionCardApi
@@ -41,6 +42,10 @@ urlpatterns = [
     path("auth/logout-all/", UserLogoutAllApi.as_view(), name="auth-logout-all"),
     path("auth/password/", UserPasswordChangeApi.as_view(), name="auth-password"),
     path("me/", ProfileMeApi.as_view(), name="me"),
+    path("batches/", BatchListCreateApi.as_view(), name="batch-list"),
+    path("batches/<uuid:batch_id>/", BatchDetailApi.as_view(), name="batch-detail"),
+    path("batches/<uuid:batch_id>/results/", BatchResultsApi.as_view(), name="batch-results"),
+    path("batches/<uuid:batch_id>/cancel/", BatchCancelApi.as_view(), name="batch-cancel"),
     path("datasets/", DatasetListCreateApi.as_view(), name="dataset-list"),
     path("datasets/<slug:name>/", DatasetDetailApi.as_view(), name="dataset-detail"),
     path(

@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from myproject import defaults
-from myproject.env import env_bool, env_int, env_list, env_str
+from myproject.env import env_bool, env_float, env_int, env_list, env_str
 from myproject.flower import flower_address
 
 VAR_DIR = Path(env_str("VAR_DIR", str(defaults.VAR_DIR)))
@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A job's and a batch's status: one enum by one name (predictor/history/base.py).
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "predictor.history.base.STATUSES"},
 }
 
 # --- Predictions --------------------------------------------------------------
@@ -344,12 +346,27 @@ PREDICTION_TIME_LIMIT = env_int("PREDICTION_TIME_LIMIT", 60, minimum=2)
 TRAINING_SOFT_TIME_LIMIT = env_int("TRAINING_SOFT_TIME_LIMIT", 600, minimum=1)
 TRAINING_TIME_LIMIT = env_int("TRAINING_TIME_LIMIT", 900, minimum=2)
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
+# Batch files (POST /api/v1/batches/, predictor/batches.py): the largest upload, the rows a
+# chunk (the unit of work and of retry) holds, the share of bad rows in the first chunk
+# past which a batch stops early, a chunk's time limits, and how many tries of a chunk may
+# die with their worker before it is given up (its rows become error lines).
+BATCH_FILE_MAX_BYTES = env_int("BATCH_FILE_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
+BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
+BATCH_MAX_ERROR_RATE = env_float("BATCH_MAX_ERROR_RATE", 0.5, minimum=0.0, maximum=1.0)
+BATCH_MAX_COLUMNS = env_int("BATCH_MAX_COLUMNS", 2_000, minimum=1)
+BATCH_CHUNK_SOFT_TIME_LIMIT = env_int("BATCH_CHUNK_SOFT_TIME_LIMIT", 300, minimum=1)
+BATCH_CHUNK_TIME_LIMIT = env_int("BATCH_CHUNK_TIME_LIMIT", 360, minimum=2)
+BATCH_CHUNK_MAX_ATTEMPTS = env_int("BATCH_CHUNK_MAX_ATTEMPTS", 3, minimum=1)
 # Redis hands an unacknowledged task to another worker after this long; it must
 # exceed every hard time limit or a slow task would run twice.
 BROKER_VISIBILITY_TIMEOUT = env_int("BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60)
 if not PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "Need PREDICTION_SOFT_TIME_LIMIT < PREDICTION_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
+    )
+if not BATCH_CHUNK_SOFT_TIME_LIMIT < BATCH_CHUNK_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "Need BATCH_CHUNK_SOFT_TIME_LIMIT < BATCH_CHUNK_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT"
     )
 if not TRAINING_SOFT_TIME_LIMIT < TRAINING_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
@@ -388,6 +405,9 @@ CELERY_TASK_DEFAULT_QUEUE = "predict"
 CELERY_TASK_ROUTES = {
     "workers.tasks.predict_task": {"queue": "predict"},
     "workers.tasks.train_task": {"queue": "train"},
+    # A file's chunks: their own queue and worker (the Procfile's `batcher`, at a lower CPU
+    # priority), so a million rows never stand between a one-row job and a predict worker.
+    "workers.tasks.batch_chunk_task": {"queue": "batch"},
     "workers.tasks.nightly_retrain_task": {"queue": "train"},
     # Deliveries wait on other people's servers: their own queue and thread-pool worker.
     "workers.tasks.deliver_webhook_task": {"queue": "webhooks"},

@@ -96,7 +96,7 @@ def up() -> None:
     if flower.port:
         _check_free(f"{flower.host}:{flower.port}", "FLOWER_URL")
     env.setdefault("PUBLIC_BASE_URL", f"http://{web}")
-    processes = ["web", "worker", "trainer", "notifier", "beat", "flower"]
+    processes = ["web", "worker", "batcher", "trainer", "notifier", "beat", "flower"]
     notes = []
 
     redis = env.get("REDIS_URL") or defaults.REDIS_URL

@@ -61,8 +61,16 @@ def history(mongo_server):
             history.LabelledSample,
             history.IdempotencyKey,
             history.WebhookDelivery,
+            history.BatchJob,
+            history.BatchChunk,
         ):
             document.objects.delete()
+        # Batch files and their results (predictor/batch_files.py).
+        from mongoengine.connection import get_db
+
+        for bucket in ("batch_files", "batch_results"):
+            for part in ("files", "chunks"):
+                get_db()[f"{bucket}.{part}"].delete_many({})
 
     history.ensure_indexes()
     empty()

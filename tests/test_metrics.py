@@ -242,6 +242,7 @@ def test_queue_depth_is_read_from_redis_every_priority_included(
         assert before.get_("platform_redis_up") == 1
         assert {labels["queue"] for labels in before.labelled("platform_queue_depth")} == {
             "predict",
+            "batch",
             "train",
             "webhooks",
         }

@@ -52,7 +52,8 @@ EPOCH = "platform:broker:epoch"
 PREDICT_TASK = "workers.tasks.predict_task"
 TRAIN_TASK = "workers.tasks.train_task"
 # The tasks whose messages a worker notes as taken (their task id is the job's or the run's id).
-HELD_TASKS = (PREDICT_TASK, TRAIN_TASK)
+BATCH_CHUNK_TASK = "workers.tasks.batch_chunk_task"
+HELD_TASKS = (PREDICT_TASK, TRAIN_TASK, BATCH_CHUNK_TASK)
 
 
 def alive_key(node: str) -> str:
@@ -134,16 +135,18 @@ def _seen(nodes: list[str]) -> dict[str, Seen | None]:
     return {node: None if value is None else Seen(**json.loads(value)) for node, value in found.items()}
 
 
-def rescue_orphans(enqueue, enqueue_training) -> dict[str, list[str]]:
-    """Re-publish the prediction jobs (with `enqueue`) and training runs (`enqueue_training`)
-    no live process holds: those of every worker found gone; those a restarted worker's
-    earlier run (same node name, started before it) left; and those a live worker's pool
-    process held when it died, if its task was delivered again to another worker (which
-    cannot tell that process is gone). Returns {node: ids re-published, jobs then runs} for
-    each node gone or with such jobs or runs."""
+def rescue_orphans(enqueue, enqueue_training, enqueue_chunk=None) -> dict[str, list[str]]:
+    """Re-publish the prediction jobs (with `enqueue`), training runs (`enqueue_training`) and
+    batch chunks (`enqueue_chunk`, when given) no live process holds: those of every worker
+    found gone; those a restarted worker's earlier run (same node name, started before it)
+    left; and those a live worker's pool process held when it died, if its task was
+    delivered again to another worker (which cannot tell that process is gone). Returns
+    {node: ids re-published, jobs, runs, then chunks} for each node gone or with any."""
     listed = {node.decode() for node in _redis().smembers(WORKERS)}
     # Redis may have lost its list; MongoDB still names them.
     running = history.job_workers() | history.training_workers()
+    if enqueue_chunk is not None:
+        running |= history.chunk_workers()
     rescued = {}
     for node, seen in sorted(_seen(sorted(listed | running)).items()):
         if (
@@ -159,10 +162,13 @@ def rescue_orphans(enqueue, enqueue_training) -> dict[str, list[str]]:
             judged = {"started_before": seen.since, "live_pids": seen.pids, "pids_seen_at": seen.at}
         ids = history.jobs_orphan(node, held, **judged)
         runs = history.trainings_orphan(node, held, **judged)
+        chunks = history.chunks_orphan(node, held, **judged) if enqueue_chunk is not None else []
         for job_id in ids:
             enqueue(job_id)
         for run_id in runs:
             enqueue_training(run_id)
+        for chunk_id in chunks:
+            enqueue_chunk(chunk_id)
         pipe = _redis().pipeline(transaction=False)
         if seen is None:
             pipe.srem(WORKERS, node)
@@ -172,11 +178,11 @@ def rescue_orphans(enqueue, enqueue_training) -> dict[str, list[str]]:
         pipe.execute()
         lost = []
         if seen is None:
-            lost = lost_messages(enqueue, enqueue_training, before=time.time())
+            lost = lost_messages(enqueue, enqueue_training, enqueue_chunk, before=time.time())
             if lost:
                 log.warning("%d task messages lost when worker %s died published again", len(lost), node)
-        if seen is None or ids or runs:
-            rescued[node] = ids + runs + lost
+        if seen is None or ids or runs or chunks:
+            rescued[node] = ids + runs + chunks + lost
             log.warning(
                 "worker %s %s: %d of its jobs and %d of its training runs published again",
                 node,
@@ -195,7 +201,7 @@ _PRIORITY_SEP, _PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
 LOST_MESSAGE_GRACE_S = 5
 
 
-def lost_messages(enqueue, enqueue_training, *, before: float) -> list[str]:
+def lost_messages(enqueue, enqueue_training, enqueue_chunk=None, *, before: float) -> list[str]:
     """Publish again the jobs and training runs queued since before `before` (epoch seconds)
     whose task message Redis no longer holds: in no queue, and not taken as unacknowledged.
 
@@ -208,10 +214,10 @@ def lost_messages(enqueue, enqueue_training, *, before: float) -> list[str]:
     cutoff = datetime.fromtimestamp(before - LOST_MESSAGE_GRACE_S, UTC)
     present = _task_ids_in_broker()
     published = []
-    for document, queue, publish in (
-        (history.PredictionJob, "predict", enqueue),
-        (history.TrainingRun, "train", enqueue_training),
-    ):
+    kinds = [(history.PredictionJob, "predict", enqueue), (history.TrainingRun, "train", enqueue_training)]
+    if enqueue_chunk is not None:
+        kinds.append((history.BatchChunk, "batch", enqueue_chunk))
+    for document, queue, publish in kinds:
         queued = history.queued_before(document, cutoff, limit=100_000)
         missing = [item_id for item_id in queued if item_id not in present.get(queue, set())]
         for item_id in history.requeue_queued(document, missing):
@@ -221,10 +227,10 @@ def lost_messages(enqueue, enqueue_training, *, before: float) -> list[str]:
 
 
 def _task_ids_in_broker() -> dict[str, set[str]]:
-    """{queue: task ids of the messages it holds} for the predict and train queues, each
+    """{queue: task ids of the messages it holds} for the predict, train and batch queues, each
     counting the messages taken from it and not yet acknowledged."""
     client, found = _redis(), {}
-    for queue in ("predict", "train"):
+    for queue in ("predict", "train", "batch"):
         ids = found.setdefault(queue, set())
         for key in [queue, *(f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS)]:
             for raw in client.lrange(key, 0, -1):

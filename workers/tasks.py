@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from myproject import logs, metrics
 from predictor import history, webhooks
+from predictor.batches import batch_chunk_run
 from predictor.predictions import prediction_run, prediction_run_claimed
 from predictor.training import nightly_requests, stale_cutoff, training_execute
 
@@ -247,6 +248,7 @@ def requeue_stale_jobs_task() -> int:
     for document, hard_limit_s, enqueue in (
         (history.PredictionJob, settings.PREDICTION_TIME_LIMIT, prediction_enqueue),
         (history.TrainingRun, settings.TRAINING_TIME_LIMIT, training_enqueue),
+        (history.BatchChunk, settings.BATCH_CHUNK_TIME_LIMIT, chunk_enqueue),
     ):
         stale = history.requeue_stale(
             document,
@@ -258,6 +260,10 @@ def requeue_stale_jobs_task() -> int:
         for item_id in stale:
             enqueue(item_id)
         published += len(stale)
+    # A batch whose last chunk's run died between ending the chunk and ending the batch.
+    for batch_id in history.batches_ended_unfinished(limit=SWEEP_BATCH):
+        if (batch := history.batch_end_if_done(batch_id)) is not None:
+            batch_ended(batch)
     history.keys_purge_expired()
     return published
 
@@ -267,7 +273,7 @@ def rescue_orphaned_jobs_task() -> int:
     """Beat, every ORPHAN_SWEEP_SECONDS: publish again the jobs and training runs of workers
     that died, and, when Redis has lost its data, every job and training run still queued
     (their messages went with it) without waiting for STALE_JOB_SECONDS (workers/liveness.py)."""
-    rescued = liveness.rescue_orphans(prediction_enqueue, training_enqueue)
+    rescued = liveness.rescue_orphans(prediction_enqueue, training_enqueue, chunk_enqueue)
     published = sum(len(ids) for ids in rescued.values())
     if resent := webhooks_resend():
         logger.warning("%d webhooks published from the outbox", resent)
@@ -276,6 +282,7 @@ def rescue_orphaned_jobs_task() -> int:
         for document, enqueue in (
             (history.PredictionJob, prediction_enqueue),
             (history.TrainingRun, training_enqueue),
+            (history.BatchChunk, chunk_enqueue),
         ):
             # Queued until now; a running one is its worker's (or the rescue's) to judge.
             while ids := history.requeue_stale(
@@ -318,6 +325,50 @@ def train_task(self, run_id: str) -> str | None:
 
 def training_enqueue(run_id: str) -> None:
     train_task.apply_async(args=[run_id], task_id=run_id, retry=True)
+
+
+@shared_task(
+    bind=True,
+    name="workers.tasks.batch_chunk_task",
+    soft_time_limit=settings.BATCH_CHUNK_SOFT_TIME_LIMIT,
+    time_limit=settings.BATCH_CHUNK_TIME_LIMIT,
+    autoretry_for=(history.HistoryUnavailable,),
+    retry_backoff=2,
+    retry_backoff_max=30,
+    max_retries=40,
+)
+def batch_chunk_task(self, chunk_id: str) -> str:
+    """One chunk of a batch file (predictor/batches.py). A try killed with its worker is
+    delivered again (acks late, rejected on a lost worker) or published again by the rescue;
+    the chunk's claim lets one run end it, and BATCH_CHUNK_MAX_ATTEMPTS tries at most."""
+    return batch_chunk_run(
+        chunk_id,
+        worker=self.request.hostname,
+        stale_before=history.now() - timedelta(seconds=settings.BATCH_CHUNK_TIME_LIMIT + 30),
+        on_end=batch_ended,
+    )
+
+
+def chunk_enqueue(chunk_id: str) -> None:
+    batch_chunk_task.apply_async(args=[chunk_id], task_id=chunk_id, retry=True)
+
+
+def batch_enqueue(batch: history.BatchJob) -> None:
+    """Publish a task per chunk, in file order (the first chunk first: it decides an early stop)."""
+    with batch_chunk_task.app.producer_or_acquire() as producer:
+        for index in range(batch.chunks_total):
+            chunk_id = history.chunk_id(batch.id, index)
+            batch_chunk_task.apply_async(args=[chunk_id], task_id=chunk_id, retry=True, producer=producer)
+
+
+def batch_ended(batch: history.BatchJob) -> None:
+    """A batch ended (all chunks, a cancel, an early stop): say so once."""
+    logger.info(
+        "batch %s %s",
+        batch.id,
+        batch.status,
+        extra={"batch_id": batch.id, "model": batch.model, "status": batch.status, "error": batch.error},
+    )
 
 
 @shared_task(name="workers.tasks.nightly_retrain_task")

@@ -7,6 +7,7 @@ from .accounts import (
     ProfileSerializer,
     RegisterInputSerializer,
 )
+from .batches import BatchJobSerializer, BatchSubmitSerializer
 from .datasets import (
     DatasetSerializer,
     DatasetSummarySerializer,

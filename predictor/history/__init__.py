@@ -19,6 +19,28 @@ from .base import (
     requeue_queued,
     requeue_stale,
 )
+from .batches import (
+    BatchChunk,
+    BatchJob,
+    batch_chunks,
+    batch_columns_set,
+    batch_counts,
+    batch_create,
+    batch_delete,
+    batch_end_if_done,
+    batch_get,
+    batch_get_owned,
+    batch_started,
+    batch_stop,
+    batches_ended_unfinished,
+    batches_list,
+    chunk_claim,
+    chunk_finish,
+    chunk_give_up,
+    chunk_id,
+    chunk_workers,
+    chunks_orphan,
+)
 from .claims import (
     ClaimedJob,
     claimed_finish,
@@ -74,5 +96,13 @@ from .trainings import (
 
 @guard
 def ensure_indexes() -> None:
-    for document in (PredictionJob, TrainingRun, LabelledSample, IdempotencyKey, WebhookDelivery):
+    for document in (
+        PredictionJob,
+        TrainingRun,
+        LabelledSample,
+        IdempotencyKey,
+        WebhookDelivery,
+        BatchJob,
+        BatchChunk,
+    ):
         document.ensure_indexes()
