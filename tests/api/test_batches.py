@@ -4,6 +4,8 @@ leaving nothing stored."""
 
 import csv
 import io
+import os
+import signal
 import time
 
 import numpy as np
@@ -280,3 +282,33 @@ def test_the_same_idempotency_key_and_file_give_the_same_batch(
     other = api.post(BATCHES, changed, format="multipart", HTTP_IDEMPOTENCY_KEY="nightly-2026-12-08")
     assert other.status_code == 422
     assert stored_files() == 1
+
+
+def test_a_chunk_whose_worker_process_is_killed_runs_again_and_each_row_is_in_the_results_once(
+    db, history, batch_worker, model_version, breast_cancer_table, api, settings
+):
+    settings.BATCH_CHUNK_ROWS = 15_000
+    table, _ = breast_cancer_table
+    # 45,000 rows: the table's 569 again and again, each with an id of its own.
+    one = table_csv(table, rows=len(table), newline="\n").decode().splitlines()
+    header, rows = one[0], one[1:]
+    lines = [header] + [f"row-{n:06d}," + rows[n % len(rows)].split(",", 1)[1] for n in range(45_000)]
+    submitted = upload(api, ("\n".join(lines) + "\n").encode(), model="breast_cancer", key_column="id")
+    assert submitted.status_code == 202, submitted.json()
+    batch_id = submitted.json()["id"]
+
+    deadline = time.monotonic() + 60
+    while (running := history.BatchChunk.objects(batch_id=batch_id, status="running").first()) is None:
+        assert time.monotonic() < deadline, "no chunk started"
+        time.sleep(0.005)
+    os.kill(running.worker_pid, signal.SIGKILL)  # the pool process scoring it, mid-chunk
+
+    done = wait_batch(api, batch_id)
+    assert done["status"] == "succeeded", done
+    assert done["rows"]["done"] == 45_000
+    # The chunk it was scoring ran again (the kill lands a millisecond after the chunk was
+    # seen running, in a chunk of some 300 ms).
+    assert history.BatchChunk.objects.get(id=running.id).attempts == 2
+    body = b"".join(api.get(done["urls"]["results"]).streaming_content).decode()
+    keys = [line[0] for line in csv.reader(io.StringIO(body))][1:]
+    assert keys == [f"row-{n:06d}" for n in range(45_000)]
