@@ -54,6 +54,7 @@ def markdown(results: dict) -> str:
         out += [f"### Scenarios, micro-batching {mode}", "", *scenario_table(done)]
     out += micro_batching(results["scenarios"])
     out += tables.memory(results) + tables.many_models(results) + tables.auto_fit(results)
+    out += tables.batch_file(results)
     out += tables.peer(results)
     out += tables.history(results) + tables.usage(results)
     out += ["### Targets (micro-batching on: the default)", "", *targets_table(results["targets"])]

@@ -9,8 +9,10 @@ Besides the limits, the scenario matrix in both micro-batching modes and history
 two scenarios of user-defined models: many-models (50 models in rotation through a small
 model cache, bench/many_models.py) and auto-fit (an `estimator: auto` training on an
 uploaded 100,000-row table, bench/auto_fit.py); `--only many-models` or `--only auto-fit`
-runs one alone. Then the tutorial app as a peer (bench/peer/, bench/peer_run.py) beside the
-platform's breast_cancer/wait-1; `--only peer` runs it with those three scenarios.
+runs one alone. A batch file (bench/batch_file.py: 1,000,000 rows through POST
+/api/v1/batches/ beside one process doing the same with pandas, and one-row latency during
+it; `--only batch-file`). Then the tutorial app as a peer (bench/peer/, bench/peer_run.py)
+beside the platform's breast_cancer/wait-1; `--only peer` runs it with those three scenarios.
 """
 
 import argparse
@@ -22,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import auto_fit, history, limits, many_models, peer_run, profile, report, scenarios
+from bench import auto_fit, batch_file, history, limits, many_models, peer_run, profile, report, scenarios
 from bench.load import Clients
 from bench.procs import Meter, rss_mb
 from bench.stack import Stack, http, token_user_id
@@ -48,6 +50,7 @@ FULL = {
     "many_warm_requests": 120,
     "many_requests": 400,
     "auto_rows": 100_000,
+    "batch_rows": 1_000_000,
 }
 QUICK = {
     "warmup_s": 0.3,
@@ -63,6 +66,7 @@ QUICK = {
     "many_warm_requests": 80,
     "many_requests": 200,
     "auto_rows": 20_000,
+    "batch_rows": 50_000,
 }
 CLIENT_PROCESSES = 2  # one per core: more would only take turns
 
@@ -88,8 +92,8 @@ def arguments():
     parser.add_argument(
         "--only",
         default="",
-        help="run only scenarios whose name contains this (many-models, auto-fit and peer are three; the "
-        "limits, the modes and history at scale run only for the matrix's scenarios)",
+        help="run only scenarios whose name contains this (many-models, auto-fit, batch-file and peer are "
+        "four; the limits, the modes and history at scale run only for the matrix's scenarios)",
     )
     parser.add_argument("--modes", default="on,off", help="micro-batching modes to run, in order")
     parser.add_argument("--skip-history", action="store_true", help="leave out history at scale")
@@ -152,6 +156,13 @@ def main() -> None:
             results["auto_fit"] = auto_fit.run(
                 stack, meter, builder, timing["auto_rows"], lambda what: step(what, began)
             )
+        if selected("batch-file"):
+            step("a batch file", began)
+            batch_rows = scenarios.rows_for(stack.base, token, batch_file.MODEL, 1000)
+            results["batch_file"] = batch_file.run(
+                stack, clients, meter, token, batch_rows, timing, timing["batch_rows"], MODES["on"],
+                lambda what: step(what, began),
+            )  # fmt: skip
         if selected("peer"):
             step("the tutorial app as a peer", began)
             on = results["scenarios"].get("on", {})

@@ -428,3 +428,49 @@ def peer(results: dict) -> list[str]:
             ["scenario", "answers", "errors", "answered/s", "p90 ms", "max ms", "CPU, % of a core"], detail
         ),
     ]
+
+
+def batch_file(results: dict) -> list[str]:
+    found = results.get("batch_file")
+    if not found:
+        return []
+    limit = found["limit"]
+    web = ", ".join(fmt(entry["peak_mb"]) for entry in found["web_pids"])
+    batcher = ", ".join(fmt(entry["peak_mb"]) for entry in found["batcher_pids"])
+    alone, during = found["one_row_alone"], found["one_row_during"]
+    platform = (
+        f"POST /api/v1/batches/ (multipart, streamed from disk), {found['chunks']} chunks scored by the "
+        f"Procfile's batcher, the results downloaded to disk: upload {fmt(found['upload_s'], 2)} s, "
+        f"created -> succeeded {fmt(found['score_s'], 2)} s, download {fmt(found['download_s'], 2)} s; "
+        f"end to end {fmt(found['end_to_end_s'], 2)} s, **{found['rows_per_s']:,} rows/s**."
+    )
+    steps = ", ".join(f"{step} {fmt(limit[step + '_s'], 2)}" for step in ("read", "predict", "write"))
+    alone_line = (
+        "The limit, one process reading the same file with pandas, predicting with the same pipeline "
+        f"and writing the same CSV (bench/batch_limit.py): {fmt(limit['total_s'], 2)} s ({steps}), "
+        f"{limit['rows_per_s']:,} rows/s, peak RSS {fmt(limit['peak_rss_mb'])} MB: "
+        f"**{fmt(found['ratio_to_limit'], 2)}x the limit**."
+    )
+    memory = (
+        f"Peak RSS during the batch, MB: web processes {web}; batcher processes {batcher}. "
+        f"CPU, % of a core: {cpu_split(found['cpu'])}."
+    )
+    return [
+        f"### A batch file: {found['rows']:,} rows of breast_cancer ({fmt(found['csv_mb'])} MB)",
+        "",
+        f"{platform} {alone_line} {memory}",
+        "",
+        *table(
+            ["one-row `Prefer: wait`, 1 client", "p50 ms", "p99 ms", "jobs/s"],
+            [
+                ["alone", alone.get("p50_ms"), alone.get("p99_ms"), alone.get("jobs_per_s")],
+                [
+                    "during the batch"
+                    + ("" if during.get("batch_running_at_its_end") else " (it ended first)"),
+                    during.get("p50_ms"),
+                    during.get("p99_ms"),
+                    during.get("jobs_per_s"),
+                ],
+            ],
+        ),
+    ]

@@ -128,12 +128,21 @@ def predict_task(
         )
         if holding:
             lead, *peers = holding[-1]
-            held, held_with = lead.attempts, [peer.id for peer in peers]
+            held, held_with = held_attempt(lead, in_redis=in_redis), [peer.id for peer in peers]
         if in_redis:
             claims.release([job_id])  # the retry claims it in MongoDB
         kwargs = {"held": held, "held_with": held_with or [], "held_in_redis": in_redis or held_in_redis}
         raise self.retry(exc=exc, kwargs=kwargs, countdown=countdown) from exc
     return None
+
+
+def held_attempt(lead: history.ClaimedJob, *, in_redis: bool) -> int:
+    """The attempt MongoDB records for the job this try held, which its retry may take over:
+    none (0) when the try held it in Redis only (a first delivery whose claim was never
+    written). Its own count (1) would let the retry take over another delivery's claim, the
+    first MongoDB records (attempt 1), and run the job beside it (make chaos, MongoDB disk
+    full: the sweeper's copy of the message ran it while the retry waited)."""
+    return lead.attempts if lead.marked or not in_redis else 0
 
 
 def _failure_message(exc: Exception) -> str:

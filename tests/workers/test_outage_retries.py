@@ -77,6 +77,31 @@ def test_a_retry_takes_over_only_the_attempt_its_try_held(history, stored_job):
         holder.wait()
 
 
+def test_a_retry_of_a_first_delivery_that_held_the_job_in_redis_only_takes_over_no_claim(history, stored_job):
+    # make chaos (MongoDB disk full) found it: a first delivery held the job in Redis, its
+    # finish was refused, and its retry waited; meanwhile the sweeper's copy of the message
+    # claimed the job in MongoDB, attempt 1. Told "attempt 1", the retry took that claim
+    # over and ran the job beside it. The first delivery's attempt, as MongoDB knows it, is 0.
+    from workers.tasks import held_attempt
+
+    assert held_attempt(SimpleNamespace(attempts=1, marked=False), in_redis=True) == 0
+    # Its running mark was written (attempt 1 is its own), or it claimed in MongoDB.
+    assert held_attempt(SimpleNamespace(attempts=1, marked=True), in_redis=True) == 1
+    assert held_attempt(SimpleNamespace(attempts=3, marked=True), in_redis=False) == 3
+
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        job = stored_job(status="running", attempts=1, started_at=history.now())
+        history.PredictionJob.objects(id=job.id).update_one(
+            set__claimed_by=job.id, set__worker="predict@here", set__worker_pid=holder.pid
+        )
+        assert history.job_claim(job.id, worker="predict@here", held=0) == (None, [])
+        assert history.job_get(job.id).attempts == 1
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_predict_retries_outlast_an_outage_of_minutes():
     # A full disk waits for someone to free it. The task retries for about ten minutes
     # (each wait jittered up to its bound: half of it on average), and soon after MongoDB
