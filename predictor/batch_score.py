@@ -21,16 +21,22 @@ problems), so a chunk of valid numbers costs no Python per cell.
 
 import csv
 import io
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from . import csv_cells
-from .inference import predict_rows
+from .estimators import categorical_columns
+from .frames import input_names
+from .inference import predict_matrix, predict_rows
 from .tabular.cells import (
     BOOLEAN,
     CATEGORY,
+    NUMBER,
     boolean_mask,
     cell_value,
     missing_mask,
@@ -118,6 +124,12 @@ def _scored(text, header, delimiter, first_line, schema, pipeline, spellings, ke
     if key_column is not None and key_column not in position:
         raise ValueError(f"the header has no column {key_column!r}")
 
+    plain = _plain_numbers(text, header, delimiter, first_line, schema, pipeline, key_column)
+    if plain is not None:
+        keys, X = plain
+        outputs = predict_matrix(pipeline, X) if len(keys) else []
+        return _written(keys, outputs, {}, pipeline_classes(pipeline), known=False, warned=None)
+
     records, lines = _records(text, delimiter, first_line)
     width = len(header)
     problems: dict[int, list[str]] = {}
@@ -148,14 +160,19 @@ def _scored(text, header, delimiter, first_line, schema, pipeline, spellings, ke
     known = known_categories(schema)
     warned = rows_warnings(schema, rows, known=known) if rows else None
 
-    classes = pipeline_classes(pipeline)
-    labels: Counter[str] = Counter()
-    failed_tail = [None] * (len(classes) + 1 if classes is not None else 1) + ([None] if known else [])
     if key_column is None:
         keys: list = lines
     else:
         at = position[key_column]
         keys = [record[at] if at < len(record) else None for record in records]
+    return _written(keys, outputs, problems, pipeline_classes(pipeline), known=bool(known), warned=warned)
+
+
+def _written(keys: list, outputs: list, problems: dict, classes, *, known: bool, warned) -> ChunkScored:
+    """The result lines: each record's key, then its output (in order: `outputs` has one per
+    record without a problem) or its problems."""
+    labels: Counter[str] = Counter()
+    failed_tail = [None] * (len(classes) + 1 if classes is not None else 1) + ([None] if known else [])
     out = io.StringIO()
     writer = csv_cells.writer(out)
     predicted = iter(range(len(outputs)))
@@ -176,7 +193,51 @@ def _scored(text, header, delimiter, first_line, schema, pipeline, spellings, ke
             line.append(warnings_text({"warnings": warned[number]}) if warned and warned[number] else None)
         line.append(None)
         writer.writerow(line)
-    return ChunkScored(csv=out.getvalue(), rows=len(records), failed=len(problems), labels=dict(labels))
+    return ChunkScored(csv=out.getvalue(), rows=len(keys), failed=len(problems), labels=dict(labels))
+
+
+# A line of nothing but spaces or tabs (before its end): blank, skipped, and so a shift
+# between records and lines that only the careful path follows.
+_BLANK_LINE = re.compile(r"(?m)^[ \t\r]*$")
+
+
+def _plain_numbers(text, header, delimiter, first_line, schema, pipeline, key_column):
+    """(keys, the model's input matrix) for a chunk pandas' C parser reads whole to the same
+    values as the careful path (_records, _column): a model of numbers only that takes a
+    matrix, and a chunk of one record a line (no quotes, no blank lines) whose every
+    feature cell is a finite number and whose every record is whole. None for any other
+    chunk, which the careful path then reads: what is valid there reads the same here, and
+    all that is not goes there. 0.08 s rather than 0.20 s for 10,000 rows of 30 numbers."""
+    names = [feature["name"] for feature in schema]
+    if (
+        any(feature.get("type", NUMBER) != NUMBER for feature in schema)
+        or input_names(pipeline) is not None
+        or categorical_columns(pipeline)
+        or key_column in names
+        or '"' in text
+    ):
+        return None
+    body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if not body or _BLANK_LINE.search(body):
+        return None
+    try:
+        frame = _read_plain(body, header, delimiter, key_column)
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != body.count("\n") + 1 or frame.isna().to_numpy().any():
+        return None  # a record short of cells (NaN where it has none), or lines miscounted
+    if body.count(delimiter) != len(frame) * (len(header) - 1):
+        return None  # a record with more cells than the header (the parser drops the rest)
+    features = frame[names]
+    if not all(kind.kind in "fi" for kind in features.dtypes):
+        return None
+    # Rows contiguous, as rows_matrix makes them: a model's sums then add in the same order,
+    # to the same last digit.
+    X = np.ascontiguousarray(features.to_numpy(dtype=float))
+    if not np.isfinite(X).all():
+        return None
+    keys = frame[key_column].tolist() if key_column else list(range(first_line, first_line + len(frame)))
+    return keys, X
 
 
 def _records(text: str, delimiter: str, first_line: int) -> tuple[list[list[str]], list[int]]:
@@ -245,3 +306,21 @@ def _column(feature: dict, raw: np.ndarray) -> tuple[list, dict[int, str]]:
         for at in absent:
             problems[at] = refused
     return values, problems
+
+
+def _read_plain(body: str, header: list[str], delimiter: str, key_column: str | None) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        # A record with more cells than the header: _plain_numbers' count sends it the careful way.
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        return pd.read_csv(
+            io.StringIO(body),
+            sep=delimiter,
+            header=None,
+            names=header,
+            index_col=False,
+            dtype={key_column: str} if key_column else None,
+            na_filter=False,  # "NA", "" stay text: their columns go the careful way
+            # Numbers through pandas' own parser, as the careful path's numbers_of reads them.
+            skip_blank_lines=False,
+            engine="c",
+        )

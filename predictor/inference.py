@@ -35,10 +35,14 @@ def predict_rows(
     """One output per row, in order. Per-row Python is only what the output's shape needs
     (one dict a row); conversions and rounding are numpy's, whole-array. `spellings`: an
     imported model's boolean features as its dataset spells them (predictor/frames.py)."""
-    X = rows_matrix(pipeline, rows, feature_names, spellings)
-    # The rows were checked on the web (predictor/validation.py): no infinity, NaN only where
-    # a value may be missing. Skipping scikit-learn's own finiteness scan saves a good part of
-    # a one-row prediction's time.
+    return predict_matrix(pipeline, rows_matrix(pipeline, rows, feature_names, spellings))
+
+
+def predict_matrix(pipeline, X) -> list[dict]:
+    """One output per row of X, the pipeline's input as rows_matrix makes it."""
+    # The rows were checked (predictor/validation.py, predictor/batch_score.py): no infinity,
+    # NaN only where a value may be missing. Skipping scikit-learn's own finiteness scan saves
+    # a good part of a one-row prediction's time.
     with sklearn.config_context(assume_finite=True):
         return _predicted(pipeline, X)
 

@@ -391,3 +391,60 @@ def test_text_that_is_no_csv_is_refused_with_its_line(cancer):
     body = cancer.body.splitlines()
     with pytest.raises(csv.Error, match=r"^line 11: "):
         score(cancer, f'{body[0]}\n{body[1]}\n"a"b,{body[2]}\n', first_line=9)
+
+
+@pytest.mark.parametrize("model_name", ["cancer", "diabetes"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_chunk_of_plain_numbers_takes_the_fast_path_and_scores_as_the_careful_one(
+    model_name, newline, request, monkeypatch
+):
+    model = request.getfixturevalue(model_name)
+    # An id column first (the key), then the shipped table's columns, lines as `newline` ends them.
+    lines = model.body.splitlines()[:300]
+    header = ["id", *model.header]
+    text = "".join(f"id-{n:04d},{line}{newline}" for n, line in enumerate(lines))
+    taken = []
+    fast = batch_score._plain_numbers
+
+    def watched(*args):
+        found = fast(*args)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(batch_score, "_plain_numbers", watched)
+    for key_column in ("id", None):
+        quick = score(model, text, key_column=key_column, header=header)
+        assert taken[-1], "this chunk is plain numbers: the fast path reads it"
+        monkeypatch.setattr(batch_score, "_plain_numbers", lambda *args: None)
+        careful = score(model, text, key_column=key_column, header=header)
+        monkeypatch.setattr(batch_score, "_plain_numbers", watched)
+        assert quick == careful
+
+
+def _third_cell(line: str, text: str) -> str:
+    cells = line.split(",")
+    cells[2] = text
+    return ",".join(cells)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda line: '"' + line.replace(",", '",', 1), "a quoted cell"),
+        (lambda line: line + ",extra", "a cell too many"),
+        (lambda line: line.rsplit(",", 1)[0], "a cell short"),
+        (lambda line: _third_cell(line, "NA"), "a missing value"),
+        (lambda line: _third_cell(line, "1e999"), "infinity"),
+        (lambda line: _third_cell(line, "1_000"), "a number float() takes and a CSV does not"),
+        (lambda line: " \n" + line, "a blank line"),
+    ],
+)
+def test_any_chunk_that_is_not_plain_numbers_goes_the_careful_way(cancer, change, why):
+    lines = cancer.body.splitlines()[:50]
+
+    def plain(text):
+        return batch_score._plain_numbers(text, cancer.header, ",", 2, cancer.schema, cancer.pipeline, None)
+
+    assert plain("".join(line + "\n" for line in lines)) is not None
+    lines[7] = change(lines[7])
+    assert plain("".join(line + "\n" for line in lines)) is None, why
