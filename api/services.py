@@ -24,7 +24,7 @@ from predictor.models import Dataset, MLModel, ModelVersion
 from predictor.predictions import UnknownVersion, prediction_prepare
 from predictor.training import training_request
 from workers.events import job_event
-from workers.tasks import batch_enqueue, prediction_enqueue, training_enqueue
+from workers.tasks import batch_ended, batch_enqueue, prediction_enqueue, training_enqueue
 
 from .models import Profile
 
@@ -311,7 +311,10 @@ def _batch_undo(batch: history.BatchJob, *, user, idempotency_key: str | None) -
 def batch_cancel(*, user, batch_id: str) -> history.BatchJob | None:
     """Cancel a queued or running batch (the chunks not started do not run); a finished one
     is returned unchanged; None when the user has no such batch."""
-    return history.batch_stop(batch_id, status=history.CANCELED, owner_id=user.pk)
+    batch, ended_here = history.batch_stop(batch_id, status=history.CANCELED, owner_id=user.pk)
+    if ended_here:
+        batch_ended(batch)
+    return batch
 
 
 def prediction_cancel(*, user, job_id: str) -> history.JobView | None:

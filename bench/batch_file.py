@@ -13,17 +13,13 @@ The limit (bench/batch_limit.py): one process reading the same file with pandas,
 predicting with the same pipeline and writing the same results CSV.
 """
 
-import json
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from myproject.defaults import ROOT
-
 from . import scenarios
+from .limits import in_process
 from .procs import rss_mb
 from .stack import http, upload
 
@@ -122,15 +118,5 @@ def _download(url: str, token: str, path: Path) -> None:
 
 
 def _limit(stack, path: Path, output: Path) -> dict:
-    answer = subprocess.run(
-        [sys.executable, "-m", "bench.batch_limit"],
-        cwd=ROOT,
-        env=stack.env,
-        input=json.dumps({"model": MODEL, "input": str(path), "output": str(output), "key": "id"}),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if answer.returncode:
-        raise RuntimeError(f"bench.batch_limit failed:\n{answer.stderr[-3000:]}")
-    return json.loads(answer.stdout)
+    request = {"model": MODEL, "input": str(path), "output": str(output), "key": "id"}
+    return in_process(stack, "bench.batch_limit", request)

@@ -53,17 +53,23 @@ def web_floor(clients, meter, body: str, timing: dict) -> dict:
 
 def model_limits(stack, rows: dict[str, list[dict]], sizes: list[int]) -> dict:
     """predict / predict_proba of the scenarios' rows in one process (bench/inprocess.py)."""
+    return in_process(stack, "bench.inprocess", {"rows": rows, "sizes": sizes})
+
+
+def in_process(stack, module: str, request: dict) -> dict:
+    """Run `module` in a process of its own with the stack's environment (the platform's
+    settings, its MongoDB and artifacts), `request` as JSON on its stdin; its JSON answer."""
     answer = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess"],
+        [sys.executable, "-m", module],
         cwd=ROOT,
         env=stack.env,
-        input=json.dumps({"rows": rows, "sizes": sizes}),
+        input=json.dumps(request),
         capture_output=True,
         text=True,
         check=False,
     )
     if answer.returncode:
-        raise RuntimeError(f"bench.inprocess failed:\n{answer.stderr[-3000:]}")
+        raise RuntimeError(f"{module} failed:\n{answer.stderr[-3000:]}")
     return json.loads(answer.stdout)
 
 

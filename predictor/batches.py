@@ -157,11 +157,9 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
 
 
 def _stop(batch_id: str, error: str, on_end) -> None:
-    before = history.batch_get(batch_id)
-    stopped = history.batch_stop(batch_id, status=history.FAILED, error=error)
-    if before is not None and before.status not in history.FINISHED and stopped is not None:
-        if stopped.status == history.FAILED:
-            on_end(stopped)
+    batch, ended_here = history.batch_stop(batch_id, status=history.FAILED, error=error)
+    if ended_here:
+        on_end(batch)
 
 
 def _end_if_done(batch_id: str, on_end) -> None:

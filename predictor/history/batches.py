@@ -20,7 +20,7 @@ from datetime import datetime
 
 import mongoengine as me
 
-from .base import CANCELED, FAILED, FINISHED, QUEUED, RUNNING, STATUSES, SUCCEEDED, guard, now, orphans_mark
+from .base import CANCELED, FAILED, QUEUED, RUNNING, STATUSES, SUCCEEDED, guard, now, orphans_mark
 
 # The error of a chunk whose every delivery killed its worker (BATCH_CHUNK_MAX_ATTEMPTS):
 # its rows become error lines, the batch fails.
@@ -276,18 +276,18 @@ def batch_end_if_done(batch_id: str) -> BatchJob | None:
 @guard
 def batch_stop(
     batch_id: str, *, status: str, error: str | None = None, owner_id: int | None = None
-) -> BatchJob | None:
+) -> tuple[BatchJob | None, bool]:
     """Cancel (or fail, `status`) the batch, and every chunk of it not yet running; a running
-    chunk finishes (chunk_finish). Returns the batch as it is after; None when there is no
-    such batch for this owner."""
+    chunk finishes (chunk_finish). Returns the batch as it is after (None when there is no
+    such batch for this owner) and whether this call ended it (its end is then to announce)."""
     query = {"id": batch_id} if owner_id is None else {"id": batch_id, "owner_id": owner_id}
     stopped = BatchJob.objects(status__in=[QUEUED, RUNNING], **query).modify(
         new=True, set__status=status, set__error=error, set__completed_at=now()
     )
     if stopped is None:
-        return BatchJob.objects(**query).first()
+        return BatchJob.objects(**query).first(), False
     BatchChunk.objects(batch_id=batch_id, status=QUEUED).update(set__status=CANCELED, set__completed_at=now())
-    return stopped
+    return stopped, True
 
 
 @guard
@@ -295,10 +295,6 @@ def batch_delete(batch_id: str) -> None:
     """Remove the batch and its chunks (a submit that could not queue them)."""
     BatchJob.objects(id=batch_id).delete()
     BatchChunk.objects(batch_id=batch_id).delete()
-
-
-def batch_finished(batch: BatchJob) -> bool:
-    return batch.status in FINISHED
 
 
 @guard
