@@ -19,9 +19,9 @@ from myproject import logs, metrics
 from predictor import datasets, definitions, history, imports, registry, samples, webhooks
 from predictor.artifacts import artifact_store_bytes
 from predictor.batch_files import files_delete
-from predictor.batches import batch_fields, batch_header_check, batch_version
+from predictor.batches import batch_fields, batch_header_check
 from predictor.models import Dataset, MLModel, ModelVersion
-from predictor.predictions import UnknownVersion, prediction_prepare
+from predictor.predictions import UnknownVersion, prediction_prepare, version_chosen
 from predictor.training import training_request
 from workers.events import job_event
 from workers.tasks import batch_ended, batch_enqueue, prediction_enqueue, training_enqueue
@@ -270,7 +270,7 @@ def batch_submit(
 def _batch_record(
     batch_id: str, *, user, model_name, stored, version, key_column, idempotency_key, request_hash
 ) -> history.BatchJob:
-    chosen = batch_version(model_name=model_name, version=version, user=user)
+    chosen = version_chosen(model_name, version, user)
     scan = stored.scan
     batch_header_check(scan.header, chosen.feature_schema, key_column)
     if idempotency_key:

@@ -52,28 +52,29 @@ class BatchUpload:
         self.file_id: ObjectId = self._stream._id
 
     def write(self, piece: bytes) -> None:
-        try:
+        with self._undone_on_failure():
             self.scan.feed(piece)
             self._digest.update(piece)
             self._stream.write(piece)
-        except (ConnectionFailure, PyMongoError) as exc:
-            self.abort()
-            raise HistoryUnavailable(str(exc)) from exc
-        except Exception:
-            self.abort()
-            raise
 
     def close(self) -> tuple[ObjectId, ScanResult]:
-        try:
+        with self._undone_on_failure():
             result = self.scan.finish()
             self._stream.close()
+        return self.file_id, result
+
+    @contextlib.contextmanager
+    def _undone_on_failure(self):
+        """A refusal or a MongoDB failure removes what was stored; the latter is
+        HistoryUnavailable (a 503), as every MongoDB failure is."""
+        try:
+            yield
         except (ConnectionFailure, PyMongoError) as exc:
             self.abort()
             raise HistoryUnavailable(str(exc)) from exc
         except Exception:
             self.abort()
             raise
-        return self.file_id, result
 
     @property
     def sha256(self) -> str:

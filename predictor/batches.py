@@ -28,7 +28,6 @@ from .batch_score import pipeline_classes, result_columns, score_chunk, warnings
 from .csv_cells import writer
 from .errors import FieldErrors
 from .inference import pipeline_get
-from .predictions import _version_chosen
 from .tabular.reading import _blank
 
 logger = logging.getLogger(__name__)
@@ -39,11 +38,6 @@ RAN, NOT_CLAIMED, GAVE_UP, BATCH_OVER = "ran", "not claimed", "gave up", "batch 
 
 class BatchRefused(FieldErrors):
     """A batch that cannot be scored as asked: a 400 naming the field."""
-
-
-def batch_version(*, model_name: str, version: int | None, user):
-    """The version that will score the batch (UnknownModel, UnknownVersion as for a prediction)."""
-    return _version_chosen(model_name, version, user)
 
 
 def batch_header_check(header: list[str], schema: list[dict], key_column: str | None) -> None:

@@ -25,8 +25,8 @@ class UnknownVersion(Exception):
     """The model exists, but has no version of this number."""
 
 
-def _version_chosen(model_name: str, number: int | None, user):
-    """The version a prediction asks for: `number`, or the serving champion when None. A
+def version_chosen(model_name: str, number: int | None, user):
+    """The version a prediction (or a batch file) asks for: `number`, or the serving champion when None. A
     model the user may not see is UnknownModel, exactly as one that does not exist."""
     if number is None:
         version = registry.champion_serving(model_name)
@@ -72,7 +72,7 @@ def prediction_prepare(
 
     Returns the job's fields, naming exactly which artifact will serve it. Writes nothing.
     """
-    chosen = _version_chosen(model_name, version, user)
+    chosen = version_chosen(model_name, version, user)
     fields = {
         "model": model_name,
         "version": chosen.number,
