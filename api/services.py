@@ -244,10 +244,10 @@ def batch_submit(
             request_hash=request_hash,
         )
     except BaseException:
-        files_delete(upload=stored.file_id)
+        files_delete(upload=stored.upload_id)
         raise
     if batch.id != batch_id:  # the key's earlier request: this upload is not needed
-        files_delete(upload=stored.file_id)
+        files_delete(upload=stored.upload_id)
         return batch, False
     try:
         batch_enqueue(batch)
@@ -282,8 +282,9 @@ def _batch_record(
     return history.batch_create(
         batch_id=batch_id,
         spans=scan.chunks,
+        chunk_files=stored.chunk_files,
         owner_id=user.pk,
-        file_id=stored.file_id,
+        upload_id=stored.upload_id,
         filename=(stored.name or "")[:255],
         size_bytes=scan.size,
         header=scan.header,
@@ -300,7 +301,7 @@ def _batch_undo(batch: history.BatchJob, *, user, idempotency_key: str | None) -
     """A batch whose chunks could not be queued: as if never submitted (nothing half-exists)."""
     try:
         history.batch_delete(batch.id)
-        files_delete(upload=batch.file_id)
+        files_delete(upload=batch.upload_id)
         if idempotency_key:
             history.key_release(owner_id=user.pk, key=idempotency_key, job_id=batch.id)
     except history.HistoryUnavailable:

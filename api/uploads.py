@@ -19,11 +19,12 @@ FIELD = "file"
 
 
 class StoredBatchFile(UploadedFile):
-    """The `file` part, already in GridFS: its id and what the scan found."""
+    """The `file` part, already in GridFS: its upload's id, each chunk's file and what the
+    scan found."""
 
-    def __init__(self, *, name: str, size: int, file_id, scan, sha256: str):
+    def __init__(self, *, name: str, size: int, upload_id, chunk_files: list, scan, sha256: str):
         super().__init__(file=None, name=name, content_type="text/csv", size=size)
-        self.file_id, self.scan, self.sha256 = file_id, scan, sha256
+        self.upload_id, self.chunk_files, self.scan, self.sha256 = upload_id, chunk_files, scan, sha256
 
 
 class BatchUploadHandler(FileUploadHandler):
@@ -64,11 +65,16 @@ class BatchUploadHandler(FileUploadHandler):
         if self.upload is None or self.field_name != FIELD or self.stored is not None:
             return None
         try:
-            file_id, scan = self.upload.close()
+            upload_id, chunk_files, scan = self.upload.close()
         except (FieldErrors, HistoryUnavailable) as exc:
             self._stop(exc)
         self.stored = StoredBatchFile(
-            name=self.file_name or "", size=file_size, file_id=file_id, scan=scan, sha256=self.upload.sha256
+            name=self.file_name or "",
+            size=file_size,
+            upload_id=upload_id,
+            chunk_files=chunk_files,
+            scan=scan,
+            sha256=self.upload.sha256,
         )
         return self.stored
 

@@ -1,28 +1,38 @@
-"""A batch's bytes in GridFS: the uploaded file, streamed in as it arrives and checked on the
-way (predictor/batch_scan.py), and each chunk's result lines.
+"""A batch's bytes in GridFS: the uploaded file, cut into its chunks as it arrives and checked
+on the way (predictor/batch_scan.py), and each chunk's result lines.
+
+Each chunk's records are a GridFS file of their own, so a worker reads its chunk whole and
+nothing else; the results of a chunk are one file too. Both are stored compressed
+(Zstandard, level 1: about 2.2x smaller on a CSV of numbers, at some 250 MB/s), since on a
+MongoDB server every byte stored and read costs it CPU (bench/RESULTS.md, "A batch file").
 
 Neither the web nor a worker holds a whole file: the upload goes to GridFS a piece at a
-time, a worker reads only its chunk's byte range, and a download streams the chunks'
-results one after the other.
+time, a worker reads only its chunk, and a download streams the chunks' results one after
+the other.
 """
 
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from bson import ObjectId
+import zstandard
+from bson import Binary, ObjectId
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
 from mongoengine.connection import get_db
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from .batch_scan import BatchScan, ScanResult
+from .history import RESULTS_BUCKET as RESULTS
+from .history import UPLOADS_BUCKET as UPLOADS
 from .history import HistoryUnavailable
 
-UPLOADS, RESULTS = "batch_files", "batch_results"
-# GridFS pieces of 1 MB (its default is 255 KB): a 1 GB file is about 1,000 journaled writes.
-PIECE_BYTES = 1024 * 1024
+# GridFS pieces of 4 MB (its default is 255 KB): a chunk of 10,000 rows of 30 numbers is
+# about 1 MB compressed, so one piece, one document to write and to read.
+PIECE_BYTES = 4 * 1024 * 1024
 READ_BYTES = 1024 * 1024
+LEVEL = 1
 
 
 @contextlib.contextmanager
@@ -33,35 +43,129 @@ def _bucket(name: str):
         raise HistoryUnavailable(str(exc)) from exc
 
 
+class _GridFile:
+    """One GridFS file written as the GridFS spec lays it out: its pieces (`<bucket>.chunks`,
+    {files_id, n, data}) as they fill, then its document (`<bucket>.files`), so GridFSBucket
+    reads and deletes it. pymongo's own writer first looks for any document in the bucket's
+    collections on every file (to create their indexes if the bucket is new), a find that
+    SecantusDB answered in some 30 ms a file; the indexes are made once, at setup
+    (history.ensure_indexes)."""
+
+    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None):
+        db = get_db()
+        self._pieces, self._files = db[f"{bucket_name}.chunks"], db[f"{bucket_name}.files"]
+        self.file_id = ObjectId()
+        self._doc = {"_id": self.file_id, "filename": filename, "metadata": metadata or {}}
+        self._buffer = bytearray()
+        self._length = 0
+        self._n = 0
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= PIECE_BYTES:
+            self._flush(bytes(self._buffer[:PIECE_BYTES]))
+            del self._buffer[:PIECE_BYTES]
+
+    def close(self) -> None:
+        if self._buffer:
+            self._flush(bytes(self._buffer))
+            self._buffer.clear()
+        self._files.insert_one(
+            {**self._doc, "length": self._length, "chunkSize": PIECE_BYTES, "uploadDate": datetime.now(UTC)}
+        )
+
+    def abort(self) -> None:
+        self._pieces.delete_many({"files_id": self.file_id})
+        self._files.delete_one({"_id": self.file_id})
+
+    def _flush(self, piece: bytes) -> None:
+        self._pieces.insert_one({"files_id": self.file_id, "n": self._n, "data": Binary(piece)})
+        self._n += 1
+        self._length += len(piece)
+
+
+class _Compressed(_GridFile):
+    """A GridFS file written through a Zstandard stream."""
+
+    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None):
+        super().__init__(bucket_name, filename, metadata)
+        self._compressor = zstandard.ZstdCompressor(level=LEVEL).compressobj()
+
+    def write(self, data: bytes) -> None:
+        if data:
+            super().write(self._compressor.compress(data))
+
+    def close(self) -> None:
+        super().write(self._compressor.flush())
+        super().close()
+
+
 class BatchUpload:
-    """One uploaded file on its way into GridFS, scanned as it goes:
+    """One uploaded file on its way into GridFS, scanned and cut into chunks as it goes:
 
         upload = BatchUpload(filename, chunk_rows=..., max_bytes=...)
         upload.write(piece)  # as many times as pieces arrive; CSVRefused / CSVTooLarge
-        file_id, scan = upload.close()
+        upload_id, chunk_files, scan = upload.close()
+
+    chunk_files[i] holds scan.chunks[i]'s bytes (the file's [start, end); the last one also
+    any blank lines that end the file); the header and a BOM are in none. Every chunk file
+    names the upload in its metadata (`upload`), so files_delete finds them all. Held in
+    memory: the bytes not yet placed in a chunk (BatchScan.settled), about a line's worth.
 
     Any refusal or error leaves nothing stored: abort() (called by write() and close() on
     their own failures) removes what was written."""
 
     def __init__(self, filename: str, *, chunk_rows: int, max_bytes: int, max_columns: int):
         self.scan = BatchScan(chunk_rows=chunk_rows, max_bytes=max_bytes, max_columns=max_columns)
-        self.filename = filename
+        self.filename = filename or "upload.csv"
+        self.upload_id = ObjectId()
         self._digest = hashlib.sha256()
-        with _bucket(UPLOADS) as bucket:
-            self._stream = bucket.open_upload_stream(filename or "upload.csv")
-        self.file_id: ObjectId = self._stream._id
+        self._unplaced = bytearray()  # the file's bytes from self._placed on
+        self._placed = 0
+        self._chunk: _Compressed | None = None  # the chunk the next bytes go to
+        self._files: list[ObjectId] = []  # the chunks' files, the last one maybe still open
+        with self._undone_on_failure():
+            get_db().command("ping")  # a MongoDB that is down: a 503 before a byte is read
 
     def write(self, piece: bytes) -> None:
         with self._undone_on_failure():
             self.scan.feed(piece)
             self._digest.update(piece)
-            self._stream.write(piece)
+            self._unplaced += piece
+            self._place(self.scan.settled())
 
-    def close(self) -> tuple[ObjectId, ScanResult]:
+    def close(self) -> tuple[ObjectId, list[ObjectId], ScanResult]:
         with self._undone_on_failure():
             result = self.scan.finish()
-            self._stream.close()
-        return self.file_id, result
+            self._place(max(self._placed, result.chunks[-1].end))
+            self._unplaced.clear()  # blank lines after the last record
+            if self._chunk is not None:
+                self._chunk.close()
+                self._chunk = None
+        return self.upload_id, list(self._files), result
+
+    def _place(self, settled: int) -> None:
+        """Hand the bytes before `settled` to their chunks' files, opening one at each chunk's
+        start. Bytes before the first chunk (the header, a BOM) go nowhere."""
+        while (start := self.scan.chunk_start(len(self._files))) is not None and start <= settled:
+            self._to_chunk(start)
+            if self._chunk is not None:
+                self._chunk.close()
+            index = len(self._files)
+            self._chunk = _Compressed(
+                UPLOADS, f"{self.filename}.{index:06d}", {"upload": self.upload_id, "chunk": index}
+            )
+            self._files.append(self._chunk.file_id)
+        self._to_chunk(settled)
+
+    def _to_chunk(self, offset: int) -> None:
+        count = offset - self._placed
+        if count <= 0:
+            return
+        if self._chunk is not None:
+            self._chunk.write(bytes(self._unplaced[:count]))
+        del self._unplaced[:count]
+        self._placed = offset
 
     @contextlib.contextmanager
     def _undone_on_failure(self):
@@ -82,35 +186,52 @@ class BatchUpload:
         return self._digest.hexdigest()
 
     def abort(self) -> None:
+        if self._chunk is not None:
+            with contextlib.suppress(Exception):
+                self._chunk.abort()
+            self._chunk = None
         with contextlib.suppress(Exception):
-            self._stream.abort()
+            files_delete(upload=self.upload_id)
 
 
-def chunk_text(file_id: ObjectId, start: int, end: int) -> str:
-    """The file's bytes [start, end), decoded (the scan proved them UTF-8)."""
+def chunk_text(file_id: ObjectId) -> str:
+    """A chunk's records, decoded (the scan proved them UTF-8)."""
     with _bucket(UPLOADS) as bucket, bucket.open_download_stream(file_id) as stored:
-        stored.seek(start)
-        data = stored.read(end - start)
-    return data.decode("utf-8")
+        data = stored.read()
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data).decode("utf-8")
 
 
 def results_write(name: str, text: str) -> ObjectId:
     """Store a chunk's result lines; returns their file's id (the chunk names it when its run ends)."""
-    with _bucket(RESULTS) as bucket:
-        return bucket.upload_from_stream(name, text.encode("utf-8"))
+    stored = _Compressed(RESULTS, name)
+    try:
+        stored.write(text.encode("utf-8"))
+        stored.close()
+    except (ConnectionFailure, PyMongoError) as exc:
+        with contextlib.suppress(Exception):
+            stored.abort()  # the pieces written before it failed
+        raise HistoryUnavailable(str(exc)) from exc
+    return stored.file_id
 
 
 def results_read(file_id: ObjectId) -> Iterator[bytes]:
     """A chunk's result lines, a piece at a time."""
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
     with _bucket(RESULTS) as bucket, bucket.open_download_stream(file_id) as stored:
         while piece := stored.read(READ_BYTES):
-            yield piece
+            if lines := decompressor.decompress(piece):
+                yield lines
 
 
 def files_delete(*, upload: ObjectId | None = None, results: list[ObjectId] = ()) -> None:
-    """Remove a batch's file and results; any already gone are skipped."""
-    for name, ids in ((UPLOADS, [upload] if upload else []), (RESULTS, list(results))):
-        with _bucket(name) as bucket:
-            for file_id in ids:
-                with contextlib.suppress(NoFile):
-                    bucket.delete(file_id)
+    """Remove an upload's chunk files (every file that names it) and the given results files;
+    any already gone are skipped."""
+    with _bucket(UPLOADS) as bucket:
+        chunk_files = [stored._id for stored in bucket.find({"metadata.upload": upload})] if upload else []
+        for file_id in chunk_files:
+            with contextlib.suppress(NoFile):
+                bucket.delete(file_id)
+    with _bucket(RESULTS) as bucket:
+        for file_id in results:
+            with contextlib.suppress(NoFile):
+                bucket.delete(file_id)

@@ -98,6 +98,23 @@ class BatchScan:
         self._end = 0
         self._result: ScanResult | None = None
 
+    def chunk_start(self, index: int) -> int | None:
+        """Where chunk `index` starts in the file, once the scan has come that far; else None."""
+        return self._starts[index][0] if index < len(self._starts) else None
+
+    def settled(self) -> int:
+        """How far the file is placed: every chunk that starts before this offset is known
+        (chunk_start), so the bytes before it belong to a chunk known now, or to none. The
+        bytes after it (a line not yet ended, a quoted record still open, the lines held to
+        sniff the delimiter) are not placed yet."""
+        if self._result is not None:
+            return self._size
+        if self._sample is not None:
+            return self._sample_start
+        if self._open is not None:
+            return self._open_start
+        return self._tail_start
+
     # --- The bytes ------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:

@@ -21,7 +21,6 @@ problems), so a chunk of valid numbers costs no Python per cell.
 
 import csv
 import io
-import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import pandas as pd
 from . import csv_cells
 from .estimators import categorical_columns
 from .frames import input_names
-from .inference import predict_matrix, predict_rows
+from .inference import predict_matrix_columns, predict_rows
 from .tabular.cells import (
     BOOLEAN,
     CATEGORY,
@@ -127,8 +126,7 @@ def _scored(text, header, delimiter, first_line, schema, pipeline, spellings, ke
     plain = _plain_numbers(text, header, delimiter, first_line, schema, pipeline, key_column)
     if plain is not None:
         keys, X = plain
-        outputs = predict_matrix(pipeline, X) if len(keys) else []
-        return _written(keys, outputs, {}, pipeline_classes(pipeline), known=False, warned=None)
+        return _plain_written(keys, X, pipeline)
 
     records, lines = _records(text, delimiter, first_line)
     width = len(header)
@@ -196,9 +194,43 @@ def _written(keys: list, outputs: list, problems: dict, classes, *, known: bool,
     return ChunkScored(csv=out.getvalue(), rows=len(keys), failed=len(problems), labels=dict(labels))
 
 
-# A line of nothing but spaces or tabs (before its end): blank, skipped, and so a shift
-# between records and lines that only the careful path follows.
-_BLANK_LINE = re.compile(r"(?m)^[ \t\r]*$")
+# What the csv_cells writer ends a line of _written with: an empty `error` cell.
+_NO_ERROR = ',""\r\n'
+
+
+def _plain_written(keys: list, X: np.ndarray, pipeline) -> ChunkScored:
+    """_written's lines, to the character, for a chunk the plain path read (every record
+    predicted, no warnings), made a column at a time: 10,000 lines in a few milliseconds
+    rather than the csv module's 50."""
+    if not keys:
+        return ChunkScored(csv="", rows=0, failed=0, labels={})
+    best, numbers = predict_matrix_columns(pipeline, X)
+    # Keys: the file's cells (no quote in them, or the chunk would not be plain), quoted
+    # and made safe as the writer makes text; or line numbers.
+    columns = [[f'"{csv_cells.cell(key)}"' if isinstance(key, str) else str(key) for key in keys]]
+    labels: dict[str, int] = {}
+    if best is not None:
+        classes = pipeline_classes(pipeline)
+        label_cells = [_line([name])[:-2] for name in classes]
+        columns.append([label_cells[at] for at in best.tolist()])
+        counts = np.bincount(best, minlength=len(classes)).tolist()
+        for name, count in zip(classes, counts, strict=True):
+            if count:
+                labels[name] = labels.get(name, 0) + count
+    # Floats as the csv module writes them (repr).
+    columns += [list(map(repr, column)) for column in np.atleast_2d(numbers.T).tolist()]
+    return ChunkScored(
+        csv=_NO_ERROR.join(map(",".join, zip(*columns, strict=True))) + _NO_ERROR,
+        rows=len(keys),
+        failed=0,
+        labels=labels,
+    )
+
+
+def _line(cells: list) -> str:
+    out = io.StringIO()
+    csv_cells.writer(out).writerow(cells)
+    return out.getvalue()
 
 
 def _plain_numbers(text, header, delimiter, first_line, schema, pipeline, key_column):
@@ -218,8 +250,9 @@ def _plain_numbers(text, header, delimiter, first_line, schema, pipeline, key_co
     ):
         return None
     body = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-    if not body or _BLANK_LINE.search(body):
+    if not body:
         return None
+    # A blank line (or one of spaces) is a row of missing cells here, and refused below.
     try:
         frame = _read_plain(body, header, delimiter, key_column)
     except (ValueError, pd.errors.ParserError):

@@ -105,7 +105,7 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
     )
     if batch.result_columns is None:
         history.batch_columns_set(batch.id, columns)
-    text = batch_files.chunk_text(batch.file_id, chunk.start, chunk.end)
+    text = batch_files.chunk_text(chunk.file_id)
     scored = score_chunk(
         text,
         header=batch.header,
@@ -179,7 +179,7 @@ def batch_results(batch) -> Iterator[bytes]:
 
 
 def _error_lines(batch, chunk, columns: list[str], error: str):
-    text = batch_files.chunk_text(batch.file_id, chunk.start, chunk.end)
+    text = batch_files.chunk_text(chunk.file_id)
     key = batch.header.index(batch.key_column) if batch.key_column else None
     out = io.StringIO()
     lines = writer(out)

@@ -47,16 +47,31 @@ def predict_matrix(pipeline, X) -> list[dict]:
         return _predicted(pipeline, X)
 
 
-def _predicted(pipeline, X) -> list[dict]:
+def predict_matrix_columns(pipeline, X) -> tuple[np.ndarray | None, np.ndarray]:
+    """predict_matrix's outputs a column at a time: a classifier's (the index in
+    pipeline.classes_ of each row's label, its probabilities rounded to 6 places, a row per
+    row of X); a regressor's (None, its values as floats)."""
+    with sklearn.config_context(assume_finite=True):
+        return _columns(pipeline, X)
+
+
+def _columns(pipeline, X) -> tuple[np.ndarray | None, np.ndarray]:
     if hasattr(pipeline, "predict_proba"):
         # The label is the most probable class: what the probabilities beside it show, and
         # one model call, not two (predict() is the same argmax for the shipped models).
         probabilities = pipeline.predict_proba(X)
+        return probabilities.argmax(axis=1), np.round(probabilities, 6)
+    return None, pipeline.predict(X).astype(float)
+
+
+def _predicted(pipeline, X) -> list[dict]:
+    best, numbers = _columns(pipeline, X)
+    if best is not None:
         classes = [str(c) for c in pipeline.classes_]
-        labels = [classes[i] for i in probabilities.argmax(axis=1).tolist()]
-        probabilities = np.round(probabilities, 6).tolist()
+        labels = [classes[i] for i in best.tolist()]
+        probabilities = numbers.tolist()
         return [
             {"label": label, "probabilities": dict(zip(classes, probs, strict=True))}
             for label, probs in zip(labels, probabilities, strict=True)
         ]
-    return [{"value": value} for value in pipeline.predict(X).astype(float).tolist()]
+    return [{"value": value} for value in numbers.tolist()]

@@ -66,13 +66,13 @@ class BatchListCreateApi(ServiceApiView):
         serializer = BatchSubmitSerializer(data={**form, FIELD: stored} if stored else form)
         if not serializer.is_valid() or stored is None:
             if stored is not None:
-                files_delete(upload=stored.file_id)
+                files_delete(upload=stored.upload_id)
             errors = dict(serializer.errors) if not serializer.is_valid() else {}
             if stored is None:
                 errors[FIELD] = ["Attach the CSV file as the form's `file` part (multipart/form-data)."]
             raise ValidationError(errors)
         if "webhook" in data:
-            files_delete(upload=stored.file_id)
+            files_delete(upload=stored.upload_id)
             raise ValidationError(
                 {"webhook": ["Webhooks are not available for batch jobs yet; poll the job."]}
             )

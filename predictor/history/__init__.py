@@ -20,6 +20,8 @@ from .base import (
     requeue_stale,
 )
 from .batches import (
+    RESULTS_BUCKET,
+    UPLOADS_BUCKET,
     BatchChunk,
     BatchJob,
     batch_chunks,
@@ -28,6 +30,7 @@ from .batches import (
     batch_create,
     batch_delete,
     batch_end_if_done,
+    batch_files_ensure_indexes,
     batch_get,
     batch_get_owned,
     batch_started,
@@ -106,3 +109,4 @@ def ensure_indexes() -> None:
         BatchChunk,
     ):
         document.ensure_indexes()
+    batch_files_ensure_indexes()

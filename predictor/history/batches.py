@@ -38,8 +38,9 @@ class BatchJob(me.Document):
     # The version's feature schema as it was at the submit: the chunks read cells by it.
     schema = me.ListField(me.DictField(), default=list)
     spellings = me.DictField(null=True)
-    # The uploaded file in GridFS (predictor/batch_files.py) and what its scan found.
-    file_id = me.ObjectIdField(required=True)
+    # The upload in GridFS (predictor/batch_files.py: a file per chunk, each naming this id)
+    # and what its scan found.
+    upload_id = me.ObjectIdField(required=True)
     filename = me.StringField(default="")
     size_bytes = me.IntField(required=True)
     header = me.ListField(me.StringField(), required=True)
@@ -77,7 +78,9 @@ class BatchChunk(me.Document):
     id = me.StringField(primary_key=True)
     batch_id = me.StringField(required=True)
     index = me.IntField(required=True)
-    # Its bytes in the file ([start, end)) and the file line its first record starts on.
+    # Its records' GridFS file; where they were in the uploaded file ([start, end)) and the
+    # file line its first record starts on.
+    file_id = me.ObjectIdField(required=True)
     start = me.IntField(required=True)
     end = me.IntField(required=True)
     first_line = me.IntField(required=True)
@@ -107,15 +110,30 @@ class BatchChunk(me.Document):
     }
 
 
+# The GridFS buckets of predictor/batch_files.py: the uploads' chunk files and the results.
+UPLOADS_BUCKET, RESULTS_BUCKET = "batch_files", "batch_results"
+
+
+def batch_files_ensure_indexes() -> None:
+    """GridFS's own indexes for both buckets (its pieces by file and number, its files by name
+    and date), and the uploads' files by the upload they belong to."""
+    db = BatchJob._get_db()
+    for bucket in (UPLOADS_BUCKET, RESULTS_BUCKET):
+        db[f"{bucket}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+        db[f"{bucket}.files"].create_index([("filename", 1), ("uploadDate", 1)])
+    db[f"{UPLOADS_BUCKET}.files"].create_index([("metadata.upload", 1)])
+
+
 def chunk_id(batch_id: str, index: int) -> str:
     return f"{batch_id}.{index:06d}"
 
 
 @guard
-def batch_create(*, spans: list, created_at: datetime | None = None, **fields) -> BatchJob:
+def batch_create(*, spans: list, chunk_files: list, created_at: datetime | None = None, **fields) -> BatchJob:
     """Write the batch and all its chunks, queued. `spans`: the scan's chunks (start, end,
-    first_line, rows). Chunks first: a batch without its chunks never exists; chunks
-    without their batch (the web died between) are skipped by their tasks and swept."""
+    first_line, rows); `chunk_files`: each one's GridFS file. Chunks first: a batch without
+    its chunks never exists; chunks without their batch (the web died between) are skipped
+    by their tasks and swept."""
     stamp = created_at or now()
     batch_id = fields.pop("batch_id", None) or str(uuid.uuid4())
     chunks = [
@@ -123,6 +141,7 @@ def batch_create(*, spans: list, created_at: datetime | None = None, **fields) -
             "_id": chunk_id(batch_id, index),
             "batch_id": batch_id,
             "index": index,
+            "file_id": file_id,
             "start": span.start,
             "end": span.end,
             "first_line": span.first_line,
@@ -134,7 +153,7 @@ def batch_create(*, spans: list, created_at: datetime | None = None, **fields) -
             "failed": 0,
             "labels": {},
         }
-        for index, span in enumerate(spans)
+        for index, (span, file_id) in enumerate(zip(spans, chunk_files, strict=True))
     ]
     if chunks:
         BatchChunk._get_collection().insert_many(chunks, ordered=False)

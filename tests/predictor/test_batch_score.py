@@ -399,10 +399,12 @@ def test_a_chunk_of_plain_numbers_takes_the_fast_path_and_scores_as_the_careful_
     model_name, newline, request, monkeypatch
 ):
     model = request.getfixturevalue(model_name)
-    # An id column first (the key), then the shipped table's columns, lines as `newline` ends them.
+    # An id column first (the key; some look like formulas or numbers), then the shipped
+    # table's columns, lines as `newline` ends them.
     lines = model.body.splitlines()[:300]
     header = ["id", *model.header]
-    text = "".join(f"id-{n:04d},{line}{newline}" for n, line in enumerate(lines))
+    keys = ["id-{}", "=HYPERLINK({})", "-{}", "@sum{}", "+{}e5", " =x{}", "{}"]
+    text = "".join(f"{keys[n % len(keys)].format(n)},{line}{newline}" for n, line in enumerate(lines))
     taken = []
     fast = batch_score._plain_numbers
 
@@ -437,6 +439,8 @@ def _third_cell(line: str, text: str) -> str:
         (lambda line: _third_cell(line, "1e999"), "infinity"),
         (lambda line: _third_cell(line, "1_000"), "a number float() takes and a CSV does not"),
         (lambda line: " \n" + line, "a blank line"),
+        (lambda line: "\n" + line, "an empty line"),
+        (lambda line: "\t \r\n" + line, "a blank line of a tab, a space and a CR"),
     ],
 )
 def test_any_chunk_that_is_not_plain_numbers_goes_the_careful_way(cancer, change, why):
