@@ -451,14 +451,26 @@ def batch_file(results: dict) -> list[str]:
         f"{limit['rows_per_s']:,} rows/s, peak RSS {fmt(limit['peak_rss_mb'])} MB: "
         f"**{fmt(found['ratio_to_limit'], 2)}x the limit**."
     )
+    loaded = found.get("with_one_row_jobs")
+    peaks = [entry["peak_mb"] for key in ("web_pids", "batcher_pids") for entry in found[key]]
+    if loaded:
+        peaks += [entry["peak_mb"] for key in ("web_pids", "batcher_pids") for entry in loaded[key]]
     memory = (
-        f"Peak RSS during the batch, MB: web processes {web}; batcher processes {batcher}. "
+        f"Peak RSS during the batch, MB: web processes {web}; batcher processes {batcher} "
+        f"(the largest of either, in both runs: {fmt(max(peaks))} MB). "
         f"CPU, % of a core: {cpu_split(found['cpu'])}."
+    )
+    again = (
+        f"Again with one-row jobs beside it (below): upload {fmt(loaded['upload_s'], 2)} s, scoring "
+        f"{fmt(loaded['score_s'], 2)} s, end to end {fmt(loaded['end_to_end_s'], 2)} s, "
+        f"{loaded['rows_per_s']:,} rows/s."
+        if loaded
+        else ""
     )
     return [
         f"### A batch file: {found['rows']:,} rows of breast_cancer ({fmt(found['csv_mb'])} MB)",
         "",
-        f"{platform} {alone_line} {memory}",
+        f"{platform} {alone_line} {memory} {again}".rstrip(),
         "",
         *table(
             ["one-row `Prefer: wait`, 1 client", "p50 ms", "p99 ms", "jobs/s"],

@@ -13,7 +13,9 @@ the other.
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import zstandard
@@ -100,6 +102,34 @@ class _Compressed(_GridFile):
         super().close()
 
 
+class _Behind:
+    """Steps run in order on a thread of their own, at most `depth` behind the caller: an
+    upload's compression and MongoDB writes (which let go of the GIL) overlap its scan. A
+    step's error is raised by a later submit() or by wait()."""
+
+    def __init__(self, depth: int = 4):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-upload")
+        self._pending: deque[Future] = deque()
+        self._depth = depth
+
+    def submit(self, step: Callable, *args) -> None:
+        self._pending.append(self._pool.submit(step, *args))
+        while len(self._pending) > self._depth:
+            self._pending.popleft().result()
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown()
+
+    def stop(self) -> None:
+        """Drop the steps not started, wait for the one under way."""
+        for step in self._pending:
+            step.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
 class BatchUpload:
     """One uploaded file on its way into GridFS, scanned and cut into chunks as it goes:
 
@@ -110,7 +140,8 @@ class BatchUpload:
     chunk_files[i] holds scan.chunks[i]'s bytes (the file's [start, end); the last one also
     any blank lines that end the file); the header and a BOM are in none. Every chunk file
     names the upload in its metadata (`upload`), so files_delete finds them all. Held in
-    memory: the bytes not yet placed in a chunk (BatchScan.settled), about a line's worth.
+    memory: the bytes not yet placed in a chunk (BatchScan.settled), about a line's worth,
+    and the few pieces on their way to MongoDB (_Behind).
 
     Any refusal or error leaves nothing stored: abort() (called by write() and close() on
     their own failures) removes what was written."""
@@ -124,6 +155,7 @@ class BatchUpload:
         self._placed = 0
         self._chunk: _Compressed | None = None  # the chunk the next bytes go to
         self._files: list[ObjectId] = []  # the chunks' files, the last one maybe still open
+        self._behind = _Behind()
         with self._undone_on_failure():
             get_db().command("ping")  # a MongoDB that is down: a 503 before a byte is read
 
@@ -140,8 +172,9 @@ class BatchUpload:
             self._place(max(self._placed, result.chunks[-1].end))
             self._unplaced.clear()  # blank lines after the last record
             if self._chunk is not None:
-                self._chunk.close()
-                self._chunk = None
+                self._behind.submit(self._chunk.close)
+            self._behind.wait()
+            self._chunk = None
         return self.upload_id, list(self._files), result
 
     def _place(self, settled: int) -> None:
@@ -150,7 +183,7 @@ class BatchUpload:
         while (start := self.scan.chunk_start(len(self._files))) is not None and start <= settled:
             self._to_chunk(start)
             if self._chunk is not None:
-                self._chunk.close()
+                self._behind.submit(self._chunk.close)
             index = len(self._files)
             self._chunk = _Compressed(
                 UPLOADS, f"{self.filename}.{index:06d}", {"upload": self.upload_id, "chunk": index}
@@ -163,7 +196,7 @@ class BatchUpload:
         if count <= 0:
             return
         if self._chunk is not None:
-            self._chunk.write(bytes(self._unplaced[:count]))
+            self._behind.submit(self._chunk.write, bytes(self._unplaced[:count]))
         del self._unplaced[:count]
         self._placed = offset
 
@@ -186,6 +219,7 @@ class BatchUpload:
         return self._digest.hexdigest()
 
     def abort(self) -> None:
+        self._behind.stop()
         if self._chunk is not None:
             with contextlib.suppress(Exception):
                 self._chunk.abort()

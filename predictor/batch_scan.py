@@ -26,6 +26,8 @@ import csv
 import io
 from dataclasses import dataclass
 
+import numpy as np
+
 from predictor.tabular import reading
 from predictor.tabular.reading import CSVRefused, CSVTooLarge, refused
 
@@ -35,6 +37,7 @@ SNIFF_LINES = 20
 # many bytes, rather than held whole while waiting for its end.
 MAX_LINE_BYTES = reading.MAX_LINE_CHARS
 _QUOTE = b'"'
+_LF = 0x0A
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,17 @@ class BatchScan:
                 if good:
                     self._lines(block[:good], start)  # a fault on an earlier line comes first
                 raise reading._not_utf8(error, start, before) from None
+        if (
+            len(self._sep) == 1
+            and self._header is not None
+            and self._open is None
+            and _QUOTE not in block
+            and block.isascii()
+            and self._most  # a table of one column: each line has no delimiter, the lines way
+            and (b"\r" not in block or block.count(b"\r") == block.count(b"\r\n"))
+            and self._plain_block(block, start, final)
+        ):
+            return
         lines = block.split(b"\n")
         if not final:
             lines.pop()
@@ -284,6 +298,45 @@ class BatchScan:
             self._mixed(lines, start)
         else:
             self._plain(lines, start)
+
+    def _plain_block(self, block: bytes, pos: int, final: bool) -> bool:
+        """_plain for a block of ASCII lines, a column of numbers at a time (numpy), not a
+        line at a time: the same records, chunk starts and refusals. False (nothing done) for
+        a block with a line longer than the csv module takes, which the careful way refuses."""
+        data = np.frombuffer(block, dtype=np.uint8)
+        breaks = np.flatnonzero(data == _LF)
+        ends = np.append(breaks, len(block)) if final and not block.endswith(b"\n") else breaks
+        if not len(ends):
+            return True
+        begins = np.empty_like(ends)
+        begins[0], begins[1:] = 0, ends[:-1] + 1
+        if int((ends - begins).max()) > csv.field_size_limit():
+            return False
+        # Per line: its delimiters (how many of them lie before its start, and before the next's).
+        at = np.searchsorted(np.flatnonzero(data == self._sep[0]), np.append(begins, len(block)))
+        delimiters = np.diff(at)
+        wide = np.flatnonzero(delimiters > self._most)
+        if len(wide):
+            self._plain_block(block[: int(begins[wide[0]])], pos, final=False)  # the lines before count
+            number = self._line
+            raise self._too_wide(int(delimiters[wide[0]]) + 1, number, number)
+        # A line without a delimiter is a record unless it is blank (rare; one at a time).
+        record = delimiters > 0
+        for line in np.flatnonzero(~record).tolist():
+            record[line] = not _blank_line(block[begins[line] : ends[line]])
+        records = np.flatnonzero(record)
+        if len(records):
+            # A chunk starts at the record `left` records on (the current one has room for
+            # that many more), then every chunk_rows records.
+            firsts = records[self._left :: self._chunk_rows]
+            self._starts.extend(
+                zip((pos + begins[firsts]).tolist(), (self._line + firsts).tolist(), strict=True)
+            )
+            after = len(records) - self._left
+            self._left = self._left - len(records) if after <= 0 else -after % self._chunk_rows
+            self._end = pos + int(ends[records[-1]]) + 1
+        self._line += len(ends)
+        return True
 
     def _plain(self, lines: list[bytes], pos: int) -> None:
         """Lines that are each a whole record, with no quote and no CR but a line end's."""

@@ -21,6 +21,7 @@ problems), so a chunk of valid numbers costs no Python per cell.
 
 import csv
 import io
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -194,6 +195,10 @@ def _written(keys: list, outputs: list, problems: dict, classes, *, known: bool,
     return ChunkScored(csv=out.getvalue(), rows=len(keys), failed=len(problems), labels=dict(labels))
 
 
+# A key that starts, maybe after white space, as a formula does (csv_cells.FORMULA_STARTS):
+# one search over a chunk's keys, one a line, says whether any needs csv_cells.cell.
+_FORMULA_LIKE = re.compile(r"(?m)^\s*[" + re.escape("".join(csv_cells.FORMULA_STARTS)) + "]")
+
 # What the csv_cells writer ends a line of _written with: an empty `error` cell.
 _NO_ERROR = ',""\r\n'
 
@@ -207,7 +212,12 @@ def _plain_written(keys: list, X: np.ndarray, pipeline) -> ChunkScored:
     best, numbers = predict_matrix_columns(pipeline, X)
     # Keys: the file's cells (no quote in them, or the chunk would not be plain), quoted
     # and made safe as the writer makes text; or line numbers.
-    columns = [[f'"{csv_cells.cell(key)}"' if isinstance(key, str) else str(key) for key in keys]]
+    if not isinstance(keys[0], str):
+        columns = [list(map(str, keys))]
+    elif _FORMULA_LIKE.search("\n".join(keys)):
+        columns = [[f'"{csv_cells.cell(key)}"' for key in keys]]
+    else:  # none starts like a formula (the usual): cell() would leave each as it is
+        columns = [['"' + key + '"' for key in keys]]
     labels: dict[str, int] = {}
     if best is not None:
         classes = pipeline_classes(pipeline)

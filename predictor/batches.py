@@ -88,7 +88,8 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
         logger.error("batch %s: chunk %d given up after %d tries", batch.id, chunk.index, chunk.attempts - 1)
         _end_if_done(batch.id, on_end)
         return GAVE_UP
-    history.batch_started(batch.id)
+    if batch.status == history.QUEUED:  # read above: after the first chunks, no write
+        history.batch_started(batch.id)
     try:
         pipeline = pipeline_get(
             batch.artifact_sha256, sklearn_version=batch.sklearn_version, signature=batch.artifact_signature

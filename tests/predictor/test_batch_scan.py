@@ -531,3 +531,37 @@ def test_memory_holds_a_line_not_the_file():
     result = scanner.finish()
     assert result.rows == body.count(b"\n")
     assert len(result.chunks) == -(-result.rows // 50_000)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_lines_read_a_block_at_a_time_scan_as_lines_read_one_at_a_time(seed, monkeypatch):
+    """_plain_block (numpy, a block at a time) against _plain (a line at a time) on random
+    ASCII tables: blank lines, lines of spaces, tabs and CRLFs, short records, now and then a
+    record too wide; the same chunks, or the same refusal."""
+    rng = random.Random(seed)
+    pieces = ["a,b,c\n"]
+    for _ in range(rng.randint(0, 400)):
+        shape = rng.random()
+        if shape < 0.1:
+            pieces.append(rng.choice(["\n", " \n", "\t \r\n", "\x0b\n", " , \n", ",\n"]))
+        elif shape < 0.12 and seed % 4 == 0:
+            pieces.append("1,2,3,4\n")  # too wide: refused
+        else:
+            cells = [str(rng.randint(0, 99)) for _ in range(rng.choice([1, 2, 3, 3, 3]))]
+            pieces.append(",".join(cells) + rng.choice(["\n", "\r\n"]))
+    data = "".join(pieces).encode()
+    if rng.random() < 0.5:
+        data = data.rstrip(b"\r\n")  # the last line without its break
+
+    def scanned(piece, chunk_rows):
+        try:
+            return scan(data, piece=piece, chunk_rows=chunk_rows)
+        except CSVRefused as refusal:
+            return str(refusal)
+
+    for piece, chunk_rows in [(7, 1), (100, 3), (64 * 1024, 7), (64 * 1024, 10**9)]:
+        by_blocks = scanned(piece, chunk_rows)
+        with monkeypatch.context() as patch:
+            patch.setattr(BatchScan, "_plain_block", lambda *args: False)
+            by_lines = scanned(piece, chunk_rows)
+        assert by_blocks == by_lines, (seed, piece, chunk_rows)
