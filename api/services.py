@@ -254,6 +254,7 @@ def batch_submit(
     except OperationalError as exc:
         _batch_undo(batch, user=user, idempotency_key=idempotency_key)
         raise QueueUnavailable(str(exc)) from exc
+    metrics.batch_submitted(batch)
     logger.info(
         "batch %s queued",
         batch.id,

@@ -81,6 +81,32 @@ JOB_TOTAL_SECONDS = Histogram(
     ["model"],
     buckets=LATENCY_BUCKETS,
 )
+# A batch file's life: minutes to hours, not the jobs' seconds.
+BATCH_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
+BATCHES_SUBMITTED = Counter(
+    "platform_batches_submitted",
+    "Batch files accepted and queued (POST /api/v1/batches/), by model and version.",
+    ["model", "version"],
+)
+BATCHES_FINISHED = Counter(
+    "platform_batches_finished",
+    "Batch files ended, by model, version and status (succeeded, failed, canceled), counted once "
+    "per batch by the process that ended it.",
+    ["model", "version", "status"],
+)
+BATCH_SECONDS = Histogram(
+    "platform_batch_seconds",
+    "From a batch's submit to its end, for batches that ran to an end (succeeded or failed).",
+    ["model"],
+    buckets=BATCH_BUCKETS,
+)
+BATCH_ROWS = Counter(
+    "platform_batch_rows",
+    "Rows of batch files, by model and outcome: predicted; error (an error line in the results: a "
+    "missing value, a cell that is no number...); not_scored (their chunk failed: its worker died on "
+    "each try, or the model could not be loaded). Counted as each chunk ends.",
+    ["model", "outcome"],
+)
 WAITERS = Gauge(
     "platform_waiters",
     "Requests held by `Prefer: wait` now, over every web process.",
@@ -117,6 +143,24 @@ def job_finished(job) -> None:
     JOB_QUEUE_SECONDS.labels(job.model).observe(max(0.0, (started - job.created_at).total_seconds()))
     JOB_PREDICT_SECONDS.labels(job.model).observe(max(0.0, (completed - started).total_seconds()))
     JOB_TOTAL_SECONDS.labels(job.model).observe(max(0.0, (completed - job.created_at).total_seconds()))
+
+
+def batch_submitted(batch) -> None:
+    BATCHES_SUBMITTED.labels(batch.model, str(batch.version)).inc()
+
+
+def batch_finished(batch) -> None:
+    BATCHES_FINISHED.labels(batch.model, str(batch.version), batch.status).inc()
+    if batch.status in ("succeeded", "failed") and batch.completed_at is not None:
+        BATCH_SECONDS.labels(batch.model).observe(
+            max(0.0, (batch.completed_at - batch.created_at).total_seconds())
+        )
+
+
+def batch_rows(model: str, *, predicted: int = 0, errors: int = 0, not_scored: int = 0) -> None:
+    for outcome, count in (("predicted", predicted), ("error", errors), ("not_scored", not_scored)):
+        if count:
+            BATCH_ROWS.labels(model, outcome).inc(count)
 
 
 def webhook_attempted(event: str, outcome: str) -> None:

@@ -22,6 +22,8 @@ from datetime import datetime
 
 from django.conf import settings
 
+from myproject import metrics
+
 from . import batch_files, history
 from .artifacts import ArtifactError
 from .batch_score import pipeline_classes, result_columns, score_chunk, warnings_possible
@@ -84,7 +86,8 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
         return NOT_CLAIMED
     if chunk.attempts > settings.BATCH_CHUNK_MAX_ATTEMPTS:
         # Every earlier try of it died with its worker: a chunk that kills workers is given up.
-        history.chunk_give_up(chunk.id, attempts=chunk.attempts - 1)
+        if history.chunk_give_up(chunk.id, attempts=chunk.attempts - 1):
+            metrics.batch_rows(batch.model, not_scored=chunk.rows)
         logger.error("batch %s: chunk %d given up after %d tries", batch.id, chunk.index, chunk.attempts - 1)
         _end_if_done(batch.id, on_end)
         return GAVE_UP
@@ -96,7 +99,8 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
         )
     except ArtifactError as exc:
         logger.error("batch %s: %s", batch.id, exc)
-        history.chunk_finish(chunk, status=history.FAILED, error=str(exc))
+        if history.chunk_finish(chunk, status=history.FAILED, error=str(exc)):
+            metrics.batch_rows(batch.model, not_scored=chunk.rows)
         _stop(batch.id, str(exc), on_end)
         return RAN
     columns = result_columns(
@@ -130,6 +134,7 @@ def batch_chunk_run(chunk_id: str, *, worker: str | None, stale_before: datetime
         # Another run of it ended it first (it was taken over): its results stand, not these.
         batch_files.files_delete(results=[file_id])
         return NOT_CLAIMED
+    metrics.batch_rows(batch.model, predicted=scored.rows - scored.failed, errors=scored.failed)
     logger.info(
         "batch %s: chunk %d scored, %d rows, %d errors",
         batch.id,

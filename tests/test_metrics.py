@@ -465,3 +465,37 @@ def test_gunicorn_takes_its_settings_and_the_metrics_hooks_from_its_config_modul
     assert (config.workers, config.threads, config.control_socket_disable) == (2, 48, True)
     assert config.on_starting is gunicorn_conf.on_starting
     assert config.child_exit is gunicorn_conf.child_exit
+
+
+def test_batches_are_counted_submitted_rows_by_outcome_and_finished(
+    history, api, model_version, breast_cancer_table, metrics_token, settings, monkeypatch
+):
+    # The chunks run here, in this process (a worker's run, without the worker), so that
+    # this process's registry counts them; the web's submit is counted here too. Their tasks
+    # are not published: a batch worker of other tests would take them.
+    import api.services
+    from predictor.batches import batch_chunk_run
+
+    monkeypatch.setattr(api.services, "batch_enqueue", lambda batch: None)
+    from tests.api.test_batches import table_csv, upload
+    from workers.tasks import batch_ended
+
+    settings.BATCH_CHUNK_ROWS = 20
+    table, _ = breast_cancer_table
+    feature = next(name for name in table.columns if name not in ("id", "target"))
+    data = table_csv(table, rows=50, bad={3: (feature, "abc"), 30: (feature, "")})
+    before = web_scrape()
+    submitted = upload(api, data, model=MODEL, key_column="id")
+    assert submitted.status_code == 202, submitted.json()
+    batch_id = submitted.json()["id"]
+    for chunk in history.batch_chunks(batch_id):
+        batch_chunk_run(chunk.id, worker=None, stale_before=history.now(), on_end=batch_ended)
+    after = web_scrape()
+
+    version = str(model_version.number)
+    assert moved(before, after, "platform_batches_submitted_total", model=MODEL, version=version) == 1
+    assert moved(before, after, "platform_batch_rows_total", model=MODEL, outcome="predicted") == 48
+    assert moved(before, after, "platform_batch_rows_total", model=MODEL, outcome="error") == 2
+    finished = {"model": MODEL, "version": version, "status": "succeeded"}
+    assert moved(before, after, "platform_batches_finished_total", **finished) == 1
+    assert moved(before, after, "platform_batch_seconds_count", model=MODEL) == 1

@@ -372,6 +372,7 @@ def batch_enqueue(batch: history.BatchJob) -> None:
 
 def batch_ended(batch: history.BatchJob) -> None:
     """A batch ended (all chunks, a cancel, an early stop): say so once."""
+    metrics.batch_finished(batch)
     logger.info(
         "batch %s %s",
         batch.id,
