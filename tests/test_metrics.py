@@ -473,10 +473,10 @@ def test_batches_are_counted_submitted_rows_by_outcome_and_finished(
     # The chunks run here, in this process (a worker's run, without the worker), so that
     # this process's registry counts them; the web's submit is counted here too. Their tasks
     # are not published: a batch worker of other tests would take them.
-    import api.services
+    from api import services
     from predictor.batches import batch_chunk_run
 
-    monkeypatch.setattr(api.services, "batch_enqueue", lambda batch: None)
+    monkeypatch.setattr(services, "batch_enqueue", lambda batch: None)
     from tests.api.test_batches import table_csv, upload
     from workers.tasks import batch_ended
 
