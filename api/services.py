@@ -225,6 +225,7 @@ def batch_submit(
     stored,
     version: int | None = None,
     key_column: str | None = None,
+    webhook: str | None = None,
     idempotency_key: str | None = None,
     request_hash: str = "",
 ) -> tuple[history.BatchJob, bool]:
@@ -240,6 +241,7 @@ def batch_submit(
             stored=stored,
             version=version,
             key_column=key_column,
+            webhook=webhook,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
@@ -269,7 +271,7 @@ def batch_submit(
 
 
 def _batch_record(
-    batch_id: str, *, user, model_name, stored, version, key_column, idempotency_key, request_hash
+    batch_id: str, *, user, model_name, stored, version, key_column, webhook, idempotency_key, request_hash
 ) -> history.BatchJob:
     chosen = version_chosen(model_name, version, user)
     scan = stored.scan
@@ -291,6 +293,7 @@ def _batch_record(
         header=scan.header,
         delimiter=scan.delimiter,
         key_column=key_column,
+        webhook=webhook,
         rows_total=scan.rows,
         chunk_rows=settings.BATCH_CHUNK_ROWS,
         request_id=logs.request_id.get(),

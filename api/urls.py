@@ -27,7 +27,7 @@ from .views.models import (
 )
 from .views.predictions import PredictionCancelApi, PredictionDetailApi, PredictionListCreateApi
 from .views.trainings import TrainingDetailApi, TrainingListCreateApi
-from .views.webhooks import PredictionWebhookDeliveriesApi, WebhookSecretApi
+from .views.webhooks import BatchWebhookDeliveriesApi, PredictionWebhookDeliveriesApi, WebhookSecretApi
 
 # Everything below is mounted at /api/v1/.
 urlpatterns = [
@@ -46,6 +46,11 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/", BatchDetailApi.as_view(), name="batch-detail"),
     path("batches/<uuid:batch_id>/results/", BatchResultsApi.as_view(), name="batch-results"),
     path("batches/<uuid:batch_id>/cancel/", BatchCancelApi.as_view(), name="batch-cancel"),
+    path(
+        "batches/<uuid:batch_id>/webhooks/",
+        BatchWebhookDeliveriesApi.as_view(),
+        name="batch-webhook-deliveries",
+    ),
     path("datasets/", DatasetListCreateApi.as_view(), name="dataset-list"),
     path("datasets/<slug:name>/", DatasetDetailApi.as_view(), name="dataset-detail"),
     path(

@@ -58,6 +58,28 @@ def job_body_set(render) -> None:
     _job_body = render
 
 
+# A batch job's body, likewise (api/serializers/batches.py). A batch announces its end only.
+_batch_body = _job_body_missing
+BATCH_EVENTS = ("completed",)
+
+
+def batch_body_set(render) -> None:
+    global _batch_body
+    _batch_body = render
+
+
+def _subject(job_id: str):
+    """The prediction job or, when there is none of that id, the batch job a delivery is
+    about, and how its body is made; (None, None) when neither exists."""
+    job = history.job_get(job_id)
+    if job is not None:
+        return job, _job_body, job.webhook_events_filter or EVENTS
+    batch = history.batch_get(job_id)
+    if batch is not None:
+        return batch, _batch_body, BATCH_EVENTS
+    return None, None, ()
+
+
 class DeliveryFailed(Exception):
     """The endpoint did not answer 2xx; the caller retries with backoff."""
 
@@ -140,7 +162,7 @@ def _log_fields(job, event: str, attempt: int) -> dict:
 def deliver_given_up(job_id: str, event: str, *, attempt: int, reason: str) -> None:
     """Record in the job's delivery log that this delivery will not be sent, and why (its
     receiver stayed slow through every deferral): the owner sees the end of the story."""
-    job = history.job_get(job_id)
+    job, _, _ = _subject(job_id)
     if job is not None and job.webhook:
         history.delivery_log(**_log_fields(job, event, attempt), error=reason)
 
@@ -155,17 +177,18 @@ def deliver(
     lanes: Lanes | None = None,
     before_sending=None,
 ) -> int | None:
-    """POST the job to its webhook if `event` is in its filter; log the attempt.
+    """POST the job (or the batch job) to its webhook if `event` is in its filter; log the
+    attempt.
 
     Returns the status code (None when nothing was to be sent); raises DeliveryFailed on a
     non-2xx answer, a network error or the `timeout_s` deadline, so the task can retry, and
     ReceiverSlow when `lanes` defers it. `before_sending` is called once the database reads
     are done, before the network wait (the notifier gives back its database connection).
     """
-    job = history.job_get(job_id)
-    if job is None or not job.webhook or event not in (job.webhook_events_filter or EVENTS):
+    job, body_of, events = _subject(job_id)
+    if job is None or not job.webhook or event not in events:
         return None
-    body = json.dumps(_job_body(job), separators=(",", ":")).encode()
+    body = json.dumps(body_of(job), separators=(",", ":")).encode()
     log = _log_fields(job, event, attempt)
     message_id = log["message_id"]
     timestamp = int(time.time())

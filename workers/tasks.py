@@ -152,13 +152,16 @@ def _failure_message(exc: Exception) -> str:
 
 
 def webhooks_resend() -> int:
-    """Publish the "completed" deliveries that stayed in the outbox (their job's worker could
-    not reach Redis) once their job has been over for WEBHOOK_OUTBOX_GRACE_S."""
+    """Publish the "completed" deliveries that stayed in the outbox (their job's or batch's
+    worker could not reach Redis) once it has been over for WEBHOOK_OUTBOX_GRACE_S."""
     ended_before = history.now() - timedelta(seconds=settings.WEBHOOK_OUTBOX_GRACE_S)
     jobs = history.webhooks_unsent(ended_before=ended_before, limit=SWEEP_BATCH)
     for job in jobs:
         webhook_publish(job.id, "completed")
-    return len(jobs)
+    batches = history.batches_webhook_unsent(ended_before=ended_before, limit=SWEEP_BATCH)
+    for batch_id in batches:
+        webhook_publish(batch_id, "completed", handed=history.batch_webhook_handed)
+    return len(jobs) + len(batches)
 
 
 @shared_task(
@@ -371,8 +374,10 @@ def batch_enqueue(batch: history.BatchJob) -> None:
 
 
 def batch_ended(batch: history.BatchJob) -> None:
-    """A batch ended (all chunks, a cancel, an early stop): say so once."""
+    """A batch ended (all chunks, a cancel, an early stop): say so once, to its webhook too."""
     metrics.batch_finished(batch)
+    if batch.webhook:
+        webhook_publish(batch.id, "completed", handed=history.batch_webhook_handed)
     logger.info(
         "batch %s %s",
         batch.id,

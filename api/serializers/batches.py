@@ -1,9 +1,10 @@
 """What the batch API takes (a CSV file and how to score it) and shows (a batch job)."""
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
-from predictor import history
+from predictor import history, webhooks
 from predictor.batches import batch_summary
 
 from .predictions import VERSION_MAX
@@ -23,6 +24,19 @@ class BatchSubmitSerializer(serializers.Serializer):
         max_length=200,
         help_text="A column of the file whose value starts each result line (else its line number).",
     )
+    webhook = serializers.URLField(
+        required=False,
+        max_length=2000,
+        help_text="Called (POST, signed as a prediction's: Standard Webhooks) with the batch job when "
+        "it ends: succeeded, failed or canceled.",
+    )
+
+    def validate_webhook(self, url: str) -> str:
+        try:
+            webhooks.url_check(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE)
+        except webhooks.InvalidWebhook as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return url
 
 
 class BatchRowsSerializer(serializers.Serializer):
@@ -42,6 +56,7 @@ class BatchUrlsSerializer(serializers.Serializer):
     self = serializers.CharField()
     results = serializers.CharField()
     cancel = serializers.CharField()
+    webhooks = serializers.CharField(help_text="Its webhook deliveries.")
 
 
 class BatchJobSerializer(serializers.Serializer):
@@ -55,6 +70,7 @@ class BatchJobSerializer(serializers.Serializer):
     filename = serializers.CharField()
     size_bytes = serializers.IntegerField()
     key_column = serializers.CharField(allow_null=True)
+    webhook = serializers.CharField(allow_null=True)
     rows = BatchRowsSerializer()
     chunks = BatchChunksSerializer()
     labels = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
@@ -81,6 +97,7 @@ class BatchJobSerializer(serializers.Serializer):
             "filename": batch.filename,
             "size_bytes": batch.size_bytes,
             "key_column": batch.key_column,
+            "webhook": batch.webhook,
             **summary,
             "created_at": _iso(batch.created_at),
             "started_at": _iso(batch.started_at),
@@ -89,6 +106,7 @@ class BatchJobSerializer(serializers.Serializer):
                 "self": reverse("batch-detail", args=[batch.id]),
                 "results": reverse("batch-results", args=[batch.id]),
                 "cancel": reverse("batch-cancel", args=[batch.id]),
+                "webhooks": reverse("batch-webhook-deliveries", args=[batch.id]),
             },
         }
 

@@ -26,7 +26,7 @@ NO_SUCH_BATCH = "No such batch job."
 LIST_MAX = 100
 
 
-def _owned_or_404(request, batch_id: str) -> history.BatchJob:
+def batch_owned_or_404(request, batch_id: str) -> history.BatchJob:
     batch = history.batch_get_owned(batch_id, owner_id=request.user.pk)
     if batch is None:
         raise NotFound(NO_SUCH_BATCH)
@@ -61,7 +61,7 @@ class BatchListCreateApi(ServiceApiView):
         if upload.refused is not None:
             raise upload.refused
         stored = upload.stored
-        form = {name: data.get(name) for name in ("model", "version", "key_column")}
+        form = {name: data.get(name) for name in ("model", "version", "key_column", "webhook")}
         form = {name: value for name, value in form.items() if value not in (None, "")}
         serializer = BatchSubmitSerializer(data={**form, FIELD: stored} if stored else form)
         if not serializer.is_valid() or stored is None:
@@ -71,11 +71,6 @@ class BatchListCreateApi(ServiceApiView):
             if stored is None:
                 errors[FIELD] = ["Attach the CSV file as the form's `file` part (multipart/form-data)."]
             raise ValidationError(errors)
-        if "webhook" in data:
-            files_delete(upload=stored.upload_id)
-            raise ValidationError(
-                {"webhook": ["Webhooks are not available for batch jobs yet; poll the job."]}
-            )
         fields = serializer.validated_data
         key = parse_idempotency_key(request.headers.get("Idempotency-Key"))
         batch, created = batch_submit(
@@ -84,6 +79,7 @@ class BatchListCreateApi(ServiceApiView):
             stored=stored,
             version=fields.get("version"),
             key_column=fields.get("key_column"),
+            webhook=fields.get("webhook"),
             idempotency_key=key,
             request_hash=_request_hash(form, stored.sha256) if key else "",
         )
@@ -112,7 +108,7 @@ class BatchDetailApi(ServiceApiView):
     @extend_schema(responses=BatchJobSerializer)
     def get(self, request, batch_id: str):
         """The batch job: status, rows done, failed and total, a rate and the time left."""
-        return Response(BatchJobSerializer(_owned_or_404(request, str(batch_id))).data)
+        return Response(BatchJobSerializer(batch_owned_or_404(request, str(batch_id))).data)
 
 
 class BatchCancelApi(ServiceApiView):
@@ -138,7 +134,7 @@ class BatchResultsApi(ServiceApiView):
         input order: the key column (or `line`), then `label` and `p_<class>`... (a
         classifier) or `value`, then `error`, which names the field and the reason for a row
         that could not be predicted."""
-        batch = _owned_or_404(request, str(batch_id))
+        batch = batch_owned_or_404(request, str(batch_id))
         if batch.status not in history.FINISHED:
             raise Conflict(f"The batch is {batch.status}; its results are ready once it ends.")
         response = StreamingHttpResponse(batch_results(batch), content_type="text/csv; charset=utf-8")

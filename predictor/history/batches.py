@@ -157,6 +157,9 @@ def batch_create(*, spans: list, chunk_files: list, created_at: datetime | None 
     ]
     if chunks:
         BatchChunk._get_collection().insert_many(chunks, ordered=False)
+    if fields.get("webhook"):
+        # Its end's webhook, in the outbox until handed to the notifier (batch_webhook_handed).
+        fields["webhook_unsent"] = True
     batch = BatchJob(id=batch_id, chunks_total=len(chunks), created_at=stamp, **fields)
     batch.save(force_insert=True)
     return batch
@@ -313,6 +316,21 @@ def batch_stop(
         return BatchJob.objects(**query).first(), False
     BatchChunk.objects(batch_id=batch_id, status=QUEUED).update(set__status=CANCELED, set__completed_at=now())
     return stopped, True
+
+
+@guard
+def batch_webhook_handed(batch_id: str) -> None:
+    """The batch's end is published to its webhook: out of the outbox."""
+    BatchJob._get_collection().update_one({"_id": batch_id}, {"$unset": {"webhook_unsent": ""}})
+
+
+@guard
+def batches_webhook_unsent(*, ended_before: datetime, limit: int) -> list[str]:
+    """Batches that ended before `ended_before` with their end's webhook never published."""
+    found = BatchJob._get_collection().find(
+        {"webhook_unsent": True, "completed_at": {"$lt": ended_before}}, {"_id": 1}, limit=limit
+    )
+    return [doc["_id"] for doc in found]
 
 
 @guard

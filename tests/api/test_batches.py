@@ -4,6 +4,7 @@ leaving nothing stored."""
 
 import csv
 import io
+import json
 import os
 import signal
 import time
@@ -312,3 +313,59 @@ def test_a_chunk_whose_worker_process_is_killed_runs_again_and_each_row_is_in_th
     body = b"".join(api.get(done["urls"]["results"]).streaming_content).decode()
     keys = [line[0] for line in csv.reader(io.StringIO(body))][1:]
     assert keys == [f"row-{n:06d}" for n in range(45_000)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_calls_its_webhook_once_it_ends_signed_as_a_predictions(
+    history, batch_worker, webhook_worker, model_version, breast_cancer_table, api, receiver, make_user
+):
+    from tests.test_prediction_api import _verify
+
+    secret = api.get("/api/v1/webhooks/default/secret/").json()["key"]
+    receiver.statuses = [503]  # the first delivery fails and is retried
+    url = f"http://127.0.0.1:{receiver.server_port}/batch-hook"
+    table, _ = breast_cancer_table
+    submitted = upload(api, table_csv(table, rows=60), model="breast_cancer", key_column="id", webhook=url)
+    assert submitted.status_code == 202, submitted.json()
+    batch_id = submitted.json()["id"]
+    assert submitted.json()["webhook"] == url
+
+    deadline = time.monotonic() + 60
+    while len(receiver.calls) < 2:
+        assert time.monotonic() < deadline, receiver.calls
+        time.sleep(0.1)
+    for headers, body in receiver.calls:
+        headers = {name.lower(): value for name, value in headers.items()}
+        assert _verify(secret, headers, body)
+        assert headers["webhook-id"] == f"msg_{batch_id}_completed"
+        announced = json.loads(body)
+        assert announced["id"] == batch_id
+        assert announced["status"] == "succeeded"
+        assert announced["rows"]["done"] == 60
+        assert announced["urls"]["results"] == f"{BATCHES}{batch_id}/results/"
+    # Out of the outbox once handed over: the resend sweep leaves it alone.
+    assert history.BatchJob.objects.get(id=batch_id).webhook_unsent is None
+    deliveries, deadline = [], time.monotonic() + 15
+    while len(deliveries) < 2:
+        assert time.monotonic() < deadline, deliveries
+        deliveries = api.get(f"{BATCHES}{batch_id}/webhooks/").json()["results"]
+        time.sleep(0.1)
+    assert [(d["attempt"], d["status_code"], d["event"]) for d in deliveries] == [
+        (1, 503, "completed"),
+        (2, 200, "completed"),
+    ]
+    # Nobody else's: another user's request is a 404.
+    assert client_for(make_user("mallory")).get(f"{BATCHES}{batch_id}/webhooks/").status_code == 404
+
+
+def test_a_batch_webhook_that_may_not_be_called_is_refused_and_nothing_is_stored(
+    db, history, model_version, breast_cancer_table, api, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    table, _ = breast_cancer_table
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "ftp://example.com/hook"):
+        answer = upload(api, table_csv(table, rows=5), model="breast_cancer", webhook=url)
+        assert answer.status_code == 400, (url, answer.json())
+        assert "webhook" in answer.json()["fields"], answer.json()
+    assert stored_files() == 0
+    assert history.BatchJob.objects.count() == 0
