@@ -349,7 +349,10 @@ TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
 # Batch files (POST /api/v1/batches/, predictor/batches.py): the largest upload, the rows a
 # chunk (the unit of work and of retry) holds, the share of bad rows in the first chunk
 # past which a batch stops early, a chunk's time limits, and how many tries of a chunk may
-# die with their worker before it is given up (its rows become error lines).
+# die with their worker before it is given up (its rows become error lines). An upload that
+# never became a batch (its web process died mid-way) is removed this long after it began:
+# longer than the slowest upload may take.
+BATCH_UPLOAD_ABANDONED_S = env_int("BATCH_UPLOAD_ABANDONED_S", 6 * 3600, minimum=60)
 BATCH_FILE_MAX_BYTES = env_int("BATCH_FILE_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 10_000, minimum=1)
 BATCH_MAX_ERROR_RATE = env_float("BATCH_MAX_ERROR_RATE", 0.5, minimum=0.0, maximum=1.0)

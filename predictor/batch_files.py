@@ -25,6 +25,7 @@ from gridfs.errors import NoFile
 from mongoengine.connection import get_db
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from . import history
 from .batch_scan import BatchScan, ScanResult
 from .history import RESULTS_BUCKET as RESULTS
 from .history import UPLOADS_BUCKET as UPLOADS
@@ -53,11 +54,14 @@ class _GridFile:
     SecantusDB answered in some 30 ms a file; the indexes are made once, at setup
     (history.ensure_indexes)."""
 
-    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None):
+    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None, *, upload=None):
         db = get_db()
         self._pieces, self._files = db[f"{bucket_name}.chunks"], db[f"{bucket_name}.files"]
         self.file_id = ObjectId()
         self._doc = {"_id": self.file_id, "filename": filename, "metadata": metadata or {}}
+        # An upload's pieces name it too (GridFS readers ignore other fields): files_delete
+        # finds them all, those of a file never closed too.
+        self._piece_fields = {"upload": upload} if upload is not None else {}
         self._buffer = bytearray()
         self._length = 0
         self._n = 0
@@ -81,7 +85,9 @@ class _GridFile:
         self._files.delete_one({"_id": self.file_id})
 
     def _flush(self, piece: bytes) -> None:
-        self._pieces.insert_one({"files_id": self.file_id, "n": self._n, "data": Binary(piece)})
+        self._pieces.insert_one(
+            {"files_id": self.file_id, "n": self._n, "data": Binary(piece), **self._piece_fields}
+        )
         self._n += 1
         self._length += len(piece)
 
@@ -89,8 +95,8 @@ class _GridFile:
 class _Compressed(_GridFile):
     """A GridFS file written through a Zstandard stream."""
 
-    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None):
-        super().__init__(bucket_name, filename, metadata)
+    def __init__(self, bucket_name: str, filename: str, metadata: dict | None = None, *, upload=None):
+        super().__init__(bucket_name, filename, metadata, upload=upload)
         self._compressor = zstandard.ZstdCompressor(level=LEVEL).compressobj()
 
     def write(self, data: bytes) -> None:
@@ -156,8 +162,9 @@ class BatchUpload:
         self._chunk: _Compressed | None = None  # the chunk the next bytes go to
         self._files: list[ObjectId] = []  # the chunks' files, the last one maybe still open
         self._behind = _Behind()
-        with self._undone_on_failure():
-            get_db().command("ping")  # a MongoDB that is down: a 503 before a byte is read
+        # Marked as under way until it becomes a batch or is removed (the sweep removes one
+        # whose web process died mid-way); a MongoDB that is down: a 503 before a byte is read.
+        history.upload_mark(self.upload_id)
 
     def write(self, piece: bytes) -> None:
         with self._undone_on_failure():
@@ -186,7 +193,10 @@ class BatchUpload:
                 self._behind.submit(self._chunk.close)
             index = len(self._files)
             self._chunk = _Compressed(
-                UPLOADS, f"{self.filename}.{index:06d}", {"upload": self.upload_id, "chunk": index}
+                UPLOADS,
+                f"{self.filename}.{index:06d}",
+                {"upload": self.upload_id, "chunk": index},
+                upload=self.upload_id,
             )
             self._files.append(self._chunk.file_id)
         self._to_chunk(settled)
@@ -219,11 +229,10 @@ class BatchUpload:
         return self._digest.hexdigest()
 
     def abort(self) -> None:
+        """Remove all it stored (a MongoDB that cannot be reached now: the sweep will, once
+        BATCH_UPLOAD_ABANDONED_S has passed)."""
         self._behind.stop()
-        if self._chunk is not None:
-            with contextlib.suppress(Exception):
-                self._chunk.abort()
-            self._chunk = None
+        self._chunk = None
         with contextlib.suppress(Exception):
             files_delete(upload=self.upload_id)
 
@@ -258,13 +267,17 @@ def results_read(file_id: ObjectId) -> Iterator[bytes]:
 
 
 def files_delete(*, upload: ObjectId | None = None, results: list[ObjectId] = ()) -> None:
-    """Remove an upload's chunk files (every file that names it) and the given results files;
-    any already gone are skipped."""
-    with _bucket(UPLOADS) as bucket:
-        chunk_files = [stored._id for stored in bucket.find({"metadata.upload": upload})] if upload else []
-        for file_id in chunk_files:
-            with contextlib.suppress(NoFile):
-                bucket.delete(file_id)
+    """Remove an upload's chunk files (their pieces, every one of which names the upload, the
+    pieces of a file whose writer died before its document included; and their documents),
+    its mark as under way, and the given results files; any already gone are skipped."""
+    if upload is not None:
+        try:
+            db = get_db()
+            db[f"{UPLOADS}.chunks"].delete_many({"upload": upload})
+            db[f"{UPLOADS}.files"].delete_many({"metadata.upload": upload})
+        except (ConnectionFailure, PyMongoError) as exc:
+            raise HistoryUnavailable(str(exc)) from exc
+        history.upload_unmark(upload)
     with _bucket(RESULTS) as bucket:
         for file_id in results:
             with contextlib.suppress(NoFile):

@@ -71,6 +71,7 @@ def history(mongo_server):
         for bucket in ("batch_files", "batch_results"):
             for part in ("files", "chunks"):
                 get_db()[f"{bucket}.{part}"].delete_many({})
+        get_db()["batch_uploads"].delete_many({})
 
     history.ensure_indexes()
     empty()

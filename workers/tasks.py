@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from myproject import logs, metrics
 from predictor import history, webhooks
+from predictor.batch_files import files_delete
 from predictor.batches import batch_chunk_run
 from predictor.predictions import prediction_run, prediction_run_claimed
 from predictor.training import nightly_requests, stale_cutoff, training_execute
@@ -276,8 +277,20 @@ def requeue_stale_jobs_task() -> int:
     for batch_id in history.batches_ended_unfinished(limit=SWEEP_BATCH):
         if (batch := history.batch_end_if_done(batch_id)) is not None:
             batch_ended(batch)
+    _uploads_abandoned_remove(stamp)
     history.keys_purge_expired()
     return published
+
+
+def _uploads_abandoned_remove(stamp: datetime) -> None:
+    """Remove the files of uploads that never became a batch (their web process died mid-way)."""
+    started_before = stamp - timedelta(seconds=settings.BATCH_UPLOAD_ABANDONED_S)
+    for upload_id, named in history.uploads_abandoned(started_before=started_before, limit=SWEEP_BATCH):
+        if named:  # a batch's: only its mark was left
+            history.upload_unmark(upload_id)
+            continue
+        files_delete(upload=upload_id)
+        logger.warning("upload %s abandoned mid-way: its files are removed", upload_id)
 
 
 @shared_task(name="workers.tasks.rescue_orphaned_jobs_task")

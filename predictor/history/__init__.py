@@ -45,6 +45,9 @@ from .batches import (
     chunk_id,
     chunk_workers,
     chunks_orphan,
+    upload_mark,
+    upload_unmark,
+    uploads_abandoned,
 )
 from .claims import (
     ClaimedJob,

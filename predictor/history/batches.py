@@ -114,6 +114,33 @@ class BatchChunk(me.Document):
 UPLOADS_BUCKET, RESULTS_BUCKET = "batch_files", "batch_results"
 
 
+# Uploads under way (predictor/batch_files.py): each one's id, from its first byte until it
+# becomes a batch or is removed. One left behind (its web process died) is swept.
+UPLOADS_UNDER_WAY = "batch_uploads"
+
+
+@guard
+def upload_mark(upload_id, *, started_at: datetime | None = None) -> None:
+    BatchJob._get_db()[UPLOADS_UNDER_WAY].insert_one({"_id": upload_id, "started_at": started_at or now()})
+
+
+@guard
+def upload_unmark(upload_id) -> None:
+    BatchJob._get_db()[UPLOADS_UNDER_WAY].delete_one({"_id": upload_id})
+
+
+@guard
+def uploads_abandoned(*, started_before: datetime, limit: int) -> list[tuple[object, bool]]:
+    """Uploads begun before `started_before` and still marked: (id, whether a batch names it:
+    its files are the batch's, only the mark is left)."""
+    found = BatchJob._get_db()[UPLOADS_UNDER_WAY].find({"started_at": {"$lt": started_before}}, limit=limit)
+    ids = [doc["_id"] for doc in found]
+    named = (
+        {batch.upload_id for batch in BatchJob.objects(upload_id__in=ids).only("upload_id")} if ids else set()
+    )
+    return [(upload_id, upload_id in named) for upload_id in ids]
+
+
 def batch_files_ensure_indexes() -> None:
     """GridFS's own indexes for both buckets (its pieces by file and number, its files by name
     and date), and the uploads' files by the upload they belong to."""
@@ -122,6 +149,8 @@ def batch_files_ensure_indexes() -> None:
         db[f"{bucket}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
         db[f"{bucket}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{UPLOADS_BUCKET}.files"].create_index([("metadata.upload", 1)])
+    db[f"{UPLOADS_BUCKET}.chunks"].create_index([("upload", 1)])
+    db[UPLOADS_UNDER_WAY].create_index([("started_at", 1)])
 
 
 def chunk_id(batch_id: str, index: int) -> str:
@@ -162,6 +191,9 @@ def batch_create(*, spans: list, chunk_files: list, created_at: datetime | None 
         fields["webhook_unsent"] = True
     batch = BatchJob(id=batch_id, chunks_total=len(chunks), created_at=stamp, **fields)
     batch.save(force_insert=True)
+    # Its upload is a batch's now. A mark left (this write failed) is only a mark: the sweep
+    # finds the batch that names the upload and keeps its files.
+    BatchJob._get_db()[UPLOADS_UNDER_WAY].delete_one({"_id": batch.upload_id})
     return batch
 
 

@@ -174,6 +174,7 @@ def test_a_file_that_is_no_utf8_csv_is_refused_and_nothing_is_stored(
     assert words in message
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way
     assert history.BatchChunk.objects.count() == 0
 
 
@@ -188,6 +189,7 @@ def test_a_record_with_more_cells_than_the_header_is_refused_naming_its_line(
     assert "13" in response.json()["fields"]["file"][0]
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way
 
 
 def test_a_header_without_a_feature_or_the_key_column_is_refused(
@@ -202,6 +204,7 @@ def test_a_header_without_a_feature_or_the_key_column_is_refused(
     assert "customer" in fields["key_column"][0]
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way
 
 
 def test_an_unknown_model_a_missing_file_and_a_file_over_the_limit(
@@ -220,6 +223,7 @@ def test_an_unknown_model_a_missing_file_and_a_file_over_the_limit(
     assert too_large.status_code == 413, too_large.json()
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way
 
 
 def test_a_first_chunk_mostly_wrong_stops_the_batch_early_saying_why(
@@ -329,6 +333,7 @@ def test_a_batch_calls_its_webhook_once_it_ends_signed_as_a_predictions(
     assert submitted.status_code == 202, submitted.json()
     batch_id = submitted.json()["id"]
     assert submitted.json()["webhook"] == url
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # the upload is the batch's
 
     deadline = time.monotonic() + 60
     while len(receiver.calls) < 2:
@@ -369,3 +374,4 @@ def test_a_batch_webhook_that_may_not_be_called_is_refused_and_nothing_is_stored
         assert "webhook" in answer.json()["fields"], answer.json()
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
+    assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way

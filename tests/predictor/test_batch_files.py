@@ -89,3 +89,59 @@ def test_results_round_trip_in_pieces(history, monkeypatch):
     assert b"".join(pieces).decode() == text
     files_delete(results=[file_id])
     assert get_db()["batch_results.files"].count_documents({}) == 0
+
+
+def test_an_upload_its_web_process_abandoned_is_removed_by_the_sweep_once_old(history):
+    from datetime import timedelta
+
+    from workers.tasks import _uploads_abandoned_remove
+
+    data = ("a,b\n" + "".join(f"{n},{n}\n" for n in range(50_000))).encode()
+    upload = BatchUpload("t.csv", chunk_rows=1000, max_bytes=10**9, max_columns=100)
+    upload.write(data[: len(data) // 2])
+    upload._behind.wait()  # its writes landed; then the process "dies": no close, no abort
+    assert stored_files() > 10
+    marks = get_db()["batch_uploads"]
+    assert marks.count_documents({"_id": upload.upload_id}) == 1
+
+    _uploads_abandoned_remove(history.now())  # still within BATCH_UPLOAD_ABANDONED_S: left alone
+    assert stored_files() > 10
+    marks.update_one({"_id": upload.upload_id}, {"$set": {"started_at": history.now() - timedelta(days=1)}})
+    _uploads_abandoned_remove(history.now())
+    assert stored_files() == 0  # every piece, those of the chunk file it was writing too
+    assert marks.count_documents({}) == 0
+
+
+def test_a_mark_left_on_an_upload_that_became_a_batch_goes_and_its_files_stay(history):
+    from datetime import timedelta
+
+    from workers.tasks import _uploads_abandoned_remove
+
+    data = ("a,b\n" + "".join(f"{n},{n}\n" for n in range(5_000))).encode()
+    upload_id, files, scan = uploaded(data, 64 * 1024, 1000)
+    history.batch_create(
+        batch_id="b1",
+        spans=scan.chunks,
+        chunk_files=files,
+        owner_id=1,
+        model="m",
+        version=1,
+        artifact_sha256="x",
+        sklearn_version="1",
+        upload_id=upload_id,
+        size_bytes=scan.size,
+        header=scan.header,
+        delimiter=",",
+        rows_total=scan.rows,
+        chunk_rows=1000,
+    )
+    marks = get_db()["batch_uploads"]
+    assert marks.count_documents({}) == 0  # the batch took its upload over
+    marks.insert_one(
+        {"_id": upload_id, "started_at": history.now() - timedelta(days=1)}
+    )  # its removal failed
+    kept = stored_files()
+    _uploads_abandoned_remove(history.now())
+    assert marks.count_documents({}) == 0
+    assert stored_files() == kept
+    assert chunk_text(files[0]).startswith("0,0\n")
