@@ -82,11 +82,11 @@ class BatchJobSerializer(serializers.Serializer):
     urls = BatchUrlsSerializer()
 
     def to_representation(self, batch):
-        chunks = self.context.get("chunks")
+        # context["chunks"]: the batches' chunks by batch id (history.chunks_of: one query
+        # for a list); else this batch's are read.
+        chunks = (self.context.get("chunks") or {}).get(batch.id)
         if chunks is None:
-            chunks = history.batch_chunks(
-                batch.id, fields=("status", "rows", "done", "failed", "labels", "index")
-            )
+            chunks = history.batch_chunks(batch.id, fields=history.PROGRESS_FIELDS)
         summary = batch_summary(batch, chunks)
         return {
             "id": batch.id,

@@ -95,7 +95,8 @@ class BatchListCreateApi(ServiceApiView):
     def get(self, request):
         """Your batch jobs, the newest first (the last 100)."""
         batches = history.batches_list(owner_id=request.user.pk, limit=LIST_MAX)
-        return Response({"results": BatchJobSerializer(batches, many=True).data})
+        chunks = history.chunks_of([batch.id for batch in batches])
+        return Response({"results": BatchJobSerializer(batches, many=True, context={"chunks": chunks}).data})
 
 
 def _request_hash(form: dict, sha256: str) -> str:

@@ -20,6 +20,7 @@ from .base import (
     requeue_stale,
 )
 from .batches import (
+    PROGRESS_FIELDS,
     RESULTS_BUCKET,
     UPLOADS_BUCKET,
     BatchChunk,
@@ -44,6 +45,7 @@ from .batches import (
     chunk_give_up,
     chunk_id,
     chunk_workers,
+    chunks_of,
     chunks_orphan,
     upload_mark,
     upload_unmark,

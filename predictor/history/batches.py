@@ -227,6 +227,22 @@ def batch_chunks(batch_id: str, *, fields: tuple[str, ...] | None = None) -> lis
     return list(query.order_by("index"))
 
 
+# What a batch's progress and counts are summed from (batch_counts).
+PROGRESS_FIELDS = ("batch_id", "index", "status", "rows", "done", "failed", "labels")
+
+
+@guard
+def chunks_of(batch_ids: list[str]) -> dict[str, list[BatchChunk]]:
+    """The chunks of many batches in one query, each batch's in file order (a list page)."""
+    found: dict[str, list[BatchChunk]] = {batch_id: [] for batch_id in batch_ids}
+    if batch_ids:
+        for chunk in (
+            BatchChunk.objects(batch_id__in=batch_ids).only(*PROGRESS_FIELDS).order_by("batch_id", "index")
+        ):
+            found[chunk.batch_id].append(chunk)
+    return found
+
+
 def batch_counts(chunks: list[BatchChunk]) -> dict:
     """Rows done (predicted), failed (error lines) and pending, and labels, from the chunks."""
     done = failed = pending = 0

@@ -375,3 +375,24 @@ def test_a_batch_webhook_that_may_not_be_called_is_refused_and_nothing_is_stored
     assert stored_files() == 0
     assert history.BatchJob.objects.count() == 0
     assert get_db()["batch_uploads"].count_documents({}) == 0  # no upload left marked under way
+
+
+def test_the_list_shows_each_batch_as_its_own_page_does(
+    db, history, batch_worker, model_version, breast_cancer_table, api, settings
+):
+    # The list reads every listed batch's chunks in one query (history.chunks_of).
+    settings.BATCH_CHUNK_ROWS = 7
+    table, _ = breast_cancer_table
+    ids = []
+    for rows, bad in ((20, {}), (31, {4: ("mean_radius", "abc")}), (9, {0: ("worst_area", "")})):
+        answer = upload(api, table_csv(table, rows=rows, bad=bad), model="breast_cancer")
+        assert answer.status_code == 202, answer.json()
+        ids.append(answer.json()["id"])
+    details = {batch_id: wait_batch(api, batch_id) for batch_id in ids}
+    listed = {item["id"]: item for item in api.get(BATCHES).json()["results"]}
+    assert list(listed) == ids[::-1]  # the newest first
+    for batch_id, detail in details.items():
+        assert {key: listed[batch_id][key] for key in ("rows", "chunks", "labels", "status")} == {
+            key: detail[key] for key in ("rows", "chunks", "labels", "status")
+        }
+    assert [details[batch_id]["rows"]["failed"] for batch_id in ids] == [0, 1, 1]
