@@ -56,8 +56,11 @@ class Load:
         self.stopping = threading.Event()
         self.requests = Counter()  # what was asked and what came back, e.g. "submit 202"
         self.failures: list[str] = []
-        self.long_in_flight = 0
         self._numbers = itertools.count(1_000_000)
+        # Long waits in flight now, and answered so far (whatever the answer). A waiter that
+        # is answered sends the next at once: in flight dips below LONG_WAITERS for a moment
+        # only, too short to be seen reliably; the count of answers only grows.
+        self.long_in_flight = self.long_answered = 0
         self._lock = threading.Lock()
         self._threads = [
             *(threading.Thread(target=self._submit, name=f"submit{n}") for n in range(SUBMITTERS)),
@@ -128,6 +131,7 @@ class Load:
             )
             with self._lock:
                 self.long_in_flight -= 1
+                self.long_answered += 1
             if answer is not None:
                 with self.platform._lock:
                     self.platform.accepted.append(answer.json["id"])
@@ -195,6 +199,7 @@ def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:
     it looks again."""
     held = Held(platform.stack.web_port)
     for _ in range(5):
+        answered = load.long_answered
         with predict_workers_held(platform):
             wait_until(lambda: load.long_in_flight == LONG_WAITERS, timeout=30, what="long waits in flight")
             deadline = time.monotonic() + LONG_HELD_S + 5
@@ -215,7 +220,9 @@ def restart(platform, load: Load, stopping: list[psutil.Process], send) -> None:
                 exited = time.monotonic() - started
                 print(f"  {waits} long waits held; the stopped workers exited in {exited:.1f} s")
                 break
-        wait_until(lambda: load.long_in_flight < LONG_WAITERS, timeout=30, what="a long wait answered")
+        wait_until(
+            lambda answered=answered: load.long_answered > answered, timeout=30, what="a long wait answered"
+        )
     else:
         raise AssertionError("no long wait landed on the workers to stop")
     wait_until(
