@@ -58,7 +58,7 @@ def run(
         figures.update(_batch(stack, meter, token, path, results, count))
         step("batch file: again, with one-row jobs during it")
         # A window of one-row jobs that fits inside the batch's scoring, going by the first run.
-        during = {**one_row, "duration_s": max(1.0, min(one_row["duration_s"], 0.6 * figures["score_s"]))}
+        during = {**one_row, "duration_s": max(1.0, min(one_row["duration_s"], 0.3 * figures["score_s"]))}
         figures["with_one_row_jobs"] = _batch(
             stack,
             meter,
