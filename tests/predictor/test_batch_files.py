@@ -145,3 +145,16 @@ def test_a_mark_left_on_an_upload_that_became_a_batch_goes_and_its_files_stay(hi
     assert marks.count_documents({}) == 0
     assert stored_files() == kept
     assert chunk_text(files[0]).startswith("0,0\n")
+
+
+def test_a_chunk_whose_pieces_are_not_all_there_is_no_text(history, monkeypatch):
+    from predictor.history import HistoryUnavailable
+
+    monkeypatch.setattr(batch_files, "PIECE_BYTES", 4096)  # a chunk of many pieces
+    rng = random.Random(9)
+    data = ("a,b\n" + "".join(f"{rng.random()},{rng.random()}\n" for _ in range(3000))).encode()
+    _, files, _ = uploaded(data, 64 * 1024, 10**9)
+    assert chunk_text(files[0]) == data[4:].decode()
+    get_db()["batch_files.chunks"].delete_one({"files_id": files[0], "n": 2})
+    with pytest.raises(HistoryUnavailable, match="pieces end before|missing or damaged"):
+        chunk_text(files[0])
