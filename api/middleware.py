@@ -133,12 +133,13 @@ MULTIPART_OVERHEAD = 64 * 1024
 MODEL_IMPORT_PATH = re.compile(r"^/api/v1/models/([-a-zA-Z0-9_]+/versions/)?$")
 
 
-# A batch file (api/views/batches.py): up to BATCH_FILE_MAX_BYTES, streamed into GridFS.
-BATCH_UPLOAD_PATH = "/api/v1/batches/"
+# A batch file (api/views/batches.py, and the predict page's file: api/views/predict_pages.py,
+# predict_batch_page): up to BATCH_FILE_MAX_BYTES, streamed into GridFS.
+BATCH_UPLOAD_PATHS = ("/api/v1/batches/", "/predict/batch/")
 
 
 def _limit(request) -> int:
-    if request.method == "POST" and request.path == BATCH_UPLOAD_PATH:
+    if request.method == "POST" and request.path in BATCH_UPLOAD_PATHS:
         return max(settings.REQUEST_MAX_BYTES, settings.BATCH_FILE_MAX_BYTES + MULTIPART_OVERHEAD)
     if request.method == "POST" and request.path in LARGE_UPLOAD_PATHS:
         return max(settings.REQUEST_MAX_BYTES, settings.DATASET_MAX_BYTES + MULTIPART_OVERHEAD)

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from .middleware import page_csp
 from .throttles import AuthRateThrottle, page_throttle
 from .views import (
+    batch_pages,
     dashboard,
     dataset_pages,
     flower,
@@ -24,6 +25,8 @@ urlpatterns = [
     path("profile/", pages.profile_page, name="profile"),
     path("accounts/password/", pages.password_page, name="password-page"),
     path("predict/", predict_pages.predict_page, name="predict"),
+    # Many rows: pasted, or a CSV file of any size, streamed as it arrives; the one page path
+    # whose bodies may be as large as a batch file (api/middleware.py, BATCH_UPLOAD_PATHS).
     path("predict/batch/", predict_pages.predict_batch_page, name="predict-batch"),
     path("predict/template.csv", predict_pages.predict_template_csv_page, name="predict-template-csv"),
     path("history/", pages.history_page, name="history"),
@@ -32,6 +35,9 @@ urlpatterns = [
     path("history/<str:job_id>/results.csv", pages.job_results_csv_page, name="job-results-csv"),
     path("history/<str:job_id>/cancel/", pages.job_cancel_page, name="job-cancel"),
     path("history/<str:job_id>/feedback/", pages.job_feedback_page, name="job-feedback"),
+    path("batches/<uuid:batch_id>/", batch_pages.batch_page, name="batch"),
+    path("batches/<uuid:batch_id>/results.csv", batch_pages.batch_results_csv_page, name="batch-results-csv"),
+    path("batches/<uuid:batch_id>/cancel/", batch_pages.batch_cancel_page, name="batch-cancel-page"),
     path("models/", model_pages.models_page, name="models"),
     path("models/new/", model_new_page.model_new_page, name="model-new"),
     path("models/<slug:name>/train/", model_actions.model_train_page, name="model-train"),

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from predictor import datasets, history, registry
+from predictor.batches import batch_results, batch_summary
 from predictor.definitions import greater_is_better
 from workers import claims
 
@@ -268,3 +269,37 @@ def usernames(ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+# ------------------------------------------------------------------- batch files
+
+
+def batch_get_owned(user, batch_id: str) -> history.BatchJob:
+    """The user's batch job, or Http404: another's is reported exactly as none at all
+    (staff included: a batch is its owner's, as on the API)."""
+    batch = history.batch_get_owned(str(batch_id), owner_id=user.pk)
+    if batch is None:
+        raise Http404("No batch job with this id.")
+    return batch
+
+
+def batches_recent(user, *, limit: int) -> list[history.BatchJob]:
+    """The user's batch jobs, the newest first."""
+    return history.batches_list(owner_id=user.pk, limit=limit)
+
+
+def batch_progress(batch: history.BatchJob) -> dict:
+    """Its rows done, failed and pending, labels, rate and time left (predictor/batches.py),
+    summed from its chunks as the API's answer is."""
+    return batch_summary(batch, history.batch_chunks(batch.id, fields=history.PROGRESS_FIELDS))
+
+
+def batches_progress(batches: list[history.BatchJob]) -> list[dict]:
+    """batch_progress of each batch of a list, their chunks read in one query."""
+    chunks = history.chunks_of([batch.id for batch in batches])
+    return [batch_summary(batch, chunks[batch.id]) for batch in batches]
+
+
+def batch_results_lines(batch: history.BatchJob):
+    """A finished batch's results CSV, its lines streamed from GridFS (bytes)."""
+    return batch_results(batch)

@@ -76,3 +76,9 @@ def duration(seconds) -> str:
 def sig(value, digits: int = 4) -> str:
     """A number to `digits` significant digits, without trailing zeros: 25, 142.5, 0.0312."""
     return "\u2013" if value is None else f"{value:.{digits}g}"
+
+
+@register.filter
+def grouped(value) -> str:
+    """A count with its thousands grouped, as people read it: 1,234,567."""
+    return "\u2013" if value is None else f"{value:,}"

@@ -1,11 +1,12 @@
 """The home page: a dashboard of the signed-in person's own jobs.
 
-The last 24 hours by status, how long jobs took (selectors.jobs_summary), and the latest
-jobs. The live part (`?part=live`, templates/api/_dashboard_live.html) refreshes itself
-with htmx: every LIVE_POLL_S while a job is unfinished; once none is, a cheap check every
-IDLE_POLL_S that answers 204 (htmx keeps the page as it is) until a new job appears, so
-a job submitted elsewhere (the API, another tab) still shows up. Without JavaScript the
-page is whole, and a reload shows the current state.
+The last 24 hours by status, how long jobs took (selectors.jobs_summary), the latest
+jobs, and the latest batch files with their progress (none: nothing shown). The live part
+(`?part=live`, templates/api/_dashboard_live.html) refreshes itself with htmx: every
+LIVE_POLL_S while a job or a batch is unfinished; once none is, a cheap check every
+IDLE_POLL_S that answers 204 (htmx keeps the page as it is) until a new job or batch
+appears, so one submitted elsewhere (the API, another tab) still shows up. Without
+JavaScript the page is whole, and a reload shows the current state.
 """
 
 import time
@@ -21,15 +22,16 @@ from redis.exceptions import RedisError
 from predictor import history
 
 from ..jobs import job_for_pages
-from ..selectors import jobs_recent, jobs_summary
+from ..selectors import batches_recent, jobs_recent, jobs_summary
 from ..services import profile_ensure
 from ..templatetags.pages import duration
-from .pages import HISTORY_SINCE
+from .pages import HISTORY_SINCE, batches_for_pages
 
 # The counts' window, and the History page's filter for it (its counts link there).
 WINDOW_SINCE = "24h"
 WINDOW = HISTORY_SINCE[WINDOW_SINCE][1]
 RECENT = 10
+RECENT_BATCHES = 5
 LIVE_POLL_S = 2
 IDLE_POLL_S = 10
 # The summary is one aggregation over the window's jobs: a busy user's (100,000 jobs a
@@ -63,7 +65,11 @@ def home_page(request):
             return response
         return to_login
     if live_part:
-        if "newest" in request.GET and _newest_id(request.user) == request.GET["newest"]:
+        if (
+            "newest" in request.GET
+            and _newest_id(request.user) == request.GET["newest"]
+            and _newest_batch_id(request.user) == request.GET.get("newest_batch", "")
+        ):
             return HttpResponse(status=204)  # nothing new: htmx leaves the page as it is
         return render(request, "api/_dashboard_live.html", _live_context(request.user))
     context = {"profile": profile_ensure(user=request.user), **_live_context(request.user)}
@@ -75,15 +81,24 @@ def _newest_id(user) -> str:
     return newest[0].id if newest else ""
 
 
+def _newest_batch_id(user) -> str:
+    newest = batches_recent(user, limit=1)
+    return newest[0].id if newest else ""
+
+
 def _live_context(user) -> dict:
     jobs = jobs_recent(user, limit=RECENT)
+    batches = batches_for_pages(user, limit=RECENT_BATCHES)
     summary = _summary(user)
     counts = summary["by_status"]
-    live = counts[history.QUEUED] + counts[history.RUNNING] > 0 or any(
-        job.status not in history.FINISHED for job in jobs
+    live = (
+        counts[history.QUEUED] + counts[history.RUNNING] > 0
+        or any(job.status not in history.FINISHED for job in jobs)
+        or any(not batch["finished"] for batch in batches)
     )
     return {
         "jobs": [job_for_pages(job) for job in jobs],
+        "batches": batches,
         "summary": summary,
         "cards": [{"status": status, "name": name, "count": counts[status]} for status, name in _CARDS],
         "timings": [
@@ -99,6 +114,7 @@ def _live_context(user) -> dict:
         "live": live,
         "poll_s": LIVE_POLL_S if live else IDLE_POLL_S,
         "newest": jobs[0].id if jobs else "",
+        "newest_batch": batches[0]["id"] if batches else "",
     }
 
 

@@ -21,6 +21,8 @@ from ..jobs import job_for_pages
 from ..selectors import (
     NO_SUCH_JOB,
     BadCursor,
+    batches_progress,
+    batches_recent,
     job_deliveries,
     job_feedback_label,
     job_get_owned,
@@ -39,8 +41,11 @@ from ..services import (
     user_register,
 )
 from ..throttles import AuthRateThrottle, page_throttle
+from .batch_pages import batch_for_pages
 
 PAGE_SIZE = 25
+# The history page's batch files: the newest, on its first page.
+HISTORY_BATCHES = 20
 
 
 def _with_metrics(models):
@@ -236,14 +241,20 @@ def _history_query(request):
 @login_required
 def history_page(request):
     filters, query = _history_query(request)
+    cursor = request.GET.get("cursor") or None
     try:
-        jobs, next_cursor = jobs_page(query, limit=PAGE_SIZE, cursor=request.GET.get("cursor"))
+        jobs, next_cursor = jobs_page(query, limit=PAGE_SIZE, cursor=cursor)
     except BadCursor:  # a page link edited by hand: the first page
+        cursor = None
         jobs, next_cursor = jobs_page(query, limit=PAGE_SIZE)
     params = request.GET.copy()
     params.pop("cursor", None)
+    first_page = cursor is None
     context = {
         "jobs": [job_for_pages(job) for job in jobs],
+        # Batch files are few and long: the latest, on the first page (the filters are the jobs').
+        "batches": batches_for_pages(request.user, limit=HISTORY_BATCHES) if first_page else None,
+        "batches_limit": HISTORY_BATCHES,
         "next_cursor": next_cursor,
         "filters": filters,
         "query": params.urlencode(),
@@ -252,6 +263,16 @@ def history_page(request):
         "since_choices": [(value, label) for value, (label, _) in HISTORY_SINCE.items()],
     }
     return render(request, "api/history.html", context)
+
+
+def batches_for_pages(user, *, limit: int) -> list[dict]:
+    """The user's latest batch files with their progress, the newest first (staff: their own,
+    as their jobs)."""
+    batches = batches_recent(user, limit=limit)
+    return [
+        batch_for_pages(batch, summary)
+        for batch, summary in zip(batches, batches_progress(batches), strict=True)
+    ]
 
 
 @login_required

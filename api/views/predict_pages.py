@@ -1,16 +1,24 @@
 """The predict page: one row in a form typed by the model's schema (numbers, categories,
-booleans, empty where a value may be missing), or a batch as CSV, and the batch template."""
+booleans, empty where a value may be missing), or many rows: a CSV file of any size, scored
+as a batch file (api/views/batch_pages.py), or rows pasted, scored as one prediction; and
+the batch template."""
 
 import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from predictor import csv_cells
+from predictor.batch_files import files_delete
+from predictor.definitions import UnknownModel
+from predictor.errors import FieldErrors
+from predictor.history import HistoryUnavailable
+from predictor.predictions import UnknownVersion
 from predictor.tabular import BOOLEAN, CATEGORY, NUMBER, cell_missing
 from predictor.validation import InvalidInput
 
@@ -20,9 +28,17 @@ from ..selectors import (
     model_list,
 )
 from ..services import (
+    QueueUnavailable,
+    batch_submit,
     prediction_submit,
 )
 from ..throttles import SubmitRateThrottle, page_throttle
+from ..uploads import BatchUploadHandler
+
+# As the API's form field (api/serializers/batches.py, BatchSubmitSerializer.key_column).
+KEY_COLUMN_MAX = 200
+QUEUE_DOWN = "The task queue is unavailable, so nothing was queued; try again shortly."
+MONGO_DOWN = "MongoDB is unavailable, so the file could not be stored; nothing was kept. Try again shortly."
 
 
 def _predict_context(request, *, name: str | None = None) -> dict:
@@ -38,7 +54,10 @@ def _predict_context(request, *, name: str | None = None) -> dict:
         "errors": {},
         "batch_errors": [],
         "batch_text": "",
+        "file_refused": False,
+        "key_column": "",
         "max_rows": settings.PREDICTION_MAX_BATCH_ROWS,
+        "batch_max_bytes": settings.BATCH_FILE_MAX_BYTES,
     }
 
 
@@ -67,20 +86,56 @@ def predict_page(request):
     return render(request, "api/predict.html", context, status=400 if context["errors"] else 200)
 
 
+class _FormBatchUpload(BatchUploadHandler):
+    """The form's `file`, streamed into GridFS as the body arrives (api/uploads.py).
+    `handed` once batch_submit has it: from then on a refused file is batch_submit's to
+    remove; before, one stored and never handed over (a failed CSRF check, a model gone) is
+    removed by predict_batch_page."""
+
+    handed = False
+
+
+@csrf_exempt  # checked by _predict_batch, once the upload handler is in place (see below)
 @login_required
 @page_throttle(SubmitRateThrottle)
 def predict_batch_page(request):
-    """Many rows, from a CSV file or pasted: every line is checked before anything is queued,
-    and each error names its line and column (line 1 is the header)."""
+    """Many rows. A CSV file, of any size up to BATCH_FILE_MAX_BYTES, is a batch file: it
+    streams into GridFS as it arrives (never into memory or a temporary file), is checked on
+    the way and against the model's features, and is then scored in chunks; the browser lands
+    on its page. Rows pasted (at most PREDICTION_MAX_BATCH_ROWS) are one prediction job:
+    every line is checked before anything is queued, and each error names its line and
+    column (line 1 is the header).
+
+    The upload handler must be in place before anything reads the body, and Django's CSRF
+    middleware reads the form (its token) before a view runs: hence Django's pattern for
+    changing upload handlers in a view, csrf_exempt here and csrf_protect on _predict_batch.
+    The throttle is counted before the body is read: a throttled request stores nothing."""
     if request.method != "POST":
         query = f"?model={request.GET['model']}" if request.GET.get("model") else ""
         return redirect(reverse("predict") + query)
+    upload = _FormBatchUpload(request)
+    request.upload_handlers = [upload]
+    try:
+        return _predict_batch(request, upload)
+    finally:
+        if upload.stored is not None and not upload.handed:
+            try:
+                files_delete(upload=upload.stored.upload_id)
+            except HistoryUnavailable:
+                pass  # still marked as under way: the sweeper removes it (BATCH_UPLOAD_ABANDONED_S)
+
+
+@csrf_protect
+def _predict_batch(request, upload: _FormBatchUpload):
     context = _predict_context(request, name=request.POST.get("model"))
     chosen = context["chosen"]
     if not (chosen and chosen.champion):
         raise Http404("No such model.")
     schema = chosen.champion.feature_schema
-    text, problem = batch_text(request.FILES.get("file"), request.POST.get("rows", ""))
+    context["fields"] = feature_fields(schema, {}, {})
+    if upload.stored is not None or upload.refused is not None:
+        return _batch_file(request, context, upload)
+    text, problem = batch_text(None, request.POST.get("rows", ""))
     if problem:
         errors = [problem]
     else:
@@ -91,13 +146,54 @@ def predict_batch_page(request):
             except InvalidInput as exc:
                 errors = batch_errors_named(exc.errors, lines)
             else:
-                return redirect("job", job_id=job.id)
-    context.update(
-        batch_errors=errors,
-        batch_text=text if len(text) <= MAX_ECHO_CHARS else "",
-        fields=feature_fields(schema, {}, {}),
-    )
+                return _go(request, reverse("job", args=[job.id]))
+    context.update(batch_errors=errors, batch_text=text if len(text) <= MAX_ECHO_CHARS else "")
     return render(request, "api/predict.html", context, status=400)
+
+
+def _batch_file(request, context: dict, upload: _FormBatchUpload):
+    """The file, stored already (or refused on the way), submitted as a batch; or the
+    predict page again saying why not (nothing is kept)."""
+    key_column = request.POST.get("key_column", "").strip()
+    status = 400
+    if upload.refused is not None:
+        errors, status = _refusal(upload.refused)
+    elif len(key_column) > KEY_COLUMN_MAX:
+        errors = [f"The key column's name may be at most {KEY_COLUMN_MAX} characters."]
+    else:
+        upload.handed = True  # batch_submit removes a file it refuses
+        try:
+            batch, _ = batch_submit(
+                user=request.user,
+                model_name=context["chosen"].model.name,
+                stored=upload.stored,
+                key_column=key_column or None,
+            )
+        except (FieldErrors, UnknownModel, UnknownVersion, QueueUnavailable, HistoryUnavailable) as exc:
+            errors, status = _refusal(exc)
+        else:
+            return _go(request, reverse("batch", args=[batch.id]))
+    context.update(batch_errors=errors, file_refused=True, key_column=key_column)
+    return render(request, "api/predict.html", context, status=status)
+
+
+def _refusal(exc: Exception) -> tuple[list[str], int]:
+    """What the page says of a file refused, and its status."""
+    if isinstance(exc, FieldErrors):  # not UTF-8, no header, a feature missing, too large...
+        return [message for messages in exc.errors.values() for message in messages], 400
+    if isinstance(exc, QueueUnavailable):
+        return [QUEUE_DOWN], 503
+    if isinstance(exc, HistoryUnavailable):
+        return [MONGO_DOWN], 503
+    return ["This model serves no predictions now; choose another."], 400  # UnknownModel, UnknownVersion
+
+
+def _go(request, where: str):
+    """To the new job's or batch's page: a redirect; a JSON `location` for the upload script
+    (api/static/api/upload.js), which would otherwise follow the redirect itself."""
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return JsonResponse({"location": where}, status=201)
+    return redirect(where)
 
 
 def predict_template_csv_page(request):

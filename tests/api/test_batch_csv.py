@@ -1,5 +1,6 @@
 """Batches from CSV on the pages: each problem named by line and column, nothing half-queued;
-results and a template back as CSV. (The browser side is tests/pages/test_job_page.py.)"""
+results and a template back as CSV. (The browser side is tests/pages/test_job_page.py; a CSV
+file, scored as a batch file, tests/pages/test_batch_pages.py.)"""
 
 import csv
 import io
@@ -147,7 +148,9 @@ def test_an_empty_cell_of_a_feature_that_may_not_be_null_is_refused_by_line(hist
     assert history.PredictionJob.objects.count() == 0
 
 
-def test_a_batch_file_is_queued_as_one_job(history, ada_client, valid_input):
+def test_a_file_is_a_batch_file_not_a_prediction_job(history, ada_client, valid_input):
+    # A file of any size goes the batch file's way (tests/pages/test_batch_pages.py); pasted
+    # rows stay one prediction job.
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     header = ",".join(valid_input)
@@ -155,9 +158,10 @@ def test_a_batch_file_is_queued_as_one_job(history, ada_client, valid_input):
     upload = SimpleUploadedFile("rows.csv", f"\ufeff{header}\n{good}\n{good}\n".encode(), "text/csv")
     response = ada_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
     assert response.status_code == 302
-    [job] = history.PredictionJob.objects()
-    assert response["Location"] == f"/history/{job.id}/"
-    assert len(history.job_get(job.id).rows) == 2
+    [batch] = history.BatchJob.objects()
+    assert response["Location"] == f"/batches/{batch.id}/"
+    assert (batch.filename, batch.rows_total) == ("rows.csv", 2)
+    assert history.PredictionJob.objects.count() == 0
 
 
 def test_a_file_that_is_not_utf8_is_refused(history, ada_client):
@@ -166,8 +170,9 @@ def test_a_file_that_is_not_utf8_is_refused(history, ada_client):
     upload = SimpleUploadedFile("rows.csv", b"\xff\xfe\x00a", "text/csv")
     response = ada_client.post("/predict/batch/", {"model": "breast_cancer", "file": upload})
     assert response.status_code == 400
-    assert "not UTF-8" in response.content.decode()
+    assert "UTF-8" in response.content.decode()
     assert history.PredictionJob.objects.count() == 0
+    assert history.BatchJob.objects.count() == 0
 
 
 def test_the_template_has_the_models_header(ada_client, model_version):

@@ -1,4 +1,5 @@
-"""A real headless browser (Debian's chromium through its chromedriver) for the pages."""
+"""A real headless browser (Debian's chromium through its chromedriver) for the pages, and the
+batch queue's worker for the batch file pages."""
 
 import shutil
 import tempfile
@@ -7,7 +8,19 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from myproject.servers import stop
+from tests.processes import start_worker
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def batch_worker(mongo_server, purged_queues):
+    """A real `celery worker` on the batch queue (the Procfile's batcher): a batch file's
+    chunks, uploaded through the pages."""
+    proc = start_worker("batch", {})
+    yield proc
+    stop(proc)
 
 
 @pytest.fixture(scope="session")

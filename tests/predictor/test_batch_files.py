@@ -156,5 +156,5 @@ def test_a_chunk_whose_pieces_are_not_all_there_is_no_text(history, monkeypatch)
     _, files, _ = uploaded(data, 64 * 1024, 10**9)
     assert chunk_text(files[0]) == data[4:].decode()
     get_db()["batch_files.chunks"].delete_one({"files_id": files[0], "n": 2})
-    with pytest.raises(HistoryUnavailable, match="pieces end before|missing or damaged"):
+    with pytest.raises(HistoryUnavailable, match=r"pieces end before|missing or damaged"):
         chunk_text(files[0])

@@ -22,21 +22,6 @@
     var message = event.target.dataset && event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
-
-  // A file chosen for a batch is read into the text area, so that it can be looked at
-  // and corrected before it is sent (without this script, the file itself is sent).
-  document.addEventListener("change", function (event) {
-    var input = event.target;
-    if (!input.matches("input[type=file][data-fill]") || !input.files.length) return;
-    var target = document.getElementById(input.dataset.fill);
-    var file = input.files[0];
-    if (!target || file.size > 2 * 1024 * 1024) return;
-    file.text().then(function (text) {
-      target.value = text;
-      input.value = "";  // what is sent is now the text, corrections included
-      target.focus();
-    });
-  });
 })();
 
 // A model chosen from the list is shown at once; without this script, its button does it.

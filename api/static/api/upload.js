@@ -1,8 +1,11 @@
-// The dataset upload's progress. The form (datasets.html, form[data-upload]) posts the
-// file as it is without this script; with it, the same POST goes by XMLHttpRequest so that
-// its upload events can drive a <progress> bar. The server answers that request with JSON
-// {location} on success (then the browser goes there), or with the page and its errors,
-// whose form replaces this one. A 413 (too large for the site) is plain text, shown as is.
+// An upload's progress: a dataset (datasets.html) or a batch file (predict.html). The form
+// (form[data-upload]) posts the file as it is without this script; with it, the same POST
+// goes by XMLHttpRequest so that its upload events can drive a <progress> bar. The server
+// answers that request with JSON {location} on success (then the browser goes there), or
+// with the page and its errors, whose form replaces this one. A 413 (too large for the
+// site) is plain text, shown as is. A form marked data-upload="file" is sent as a plain
+// form when no file is chosen (rows pasted instead); data-upload-done says what the server
+// does once the file is up.
 (function () {
   "use strict";
 
@@ -33,6 +36,7 @@
     form.addEventListener("submit", function (event) {
       if (!form.checkValidity()) return; // the browser says what is missing
       var chosen = file && file.files[0];
+      if (form.dataset.upload === "file" && !chosen) return; // no file: the form goes as it is
       var limit = parseInt(form.dataset.maxBytes, 10);
       if (chosen && limit && chosen.size > limit) {
         event.preventDefault();
@@ -57,7 +61,7 @@
       });
       xhr.upload.addEventListener("load", function () {
         bar.removeAttribute("value"); // indeterminate: the server reads the table now
-        status.textContent = "Uploaded; checking and profiling the table…";
+        status.textContent = form.dataset.uploadDone || "Uploaded; checking and profiling the table…";
       });
       xhr.addEventListener("load", function () {
         var type = xhr.getResponseHeader("Content-Type") || "";
