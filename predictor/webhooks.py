@@ -70,7 +70,8 @@ def batch_body_set(render) -> None:
 
 def _subject(job_id: str):
     """The prediction job or, when there is none of that id, the batch job a delivery is
-    about, and how its body is made; (None, None) when neither exists."""
+    about, how its body is made and the events it announces; (None, None, ()) when neither
+    exists."""
     job = history.job_get(job_id)
     if job is not None:
         return job, _job_body, job.webhook_events_filter or EVENTS
