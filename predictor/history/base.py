@@ -114,6 +114,18 @@ def now() -> datetime:
 
 
 @guard
+def outbox_handed(document, item_id: str) -> None:
+    """The end's webhook of a job or a batch (`document`'s) is published: out of the outbox."""
+    document._get_collection().update_one({"_id": item_id}, {"$unset": {"webhook_unsent": ""}})
+
+
+def outbox_waiting(document, *, ended_before: datetime, limit: int, projection=None):
+    """The documents that ended before `ended_before` with their end's webhook never published."""
+    return document._get_collection().find(
+        {"webhook_unsent": True, "completed_at": {"$lt": ended_before}}, projection, limit=limit
+    )
+
+
 def requeue_stale(document, *, cutoff: datetime, running_cutoff: datetime, limit: int) -> list[str]:
     """Mark and return the ids of jobs or training runs (`document`) to publish again:
     queued since before `cutoff` (never published, or lost with Redis's data), or running

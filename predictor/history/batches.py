@@ -20,7 +20,19 @@ from datetime import datetime
 
 import mongoengine as me
 
-from .base import CANCELED, FAILED, QUEUED, RUNNING, STATUSES, SUCCEEDED, guard, now, orphans_mark
+from .base import (
+    CANCELED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STATUSES,
+    SUCCEEDED,
+    guard,
+    now,
+    orphans_mark,
+    outbox_handed,
+    outbox_waiting,
+)
 
 # The error of a chunk whose every delivery killed its worker (BATCH_CHUNK_MAX_ATTEMPTS):
 # its rows become error lines, the batch fails.
@@ -369,15 +381,13 @@ def batch_stop(
 @guard
 def batch_webhook_handed(batch_id: str) -> None:
     """The batch's end is published to its webhook: out of the outbox."""
-    BatchJob._get_collection().update_one({"_id": batch_id}, {"$unset": {"webhook_unsent": ""}})
+    outbox_handed(BatchJob, batch_id)
 
 
 @guard
 def batches_webhook_unsent(*, ended_before: datetime, limit: int) -> list[str]:
     """Batches that ended before `ended_before` with their end's webhook never published."""
-    found = BatchJob._get_collection().find(
-        {"webhook_unsent": True, "completed_at": {"$lt": ended_before}}, {"_id": 1}, limit=limit
-    )
+    found = outbox_waiting(BatchJob, ended_before=ended_before, limit=limit, projection={"_id": 1})
     return [doc["_id"] for doc in found]
 
 

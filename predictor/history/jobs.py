@@ -6,7 +6,7 @@ from datetime import datetime
 import mongoengine as me
 import orjson
 
-from .base import CANCELED, QUEUED, RUNNING, STATUSES, guard, now
+from .base import CANCELED, QUEUED, RUNNING, STATUSES, guard, now, outbox_handed, outbox_waiting
 
 # What a finish writes: a finish message carries them (workers/events.py).
 FINISH_FIELDS = ("status", "output", "error", "attempts", "started_at", "completed_at", "worker")
@@ -208,16 +208,13 @@ def job_create(
 @guard
 def webhook_handed(job_id: str) -> None:
     """The job's "completed" delivery is published: out of the outbox."""
-    PredictionJob._get_collection().update_one({"_id": job_id}, {"$unset": {"webhook_unsent": ""}})
+    outbox_handed(PredictionJob, job_id)
 
 
 @guard
 def webhooks_unsent(*, ended_before: datetime, limit: int) -> list[JobView]:
     """Jobs that ended before `ended_before` with their "completed" delivery never published."""
-    found = PredictionJob._get_collection().find(
-        {"webhook_unsent": True, "completed_at": {"$lt": ended_before}}, limit=limit
-    )
-    return [JobView(doc) for doc in found]
+    return [JobView(doc) for doc in outbox_waiting(PredictionJob, ended_before=ended_before, limit=limit)]
 
 
 @guard
