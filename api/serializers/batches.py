@@ -9,6 +9,9 @@ from predictor.batches import batch_summary
 
 from .predictions import VERSION_MAX
 
+# The longest key column name taken (the predict page's form checks the same).
+KEY_COLUMN_MAX = 200
+
 
 class BatchSubmitSerializer(serializers.Serializer):
     """The multipart form of POST /api/v1/batches/ (the file itself: api/uploads.py)."""
@@ -21,7 +24,7 @@ class BatchSubmitSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, max_value=VERSION_MAX)
     key_column = serializers.CharField(
         required=False,
-        max_length=200,
+        max_length=KEY_COLUMN_MAX,
         help_text="A column of the file whose value starts each result line (else its line number).",
     )
     webhook = serializers.URLField(

@@ -27,6 +27,7 @@ from ..selectors import (
     model_detail,
     model_list,
 )
+from ..serializers.batches import KEY_COLUMN_MAX
 from ..services import (
     QueueUnavailable,
     batch_submit,
@@ -35,8 +36,6 @@ from ..services import (
 from ..throttles import SubmitRateThrottle, page_throttle
 from ..uploads import BatchUploadHandler
 
-# As the API's form field (api/serializers/batches.py, BatchSubmitSerializer.key_column).
-KEY_COLUMN_MAX = 200
 QUEUE_DOWN = "The task queue is unavailable, so nothing was queued; try again shortly."
 MONGO_DOWN = "MongoDB is unavailable, so the file could not be stored; nothing was kept. Try again shortly."
 
